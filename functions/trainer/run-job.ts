@@ -1,0 +1,112 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { loadDatasetFromS3, type TrainTestData } from '../../shared/dataset';
+import { take } from '../../shared/idx';
+import { JobStore } from '../../shared/job-store';
+import { buildLeNet5 } from '../../shared/model';
+import { findLastCheckpoint, loadModel, modelKeys, saveCheckpoint } from '../../shared/model-store';
+import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
+import type { Bucket } from '../../shared/s3-objects';
+import type { EpochMetrics, JobMessage } from '../../shared/schemas';
+import { evaluate, train, type TrainHooks } from './train';
+
+export interface JobContext {
+  bucket: Bucket;
+  backend: string;
+  logger: Logger;
+  promotion: PromotionPolicy;
+  /** Polled between batches; true asks the job to stop (e.g. on SIGTERM). */
+  shouldStop?: () => boolean;
+  onBatchEnd?: TrainHooks['onBatchEnd'];
+  /** Loads the dataset; defaults to reading it from the job's S3 prefix. */
+  loadData?: (prefix: string) => Promise<TrainTestData>;
+}
+
+export type JobOutcome = 'succeeded' | 'already-done' | 'stopped';
+
+/**
+ * Runs one training job to the end, resuming from its last complete checkpoint.
+ * Throws on failure; the caller decides whether the failure is permanent.
+ */
+export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutcome> {
+  const { bucket, backend, logger } = ctx;
+  const jobs = new JobStore(bucket);
+  const { jobId, params } = job;
+  const existing = await jobs.get(jobId);
+  if (existing?.status === 'SUCCEEDED') return 'already-done';
+
+  const data = await (ctx.loadData ?? ((prefix) => loadDatasetFromS3(bucket, prefix)))(params.datasetPrefix);
+  const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
+  const testSet = params.testSubset ? take(data.test, params.testSubset) : data.test;
+
+  const last = await findLastCheckpoint(bucket, jobId);
+  const startEpoch = Math.min(last?.epoch ?? 0, params.epochs);
+  const model = last
+    ? await loadModel(bucket, modelKeys.epoch(jobId, last.epoch))
+    : buildLeNet5({ learningRate: params.learningRate, seed: params.seed });
+  logger.info(last ? 'resuming from checkpoint' : 'starting', { jobId, startEpoch, epochs: params.epochs, backend });
+
+  // Keep metrics of epochs already done; drop any recorded past the checkpoint we resume from.
+  let metrics: EpochMetrics[] = (existing?.metrics ?? []).filter((m) => m.epoch <= startEpoch);
+  await jobs.update(jobId, {
+    status: 'RUNNING',
+    params,
+    epoch: startEpoch,
+    totalEpochs: params.epochs,
+    metrics,
+    backend,
+    resumedFromEpoch: last ? startEpoch : undefined,
+    attempts: (existing?.attempts ?? 0) + 1,
+    reason: undefined,
+  });
+
+  try {
+    const outcome = await train(model, trainSet, {
+      params,
+      backend,
+      startEpoch,
+      hooks: {
+        shouldStop: ctx.shouldStop,
+        onBatchEnd: ctx.onBatchEnd,
+        onEpochEnd: async (m) => {
+          await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
+            jobId,
+            epoch: m.epoch,
+            backend,
+            metrics: m,
+            createdAt: new Date().toISOString(),
+          });
+          metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
+          await jobs.update(jobId, { status: 'RUNNING', epoch: m.epoch, metrics });
+          logger.info('epoch done', { jobId, ...m });
+        },
+      },
+    });
+    if (outcome === 'stopped') return 'stopped';
+
+    const test = await evaluate(model, testSet);
+    await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
+      jobId,
+      epoch: params.epochs,
+      backend,
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      createdAt: new Date().toISOString(),
+    });
+    const decision = await promoteIfBetter(bucket, { jobId, epoch: params.epochs, testAccuracy: test.accuracy }, ctx.promotion);
+    await jobs.update(jobId, {
+      status: 'SUCCEEDED',
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      modelPrefix: modelKeys.final(jobId),
+      promoted: decision.promote,
+      promotion: decision.reason,
+    });
+    logger.info('job succeeded', { jobId, testAccuracy: test.accuracy, promoted: decision.promote, promotion: decision.reason });
+    return 'succeeded';
+  } finally {
+    // A model compiled with an optimizer instance does not own it, so free both.
+    const optimizer = model.optimizer;
+    model.dispose();
+    optimizer?.dispose();
+  }
+}

@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Dataset } from '../../shared/idx';
+import { IMAGE_SIZE, NUM_CLASSES, setLearningRate } from '../../shared/model';
+import type { EpochMetrics, TrainingParams } from '../../shared/schemas';
+
+const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
+
+export interface TrainHooks {
+  /** Called after every complete epoch; a checkpoint is written here. */
+  onEpochEnd?(metrics: EpochMetrics): Promise<void>;
+  onBatchEnd?(epoch: number, batch: number, batches: number): void;
+  /** Polled between batches; when true, training stops before the next batch. */
+  shouldStop?(): boolean;
+}
+
+export interface TrainOptions {
+  params: TrainingParams;
+  backend: string;
+  /** Number of epochs already done (resume point). */
+  startEpoch?: number;
+  hooks?: TrainHooks;
+}
+
+export type TrainOutcome = 'completed' | 'stopped';
+
+/** Learning rate for a 0-based epoch: constant (seed recipe) or cosine decay to 1% of the start. */
+export function learningRateFor(params: Pick<TrainingParams, 'learningRate' | 'lrSchedule' | 'epochs'>, epoch: number): number {
+  if (params.lrSchedule === 'constant') return params.learningRate;
+  const progress = params.epochs <= 1 ? 0 : epoch / (params.epochs - 1);
+  return params.learningRate * (0.01 + 0.99 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
+/** Splits off the last `fraction` of the examples for validation, as Keras' validationSplit does. */
+export function splitValidation(data: Dataset, fraction: number): { train: Dataset; validation?: Dataset } {
+  const valCount = Math.floor(data.count * fraction);
+  if (valCount === 0) return { train: data };
+  const trainCount = data.count - valCount;
+  return {
+    train: slice(data, 0, trainCount),
+    validation: slice(data, trainCount, data.count),
+  };
+}
+
+function slice(data: Dataset, from: number, to: number): Dataset {
+  return {
+    count: to - from,
+    images: data.images.subarray(from * PIXELS, to * PIXELS),
+    labels: data.labels.subarray(from, to),
+  };
+}
+
+/** A small seeded PRNG (mulberry32), so a job's data order depends only on its seed and epoch. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffledIndices(count: number, seed: number): Uint32Array {
+  const order = Uint32Array.from({ length: count }, (_, i) => i);
+  const random = seededRandom(seed);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** Builds the input and one-hot label tensors for the given example indices. */
+export function batchTensors(data: Dataset, indices: ArrayLike<number>): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const n = indices.length;
+  const pixels = new Float32Array(n * PIXELS);
+  const oneHot = new Float32Array(n * NUM_CLASSES);
+  for (let i = 0; i < n; i++) {
+    const idx = indices[i];
+    pixels.set(data.images.subarray(idx * PIXELS, (idx + 1) * PIXELS), i * PIXELS);
+    oneHot[i * NUM_CLASSES + data.labels[idx]] = 1;
+  }
+  return {
+    xs: tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]),
+    ys: tf.tensor2d(oneHot, [n, NUM_CLASSES]),
+  };
+}
+
+/** Loss and accuracy over a whole dataset, in chunks so memory stays bounded. */
+export async function evaluate(model: tfl.LayersModel, data: Dataset, chunk = 1000): Promise<{ loss: number; accuracy: number }> {
+  let lossSum = 0;
+  let correct = 0;
+  for (let from = 0; from < data.count; from += chunk) {
+    const indices = Array.from({ length: Math.min(chunk, data.count - from) }, (_, i) => from + i);
+    const { xs, ys } = batchTensors(data, indices);
+    const [loss, hits] = tf.tidy(() => {
+      const probs = model.predict(xs) as tf.Tensor2D;
+      const crossEntropy = tf.neg(tf.sum(tf.mul(ys, tf.log(tf.clipByValue(probs, 1e-7, 1)))));
+      return [crossEntropy, tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(ys, 1)))];
+    });
+    lossSum += (await loss.data())[0];
+    correct += (await hits.data())[0];
+    tf.dispose([xs, ys, loss, hits]);
+  }
+  return { loss: lossSum / data.count, accuracy: correct / data.count };
+}
+
+/** Trains epoch by epoch from `startEpoch`, calling the hooks after every epoch. */
+export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOptions): Promise<TrainOutcome> {
+  const { params, backend, hooks = {} } = opts;
+  const { train: trainSet, validation } = splitValidation(data, params.validationSplit);
+  const batches = Math.ceil(trainSet.count / params.batchSize);
+  for (let epoch = opts.startEpoch ?? 0; epoch < params.epochs; epoch++) {
+    const learningRate = learningRateFor(params, epoch);
+    setLearningRate(model, learningRate);
+    const order = shuffledIndices(trainSet.count, params.seed * 1000 + epoch);
+    const started = performance.now();
+    let lossSum = 0;
+    let accSum = 0;
+    for (let b = 0; b < batches; b++) {
+      if (hooks.shouldStop?.()) return 'stopped';
+      const { xs, ys } = batchTensors(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize));
+      const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
+      tf.dispose([xs, ys]);
+      lossSum += loss * xs.shape[0];
+      accSum += acc * xs.shape[0];
+      hooks.onBatchEnd?.(epoch, b + 1, batches);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const val = validation ? await evaluate(model, validation) : undefined;
+    await hooks.onEpochEnd?.({
+      epoch: epoch + 1,
+      loss: lossSum / trainSet.count,
+      accuracy: accSum / trainSet.count,
+      valLoss: val?.loss,
+      valAccuracy: val?.accuracy,
+      learningRate,
+      seconds,
+      imagesPerSecond: trainSet.count / seconds,
+      backend,
+    });
+  }
+  return 'completed';
+}

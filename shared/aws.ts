@@ -1,0 +1,32 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+
+/**
+ * AWS clients that work both on AWS and on a LocalStack-compatible emulator.
+ * The SDK reads AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 itself; on a custom endpoint
+ * S3 must be path-style (bucket.localhost does not resolve) and checksums only when required.
+ */
+const customEndpoint = Boolean(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3);
+
+export function makeS3Client(): S3Client {
+  return new S3Client(
+    customEndpoint
+      ? {
+          forcePathStyle: true,
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        }
+      : {},
+  );
+}
+
+export function makeSqsClient(): SQSClient {
+  // Without an explicit endpoint the SQS client sends calls to the host inside the QueueUrl.
+  return new SQSClient(customEndpoint ? { endpoint: process.env.AWS_ENDPOINT_URL } : {});
+}
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`Environment variable ${name} is not set; it must name the ${name.toLowerCase().replace(/_/g, ' ')}.`);
+  return value;
+}
