@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JobMessage, TrainingParams } from '../shared/schemas';
+import { parseJobMessage } from '../functions/trainer/worker';
+
+test('training params default to the reference recipe sizes', () => {
+  const p = TrainingParams.parse({});
+  assert.equal(p.epochs, 20);
+  assert.equal(p.batchSize, 32);
+  assert.equal(p.learningRate, 0.001);
+  assert.equal(p.datasetPrefix, 'datasets/mnist/');
+  assert.ok(p.validationSplit > 0);
+});
+
+test('out-of-bounds and unknown params are rejected with the field named', () => {
+  const cases: [unknown, RegExp][] = [
+    [{ epochs: 0 }, /epochs/],
+    [{ epochs: -3 }, /epochs/],
+    [{ epochs: 101 }, /epochs/],
+    [{ epochs: 2.5 }, /epochs/],
+    [{ batchSize: 0 }, /batchSize/],
+    [{ learningRate: 0 }, /learningRate/],
+    [{ validationSplit: 0.9 }, /validationSplit/],
+    [{ datasetPrefix: '../etc/' }, /datasetPrefix/],
+    [{ datasetPrefix: 'no-slash' }, /datasetPrefix/],
+    [{ lrSchedule: 'warp' }, /lrSchedule/],
+    [{ epoch: 3 }, /epoch/],
+  ];
+  for (const [input, field] of cases) {
+    const result = TrainingParams.safeParse(input);
+    assert.equal(result.success, false, JSON.stringify(input));
+    assert.match(JSON.stringify(result.error!.issues), field);
+  }
+});
+
+test('queue messages: valid, malformed JSON, missing and unknown fields', () => {
+  const ok = parseJobMessage({ MessageId: 'm1', Body: JSON.stringify({ jobId: 'job-1', params: { epochs: 2 } }) });
+  assert.equal(ok.ok, true);
+  assert.equal(ok.ok && ok.job.params.epochs, 2);
+
+  const notJson = parseJobMessage({ MessageId: 'm2', Body: '{"jobId": ' });
+  assert.deepEqual([notJson.ok, !notJson.ok && notJson.jobId], [false, 'message-m2']);
+  assert.match(!notJson.ok ? notJson.reason : '', /not valid JSON/);
+
+  const missing = parseJobMessage({ MessageId: 'm3', Body: JSON.stringify({ jobId: 'job-3' }) });
+  assert.equal(missing.ok, false);
+  assert.equal(!missing.ok && missing.jobId, 'job-3');
+  assert.match(!missing.ok ? missing.reason : '', /params/);
+
+  const unknown = parseJobMessage({ MessageId: 'm4', Body: JSON.stringify({ jobId: 'job-4', params: {}, colour: 'red' }) });
+  assert.match(!unknown.ok ? unknown.reason : '', /colour/);
+
+  const badEpochs = parseJobMessage({ MessageId: 'm5', Body: JSON.stringify({ jobId: 'job-5', params: { epochs: -1 } }) });
+  assert.match(!badEpochs.ok ? badEpochs.reason : '', /params\.epochs/);
+
+  assert.equal(JobMessage.safeParse({ jobId: '../x', params: {} }).success, false);
+});
