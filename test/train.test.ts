@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../shared/backend';
+import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
+import { take } from '../shared/idx';
+import { buildLeNet5 } from '../shared/model';
+import { TrainingParams, type EpochMetrics } from '../shared/schemas';
+import { evaluate, learningRateFor, shuffledIndices, train } from '../functions/trainer/train';
+
+test('one epoch on 8,000 real MNIST images on the portable backend reaches >= 90% on the 10,000 test images', async () => {
+  const backend = await initBackend('wasm');
+  assert.equal(backend, 'wasm');
+  const data = await loadDatasetFromDir(mnistDataDir());
+  const model = buildLeNet5({ seed: 3 });
+  const params = TrainingParams.parse({ epochs: 1, validationSplit: 0.1, lrSchedule: 'constant', seed: 3 });
+  const seen: EpochMetrics[] = [];
+  const tensorsBefore = tf.memory().numTensors;
+  await train(model, take(data.train, 8000), { params, backend, hooks: { onEpochEnd: async (m) => void seen.push(m) } });
+  assert.equal(tf.memory().numTensors, tensorsBefore + 20, 'only the Adam moments (2 per weight) are added');
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].backend, 'wasm');
+  assert.ok(seen[0].valAccuracy! > 0.8, `validation accuracy ${seen[0].valAccuracy}`);
+  const result = await evaluate(model, data.test);
+  assert.ok(result.accuracy >= 0.9, `test accuracy ${result.accuracy}`);
+  model.dispose();
+});
+
+test('stopping between batches returns "stopped" without running the epoch hook', async () => {
+  await initBackend('wasm');
+  const data = await loadDatasetFromDir(mnistDataDir());
+  const model = buildLeNet5({ seed: 1 });
+  let batches = 0;
+  let epochs = 0;
+  const outcome = await train(model, take(data.train, 320), {
+    params: TrainingParams.parse({ epochs: 2, validationSplit: 0 }),
+    backend: 'wasm',
+    hooks: { onBatchEnd: () => void batches++, shouldStop: () => batches >= 3, onEpochEnd: async () => void epochs++ },
+  });
+  assert.equal(outcome, 'stopped');
+  assert.equal(batches, 3);
+  assert.equal(epochs, 0);
+  model.dispose();
+});
+
+test('the data order depends only on seed and epoch; cosine decays to 1% and constant keeps the seed rate', () => {
+  assert.deepEqual(shuffledIndices(50, 7), shuffledIndices(50, 7));
+  assert.notDeepEqual(shuffledIndices(50, 7), shuffledIndices(50, 8));
+  assert.deepEqual([...shuffledIndices(50, 7)].sort((a, b) => a - b), [...Array(50).keys()]);
+  const cosine = { learningRate: 0.001, lrSchedule: 'cosine' as const, epochs: 20 };
+  assert.equal(learningRateFor(cosine, 0), 0.001);
+  assert.ok(Math.abs(learningRateFor(cosine, 19) - 0.00001) < 1e-12);
+  assert.ok(learningRateFor(cosine, 10) < learningRateFor(cosine, 9));
+  assert.equal(learningRateFor({ ...cosine, lrSchedule: 'constant' }, 19), 0.001);
+});
