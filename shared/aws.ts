@@ -6,11 +6,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
  * The SDK reads AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 itself; on a custom endpoint
  * S3 must be path-style (bucket.localhost does not resolve) and checksums only when required.
  */
-const customEndpoint = Boolean(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3);
+const customEndpoint = () => Boolean(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3);
 
 export function makeS3Client(): S3Client {
   return new S3Client(
-    customEndpoint
+    customEndpoint()
       ? {
           forcePathStyle: true,
           requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -22,7 +22,7 @@ export function makeS3Client(): S3Client {
 
 export function makeSqsClient(): SQSClient {
   // Without an explicit endpoint the SQS client sends calls to the host inside the QueueUrl.
-  return new SQSClient(customEndpoint ? { endpoint: process.env.AWS_ENDPOINT_URL } : {});
+  return new SQSClient(customEndpoint() ? { endpoint: process.env.AWS_ENDPOINT_URL } : {});
 }
 
 export function requireEnv(name: string): string {

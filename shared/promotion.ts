@@ -40,11 +40,10 @@ export async function promoteIfBetter(
   bucket: Bucket,
   candidate: Omit<LatestModel, 'promotedAt' | 'modelPrefix'>,
   policy: PromotionPolicy,
-): Promise<PromotionDecision> {
+): Promise<PromotionDecision & { pointer?: LatestModel }> {
   const decision = decidePromotion(candidate, await readLatestPointer(bucket), policy);
-  if (decision.promote) {
-    const pointer: LatestModel = { ...candidate, modelPrefix: modelKeys.final(candidate.jobId), promotedAt: new Date().toISOString() };
-    await bucket.putJson(modelKeys.latest, pointer);
-  }
-  return decision;
+  if (!decision.promote) return decision;
+  const pointer: LatestModel = { ...candidate, modelPrefix: modelKeys.final(candidate.jobId), promotedAt: new Date().toISOString() };
+  await bucket.putJson(modelKeys.latest, pointer);
+  return { ...decision, pointer };
 }

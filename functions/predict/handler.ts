@@ -1,0 +1,30 @@
+/** POST /predict: classifies 28x28 digits with the latest promoted LeNet-5. */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { makeS3Client, requireEnv } from '../../shared/aws';
+import { initBackend } from '../../shared/backend';
+import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
+import { makeLogger } from '../../shared/log';
+import { Bucket } from '../../shared/s3-objects';
+import { PredictRequest, toImages } from './input';
+import { ModelCache } from './model-cache';
+import { predictDigits } from './predict';
+
+const logger = makeLogger('predict');
+const ready = initBackend('wasm');
+let cache: ModelCache | undefined;
+
+export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  try {
+    const request = parseJsonBody(event, PredictRequest);
+    const images = toImages(request);
+    await ready;
+    cache ??= new ModelCache(new Bucket(makeS3Client(), requireEnv('BUCKET_NAME')), Number(process.env.MODEL_REFRESH_SECONDS ?? 30));
+    const served = await cache.get();
+    if (!served) throw new HttpError(503, 'No model has been trained and promoted yet. Submit a job with POST /jobs and wait for it to succeed.');
+    const predictions = predictDigits(served.model, images);
+    const model = { jobId: served.version.jobId, epoch: served.version.epoch, testAccuracy: served.version.testAccuracy };
+    return json(200, 'instances' in request ? { predictions, model } : { ...predictions[0], model });
+  } catch (err) {
+    return errorResponse(err, (msg, extra) => logger.error(msg, extra));
+  }
+}
