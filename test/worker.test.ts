@@ -1,0 +1,129 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { makeSqsClient } from '../shared/aws';
+import { initBackend } from '../shared/backend';
+import { JobStore } from '../shared/job-store';
+import { makeLogger } from '../shared/log';
+import { modelKeys, readLatestPointer, type CheckpointInfo } from '../shared/model-store';
+import type { Bucket } from '../shared/s3-objects';
+import { TrainerWorker, type WorkerOptions } from '../functions/trainer/worker';
+import { uploadMnist } from '../scripts/upload-mnist';
+import { freshBucket, freshQueue, useEmulator } from './helpers/aws';
+
+useEmulator();
+
+let bucket: Bucket;
+let queueUrl: string;
+const sqs = () => makeSqsClient();
+const tiny = { epochs: 2, trainSubset: 600, testSubset: 500, validationSplit: 0.1 };
+
+before(async () => {
+  await initBackend('wasm');
+  bucket = await freshBucket('worker');
+  queueUrl = await freshQueue('worker');
+  await uploadMnist(bucket);
+});
+
+function worker(extra: Partial<WorkerOptions> = {}) {
+  return new TrainerWorker({
+    sqs: sqs(),
+    queueUrl,
+    bucket,
+    backend: 'wasm',
+    logger: makeLogger('trainer-test'),
+    promotion: { minAccuracy: 0 },
+    waitTimeSeconds: 1,
+    ...extra,
+  });
+}
+
+async function send(body: unknown) {
+  await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }));
+}
+
+async function queueDepth(): Promise<number> {
+  const out = await sqs().send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  return Number(out.Attributes!.ApproximateNumberOfMessages) + Number(out.Attributes!.ApproximateNumberOfMessagesNotVisible);
+}
+
+test('a job runs from the queue to SUCCEEDED with a checkpoint per epoch, a final model and the message deleted', async () => {
+  await send({ jobId: 'job-ok', params: tiny });
+  assert.equal(await worker().pollOnce(), true);
+  const status = (await new JobStore(bucket).get('job-ok'))!;
+  assert.equal(status.status, 'SUCCEEDED', status.reason);
+  assert.deepEqual(status.metrics.map((m) => m.epoch), [1, 2]);
+  assert.ok(status.metrics.every((m) => m.backend === 'wasm' && m.imagesPerSecond > 0 && m.valAccuracy !== undefined));
+  assert.ok(status.testAccuracy! > 0.5, `test accuracy ${status.testAccuracy}`);
+  for (const prefix of [modelKeys.epoch('job-ok', 1), modelKeys.epoch('job-ok', 2), modelKeys.final('job-ok')]) {
+    const info = await bucket.getJson<CheckpointInfo>(prefix + modelKeys.marker);
+    assert.equal(info?.backend, 'wasm', `${prefix} marker`);
+  }
+  assert.equal((await readLatestPointer(bucket))?.jobId, 'job-ok');
+  assert.equal(await queueDepth(), 0);
+});
+
+test('a finished job delivered again is a no-op', async () => {
+  const markerBefore = await bucket.getJson<CheckpointInfo>(modelKeys.final('job-ok') + modelKeys.marker);
+  await send({ jobId: 'job-ok', params: tiny });
+  assert.equal(await worker().pollOnce(), true);
+  assert.deepEqual(await bucket.getJson(modelKeys.final('job-ok') + modelKeys.marker), markerBefore);
+  assert.equal(await queueDepth(), 0);
+});
+
+test('a stopped job goes back to the queue and resumes from its last complete checkpoint, not epoch 0', async () => {
+  await send({ jobId: 'job-resume', params: { ...tiny, epochs: 3 } });
+  const first = worker({ onBatchEnd: (epoch) => epoch === 1 && first.stop() });
+  await first.pollOnce();
+  const stopped = (await new JobStore(bucket).get('job-resume'))!;
+  assert.equal(stopped.status, 'RUNNING');
+  assert.equal(stopped.epoch, 1);
+  const epoch1 = await bucket.getJson<CheckpointInfo>(modelKeys.epoch('job-resume', 1) + modelKeys.marker);
+  assert.equal(await queueDepth(), 1, 'the message is back on the queue');
+
+  assert.equal(await worker().pollOnce(), true);
+  const done = (await new JobStore(bucket).get('job-resume'))!;
+  assert.equal(done.status, 'SUCCEEDED', done.reason);
+  assert.equal(done.resumedFromEpoch, 1);
+  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(await bucket.getJson(modelKeys.epoch('job-resume', 1) + modelKeys.marker), epoch1, 'epoch 1 was not trained again');
+  assert.equal(await queueDepth(), 0);
+});
+
+test('poison messages end FAILED with a readable reason, are deleted, and the worker goes on', async () => {
+  const cases: [string, unknown, RegExp][] = [
+    ['job-badjson', '{"jobId": "job-badjson", ', /not valid JSON/],
+    ['job-unknown', { jobId: 'job-unknown', params: tiny, priority: 'high' }, /priority/],
+    ['job-missing', { jobId: 'job-missing' }, /params/],
+    ['job-zero', { jobId: 'job-zero', params: { epochs: 0 } }, /params\.epochs/],
+    ['job-toomany', { jobId: 'job-toomany', params: { epochs: 1000 } }, /params\.epochs/],
+    ['job-nodata', { jobId: 'job-nodata', params: { ...tiny, datasetPrefix: 'datasets/nothing-here/' } }, /datasets\/nothing-here\/.*no dataset/],
+  ];
+  const w = worker();
+  for (const [, body] of cases) await send(body);
+  for (let i = 0; i < cases.length; i++) assert.equal(await w.pollOnce(), true);
+  const jobs = new JobStore(bucket);
+  const all = await jobs.list();
+  for (const [jobId, , reason] of cases) {
+    // Malformed JSON carries no readable job id, so its failure is filed under the message id.
+    const status = jobId === 'job-badjson' ? all.find((j) => j.jobId.startsWith('message-')) : await jobs.get(jobId);
+    assert.equal(status?.status, 'FAILED', jobId);
+    assert.match(status!.reason!, reason, jobId);
+  }
+  assert.equal(await queueDepth(), 0);
+});
+
+test('a corrupt dataset fails the job with a reason that names the file', async () => {
+  const prefix = 'datasets/broken/';
+  await uploadMnist(bucket, prefix);
+  const labels = (await bucket.getBytes(`${prefix}train-labels-idx1-ubyte`))!;
+  await bucket.putBytes(`${prefix}train-labels-idx1-ubyte`, labels.subarray(0, 5000));
+  await send({ jobId: 'job-corrupt', params: { ...tiny, datasetPrefix: prefix } });
+  await worker().pollOnce();
+  const status = (await new JobStore(bucket).get('job-corrupt'))!;
+  assert.equal(status.status, 'FAILED');
+  assert.match(status.reason!, /train-labels-idx1-ubyte: is truncated/);
+  assert.equal(await queueDepth(), 0);
+});
