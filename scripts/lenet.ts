@@ -1,0 +1,117 @@
+/**
+ * The `lenet` CLI: submit and watch training jobs, list and promote models, and predict digits.
+ * Finds the API from --api-url, $LENET_API_URL, or the deployed stack's ApiUrl output.
+ */
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { ApiClient, resolveApiUrl } from './api-client';
+import { describeMetrics, watchJob } from './watch-job';
+
+const program = new Command('lenet')
+  .description('Train LeNet-5 on MNIST and predict digits, on AWS or the local emulator.')
+  .option('--api-url <url>', 'API base URL (default: $LENET_API_URL or the stack output ApiUrl)')
+  .showHelpAfterError();
+
+const client = async () => new ApiClient(await resolveApiUrl(program.opts().apiUrl));
+const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
+const number = (kind: 'int' | 'float') => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) throw new InvalidArgumentError(`"${value}" is not ${kind === 'int' ? 'an integer' : 'a number'}.`);
+  return n;
+};
+
+program
+  .command('submit')
+  .description('submit a training job')
+  .option('--epochs <n>', 'epochs (default 20)', number('int'))
+  .option('--batch-size <n>', 'batch size (default 32)', number('int'))
+  .option('--learning-rate <x>', 'Adam learning rate (default 0.001)', number('float'))
+  .option('--lr-schedule <name>', 'cosine (default) or constant (the seed recipe)')
+  .option('--validation-split <x>', 'fraction held out for validation (default 0.1)', number('float'))
+  .option('--seed <n>', 'seed for weights and data order', number('int'))
+  .option('--train-subset <n>', 'train on the first N images only', number('int'))
+  .option('--test-subset <n>', 'evaluate on the first N test images only', number('int'))
+  .option('--dataset-prefix <prefix>', 'S3 prefix of the IDX dataset (default datasets/mnist/)')
+  .option('--watch', 'watch the job until it ends')
+  .action(async (opts) => {
+    const { watch, ...params } = opts;
+    const api = await client();
+    const job = await api.submit(params);
+    console.log(`submitted ${job.jobId}`);
+    if (watch) await report(await watchJob(api, job.jobId));
+  });
+
+program
+  .command('status <jobId>')
+  .description('show a job; --watch shows a live progress bar until it ends')
+  .option('--watch', 'follow the job')
+  .action(async (jobId: string, opts) => {
+    const api = await client();
+    if (opts.watch) await report(await watchJob(api, jobId));
+    else print(await api.job(jobId));
+  });
+
+program
+  .command('jobs')
+  .description('list training jobs')
+  .action(async () => {
+    const { jobs } = await (await client()).jobs();
+    console.table(
+      jobs.map((j) => ({ job: j.jobId, status: j.status, epoch: `${j.epoch ?? 0}/${j.totalEpochs ?? '?'}`, test_acc: j.testAccuracy?.toFixed(4) ?? '', latest: describeMetrics(j) })),
+    );
+  });
+
+program
+  .command('models')
+  .description('list trained models and which one is served')
+  .action(async () => {
+    const { models } = await (await client()).models();
+    console.table(models.map((m) => ({ job: m.jobId, epochs: m.epoch, test_acc: m.testAccuracy?.toFixed(4), backend: m.backend, served: m.latest ? '*' : '' })));
+  });
+
+program
+  .command('promote <jobId>')
+  .description("serve a finished job's model")
+  .option('--force', 'promote even if the served model is more accurate')
+  .action(async (jobId: string, opts) => print(await (await client()).promote(jobId, Boolean(opts.force))));
+
+program
+  .command('predict <files...>')
+  .description('predict digits in PNG, JPEG or JSON ({"pixels": [...]}) files')
+  .action(async (files: string[]) => {
+    const api = await client();
+    const rows = [];
+    for (const file of files) {
+      const body = await requestFor(file);
+      const result = await api.predict(body);
+      rows.push({ file, digit: result.digit, confidence: Math.max(...result.probabilities).toFixed(3), model: `${result.model.jobId}@${result.model.epoch}` });
+    }
+    console.table(rows);
+  });
+
+async function requestFor(file: string): Promise<unknown> {
+  const bytes = await readFile(file).catch((err) => {
+    throw new Error(`cannot read ${file}: ${err.code ?? err.message}`);
+  });
+  const ext = extname(file).toLowerCase();
+  if (ext === '.json') {
+    try {
+      return JSON.parse(bytes.toString('utf8'));
+    } catch (err) {
+      throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  if (['.png', '.jpg', '.jpeg'].includes(ext)) return { image: bytes.toString('base64') };
+  throw new Error(`${file}: unsupported file type "${ext}"; use .png, .jpg, .jpeg or .json.`);
+}
+
+async function report(status: Awaited<ReturnType<ApiClient['job']>>) {
+  if (status.status === 'FAILED') throw new Error(`job ${status.jobId} failed: ${status.reason}`);
+  console.log(`job ${status.jobId} ${status.status}: test accuracy ${status.testAccuracy?.toFixed(4)} (${status.promotion ?? ''})`);
+}
+
+program.parseAsync().catch((err) => {
+  console.error(`lenet: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});
