@@ -1,0 +1,31 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from './nag';
+import { LenetStack } from './lenet-stack';
+
+/** Reads a boolean context value given as `-c key=true` (a string) or in cdk.json (a boolean). */
+function flag(app: App, key: string): boolean {
+  const value: unknown = app.node.tryGetContext(key);
+  return value === true || value === 'true' || value === '1';
+}
+
+const app = new App();
+const local = flag(app, 'local');
+const stackName: string = app.node.tryGetContext('stackName') ?? 'LenetMnist';
+
+// Optional handler overrides (e.g. throwaway handlers for emulator experiments).
+const predictEntry: string | undefined = app.node.tryGetContext('predictEntry');
+const apiEntry: string | undefined = app.node.tryGetContext('apiEntry');
+
+new LenetStack(app, stackName, {
+  local,
+  api: { predictEntry, apiEntry },
+  description: 'LeNet-5 on MNIST: S3 + SQS + Fargate trainer + Lambda/API Gateway predictions',
+});
+
+// cdk-nag 3 is a policy validation plugin: unacknowledged findings fail `cdk synth`/`cdk deploy`.
+// Disable with -c nag=false.
+if (app.node.tryGetContext('nag') !== 'false') {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+}
+
+app.synth();

@@ -1,0 +1,106 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { acknowledge } from './nag';
+import type { Construct } from 'constructs';
+import { JobQueue, type JobQueueProps } from './job-queue';
+import { ModelBucket, type ModelBucketProps } from './model-bucket';
+import { PredictionApi, type PredictionApiProps } from './prediction-api';
+import { TrainerService, type TrainerServiceProps } from './trainer-service';
+
+/** Props of {@link LenetStack}. */
+export interface LenetStackProps extends StackProps {
+  /**
+   * Local mode, for the MiniStack emulator (`cdk deploy -c local=true`). Changes only what the
+   * emulator cannot do, and keeps every resource type it can:
+   * - trainer image from a registry instead of a Docker asset (no Docker engine to build it);
+   * - no Application Auto Scaling resources (MiniStack cannot provision them);
+   * - no VPC flow log (MiniStack cannot provision AWS::EC2::FlowLog);
+   * - `@aws-sdk/*` bundled into the functions (MiniStack runs them with the host's node, which has no SDK);
+   * - data bucket removal policy DESTROY.
+   * @default false
+   */
+  readonly local?: boolean;
+  /**
+   * Trainer image used in local mode. Never pulled: MiniStack only records the task definition
+   * and the service stays at 0 tasks.
+   * @default 'public.ecr.aws/docker/library/node:20-slim'
+   */
+  readonly localTrainerImage?: string;
+  /**
+   * Options of the data bucket.
+   * @default ModelBucket defaults
+   */
+  readonly bucket?: ModelBucketProps;
+  /**
+   * Options of the job queue.
+   * @default JobQueue defaults
+   */
+  readonly queue?: JobQueueProps;
+  /**
+   * Options of the trainer service (bucket and queue are wired by the stack).
+   * @default TrainerService defaults
+   */
+  readonly trainer?: Omit<TrainerServiceProps, 'bucket' | 'queue'>;
+  /**
+   * Options of the API and its functions (bucket and queue are wired by the stack).
+   * @default PredictionApi defaults
+   */
+  readonly api?: Omit<PredictionApiProps, 'bucket' | 'queue'>;
+}
+
+/** The whole system: bucket, job queue, Fargate trainer and the prediction/jobs REST API. */
+export class LenetStack extends Stack {
+  readonly storage: ModelBucket;
+  readonly jobs: JobQueue;
+  readonly trainer: TrainerService;
+  readonly api: PredictionApi;
+
+  constructor(scope: Construct, id: string, props: LenetStackProps = {}) {
+    super(scope, id, props);
+    const local = props.local ?? false;
+
+    this.storage = new ModelBucket(this, 'Storage', {
+      removalPolicy: local ? RemovalPolicy.DESTROY : undefined,
+      ...props.bucket,
+    });
+    this.jobs = new JobQueue(this, 'Jobs', props.queue);
+    const bucket = this.storage.bucket;
+    const queue = this.jobs.queue;
+
+    this.trainer = new TrainerService(this, 'Trainer', {
+      ...(local
+        ? {
+            image: ecs.ContainerImage.fromRegistry(props.localTrainerImage ?? 'public.ecr.aws/docker/library/node:20-slim'),
+            autoScaling: false,
+            vpcFlowLogs: false,
+          }
+        : {}),
+      ...props.trainer,
+      bucket,
+      queue,
+    });
+
+    this.api = new PredictionApi(this, 'Api', {
+      ...(local ? { bundleAwsSdk: true } : {}),
+      ...props.api,
+      bucket,
+      queue,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the REST API stage' });
+    new CfnOutput(this, 'BucketName', { value: bucket.bucketName });
+    new CfnOutput(this, 'QueueUrl', { value: queue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.jobs.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ClusterName', { value: this.trainer.cluster.clusterName });
+    new CfnOutput(this, 'TrainerServiceName', { value: this.trainer.service.serviceName });
+
+    if (local && this.trainer.vpc.node.scope === this.trainer) {
+      acknowledge(this.trainer.vpc, [
+        {
+          id: 'AwsSolutions-VPC7',
+          reason: 'Local (MiniStack) mode only: the emulator cannot provision AWS::EC2::FlowLog; the AWS deployment has flow logs.',
+        },
+      ]);
+    }
+  }
+}

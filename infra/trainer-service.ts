@@ -1,0 +1,288 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { acknowledge, bucketGrantAcks, refOf } from './nag';
+import { Construct } from 'constructs';
+import { REPO_ROOT } from './paths';
+
+/** Props of {@link TrainerService}. */
+export interface TrainerServiceProps {
+  /** Bucket the trainer reads datasets from and writes checkpoints, models and job documents to (read/write). */
+  readonly bucket: s3.IBucket;
+  /** Training-job queue the trainer long-polls (receive, change visibility, delete). */
+  readonly queue: sqs.IQueue;
+
+  /**
+   * Container image of the trainer. Give one to skip the Docker asset, e.g.
+   * `ecs.ContainerImage.fromRegistry(...)` where Docker cannot build (local emulator).
+   * @default ecs.ContainerImage.fromAsset(buildContext, { file: dockerfile, platform }) — built by `cdk deploy`
+   */
+  readonly image?: ecs.ContainerImage;
+  /**
+   * Docker build context of the default image asset. The repo root, because the trainer
+   * imports `shared/`. Heavy directories are excluded from the context (see {@link exclude}).
+   * @default the repository root
+   */
+  readonly buildContext?: string;
+  /**
+   * Dockerfile of the default image asset, relative to `buildContext`.
+   * @default 'functions/trainer/Dockerfile'
+   */
+  readonly dockerfile?: string;
+  /**
+   * Paths (.dockerignore syntax) left out of the build context, which also keeps asset hashing fast.
+   * @default node_modules, cdk.out, .git, .venv, .local, artifacts, *.log
+   */
+  readonly exclude?: string[];
+
+  /**
+   * Fargate task CPU units.
+   * @default 2048 (2 vCPU)
+   */
+  readonly cpu?: number;
+  /**
+   * Fargate task memory (MiB).
+   * @default 4096
+   */
+  readonly memoryLimitMiB?: number;
+  /**
+   * CPU architecture of the task (and of the default image asset). x86_64 because the
+   * trainer may use the native `@tensorflow/tfjs-node` binding, whose prebuilt libtensorflow
+   * is x86_64 only.
+   * @default ecs.CpuArchitecture.X86_64
+   */
+  readonly cpuArchitecture?: ecs.CpuArchitecture;
+  /**
+   * Upper bound of running trainer tasks; the service scales between 0 and this on queue depth.
+   * @default 2
+   */
+  readonly maxTasks?: number;
+  /**
+   * Scale on queue depth with Application Auto Scaling. Turn off where it cannot be
+   * provisioned (MiniStack has no AWS::ApplicationAutoScaling::* resources); the service then
+   * stays at its desired count of 0 until changed by hand.
+   * @default true
+   */
+  readonly autoScaling?: boolean;
+  /**
+   * Extra environment variables of the trainer container (BUCKET_NAME and QUEUE_URL are always set).
+   * @default none
+   */
+  readonly environment?: Record<string, string>;
+
+  /**
+   * VPC to run in. Tasks need outbound HTTPS to S3, SQS, ECR, CloudWatch Logs and ECS.
+   * @default a new VPC with public subnets only in 2 AZs and no NAT gateway
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Add VPC flow logs (to CloudWatch Logs) to the VPC this construct creates (AwsSolutions-VPC7).
+   * @default true
+   */
+  readonly vpcFlowLogs?: boolean;
+  /**
+   * Retention of the container and flow log groups.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Removal policy of the log groups.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * A Fargate service that runs the long-running trainer (`functions/trainer/main.ts`). It
+ * long-polls the job queue, scales from 0 to `maxTasks` on queue depth, and is never cut off
+ * mid-job by scale-in because the trainer sets ECS task scale-in protection while it trains.
+ *
+ * Networking: tasks run in PUBLIC subnets with a public IP and a security group with no
+ * inbound rules, so they reach S3, SQS, ECR, CloudWatch Logs and the ECS APIs over the
+ * internet gateway. That costs nothing at rest, whereas one NAT gateway (~$32/month) or the
+ * 6+ interface endpoints (ECR api/dkr, logs, sqs, ecs...; ~$7/month each per AZ) a private
+ * subnet would need cost money even when the service is scaled to 0.
+ */
+export class TrainerService extends Construct {
+  /** The VPC the tasks run in. */
+  readonly vpc: ec2.IVpc;
+  /** The ECS cluster. */
+  readonly cluster: ecs.Cluster;
+  /** The Fargate task definition. */
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The trainer container. */
+  readonly container: ecs.ContainerDefinition;
+  /** The Fargate service. */
+  readonly service: ecs.FargateService;
+  /** The security group of the tasks (no inbound rules). */
+  readonly securityGroup: ec2.SecurityGroup;
+  /** The container log group. */
+  readonly logGroup: logs.LogGroup;
+  /** The scalable task count, if auto scaling is on. */
+  readonly scalableTaskCount?: ecs.ScalableTaskCount;
+  /** The queue-depth metric the service scales on (visible + in-flight messages). */
+  readonly queueDepthMetric: cloudwatch.IMetric;
+
+  constructor(scope: Construct, id: string, props: TrainerServiceProps) {
+    super(scope, id);
+    const removalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64;
+    const maxTasks = props.maxTasks ?? 2;
+
+    if (props.vpc) {
+      this.vpc = props.vpc;
+    } else {
+      const vpc = new ec2.Vpc(this, 'Vpc', {
+        maxAzs: 2,
+        natGateways: 0,
+        subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+      });
+      if (props.vpcFlowLogs ?? true) {
+        vpc.addFlowLog('FlowLog', {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(
+            new logs.LogGroup(this, 'FlowLogGroup', { retention, removalPolicy }),
+          ),
+          trafficType: ec2.FlowLogTrafficType.REJECT,
+        });
+      }
+      this.vpc = vpc;
+    }
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: props.cpu ?? 2048,
+      memoryLimitMiB: props.memoryLimitMiB ?? 4096,
+      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention, removalPolicy });
+
+    const image =
+      props.image ??
+      ecs.ContainerImage.fromAsset(props.buildContext ?? REPO_ROOT, {
+        file: props.dockerfile ?? 'functions/trainer/Dockerfile',
+        exclude: props.exclude ?? ['node_modules', 'cdk.out', '.git', '.venv', '.local', 'artifacts', '*.log'],
+        platform: cpuArchitecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+      });
+
+    this.container = this.taskDefinition.addContainer('trainer', {
+      image,
+      essential: true,
+      environment: {
+        ...props.environment,
+        BUCKET_NAME: props.bucket.bucketName,
+        QUEUE_URL: props.queue.queueUrl,
+      },
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'trainer', logGroup: this.logGroup }),
+      // Fargate's maximum: time for the trainer to write a checkpoint and release its message on SIGTERM.
+      stopTimeout: Duration.seconds(120),
+    });
+
+    const taskRole = this.taskDefinition.taskRole;
+    props.bucket.grantReadWrite(taskRole);
+    props.queue.grantConsumeMessages(taskRole);
+    // Task scale-in protection. The trainer PUTs $ECS_AGENT_URI/task-protection/v1/state
+    // ({"ProtectionEnabled": true, "ExpiresInMinutes": n}) while a job runs. The agent endpoint
+    // is not IAM-free: the ECS agent forwards it as ecs:UpdateTaskProtection / ecs:GetTaskProtection
+    // signed with the TASK ROLE's credentials, so the task role needs both, scoped to tasks of this cluster.
+    taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:UpdateTaskProtection', 'ecs:GetTaskProtection'],
+        resources: [
+          Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*` }),
+        ],
+      }),
+    );
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: this.vpc,
+      description: 'Trainer tasks: no inbound, HTTPS out to AWS APIs',
+      allowAllOutbound: true,
+    });
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      // Starts at 0; Application Auto Scaling owns the count afterwards.
+      desiredCount: 0,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      assignPublicIp: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      securityGroups: [this.securityGroup],
+      circuitBreaker: { enable: true, rollback: true },
+      enableECSManagedTags: true,
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+    });
+
+    // Queue depth = visible + in-flight messages: a job being trained stays "in flight", so
+    // the service is only scaled to 0 once no job is queued or running. Scale-in while a task
+    // is still busy is harmless anyway: ECS skips tasks with scale-in protection.
+    this.queueDepthMetric = new cloudwatch.MathExpression({
+      expression: 'visible + inflight',
+      label: 'Training jobs queued or running',
+      period: Duration.minutes(1),
+      usingMetrics: {
+        visible: props.queue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(1),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        inflight: props.queue.metricApproximateNumberOfMessagesNotVisible({
+          period: Duration.minutes(1),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+      },
+    });
+
+    if (props.autoScaling ?? true) {
+      this.scalableTaskCount = this.service.autoScaleTaskCount({ minCapacity: 0, maxCapacity: maxTasks });
+      // One task per job, up to maxTasks: exact capacity = min(jobs, maxTasks).
+      const steps: appscaling.ScalingInterval[] = [{ upper: 0, change: 0 }];
+      for (let n = 1; n <= maxTasks; n++) steps.push({ lower: n, change: n });
+      this.scalableTaskCount.scaleOnMetric('ScaleOnQueueDepth', {
+        metric: this.queueDepthMetric,
+        scalingSteps: steps,
+        adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
+        cooldown: Duration.seconds(60),
+        evaluationPeriods: 1,
+      });
+    }
+
+    acknowledge(this.taskDefinition, [
+      {
+        id: 'AwsSolutions-ECS2',
+        reason: 'BUCKET_NAME and QUEUE_URL are resource names, not secrets; there is nothing to keep in Secrets Manager/SSM.',
+      },
+      ...bucketGrantAcks(
+        props.bucket,
+        'Wildcards come from bucket.grantReadWrite and are scoped to this one bucket: its object keys and the s3 action groups.',
+        true,
+      ),
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${refOf(this.cluster)}/*]`,
+        reason: 'Task scale-in protection of this cluster\'s own tasks; task ids are not known in advance.',
+      },
+    ]);
+    if (this.taskDefinition.executionRole) {
+      acknowledge(this.taskDefinition.executionRole, [
+        {
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason:
+            'Only ecr:GetAuthorizationToken, which has no resource-level permissions (AWS requires "*"); the image pull actions themselves are scoped to the asset repository.',
+        },
+      ]);
+    }
+  }
+}

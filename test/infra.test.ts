@@ -1,0 +1,282 @@
+/**
+ * Template assertions on the CDK stack (normal and local/MiniStack mode) plus cdk-nag.
+ * No Docker needed: NodejsFunction bundles with the local esbuild, and the trainer's
+ * DockerImageAsset is only hashed/staged at synth time (never built).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { LenetStack } from '../infra/lenet-stack';
+import { AwsSolutionsChecks } from '../infra/nag';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The real handlers, or (while they are still being written) throwaway stubs in the
+ * git-ignored .local/ — NodejsFunction needs an existing entry under the project root.
+ */
+function entries(): { predictEntry: string; apiEntry: string } {
+  const real = {
+    predictEntry: path.join(REPO_ROOT, 'functions/predict/handler.ts'),
+    apiEntry: path.join(REPO_ROOT, 'functions/api/handler.ts'),
+  };
+  const stubDir = path.join(REPO_ROOT, '.local/test-stubs');
+  const result = { ...real };
+  for (const key of ['predictEntry', 'apiEntry'] as const) {
+    if (existsSync(real[key])) continue;
+    mkdirSync(stubDir, { recursive: true });
+    const stub = path.join(stubDir, `${key}.ts`);
+    writeFileSync(stub, 'export const handler = async () => ({ statusCode: 200, body: "stub" });\n');
+    result[key] = stub;
+  }
+  return result;
+}
+
+interface Synth {
+  app: App;
+  stack: LenetStack;
+  template: Template;
+  outdir: string;
+}
+
+function synth(local: boolean): Synth {
+  const app = new App();
+  const stack = new LenetStack(app, local ? 'LocalStack' : 'AwsStack', { local, api: entries() });
+  const template = Template.fromStack(stack);
+  return { app, stack, template, outdir: app.outdir };
+}
+
+type Resources = Record<string, { Type: string; Properties?: any; Metadata?: any }>;
+
+/** "METHOD /path" of every API Gateway method, with the function id its proxy integration calls. */
+function routes(template: Template): Map<string, string> {
+  const resources = template.toJSON().Resources as Resources;
+  const pathOf = (ref: any): string => {
+    if (ref?.['Fn::GetAtt']) return ''; // RootResourceId
+    const id = ref.Ref as string;
+    const r = resources[id].Properties;
+    return `${pathOf(r.ParentId)}/${r.PathPart}`;
+  };
+  const out = new Map<string, string>();
+  for (const r of Object.values(resources)) {
+    if (r.Type !== 'AWS::ApiGateway::Method') continue;
+    const p = r.Properties;
+    assert.equal(p.Integration.Type, 'AWS_PROXY');
+    const uri = JSON.stringify(p.Integration.Uri);
+    const fn = /"(Api\w+Function\w+)"/.exec(uri)?.[1] ?? '?';
+    out.set(`${p.HttpMethod} ${pathOf(p.ResourceId) || '/'}`, fn);
+  }
+  return out;
+}
+
+function nagFindings(s: Synth): string[] {
+  const report = new AwsSolutionsChecks(s.app).validateScope(s.stack);
+  return report.violations.map(
+    (v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+  );
+}
+
+for (const local of [false, true]) {
+  describe(`LenetStack (${local ? 'local/MiniStack' : 'AWS'} mode)`, () => {
+    let s: Synth;
+    before(() => {
+      s = synth(local);
+    });
+
+    it('bucket: versioned, encrypted, public access blocked, TLS only', () => {
+      s.template.hasResourceProperties('AWS::S3::Bucket', {
+        VersioningConfiguration: { Status: 'Enabled' },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }),
+      });
+      const dataBucketId = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as any);
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: dataBucketId },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('bucket lifecycle never expires current final models or models/latest.json', () => {
+      const bucket = s.template.toJSON().Resources[s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as any)];
+      const rules: any[] = bucket.Properties.LifecycleConfiguration.Rules;
+      for (const rule of rules) {
+        if (rule.ExpirationInDays === undefined) continue;
+        // A rule that expires *current* objects must be narrowed by the checkpoint tag.
+        assert.deepEqual(rule.TagFilters, [{ Key: 'lenet:kind', Value: 'epoch-checkpoint' }], JSON.stringify(rule));
+      }
+      assert.ok(rules.some((r) => r.NoncurrentVersionExpiration?.NoncurrentDays === 30));
+    });
+
+    it('queue: DLQ with maxReceiveCount 3, 5 min visibility, SSE, TLS only', () => {
+      s.template.hasResourceProperties('AWS::SQS::Queue', {
+        VisibilityTimeout: 300,
+        ReceiveMessageWaitTimeSeconds: 20,
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeadLetterQueue'), 'Arn'] } },
+      });
+      s.template.resourceCountIs('AWS::SQS::Queue', 2);
+      const policies = s.template.findResources('AWS::SQS::QueuePolicy');
+      assert.equal(Object.keys(policies).length, 2);
+      for (const p of Object.values(policies)) {
+        assert.match(JSON.stringify(p), /"aws:SecureTransport":"false"/);
+      }
+    });
+
+    it('API: the api routes (5 specified + GET /jobs) and POST /predict, all Lambda proxy integrations', () => {
+      const r = routes(s.template);
+      const predictId = s.stack.getLogicalId(s.stack.api.predictFunction.node.defaultChild as any);
+      const apiId = s.stack.getLogicalId(s.stack.api.apiFunction.node.defaultChild as any);
+      assert.deepEqual(
+        Object.fromEntries([...r].sort()),
+        Object.fromEntries(
+          [
+            ['GET /', apiId],
+            ['GET /jobs', apiId],
+            ['GET /jobs/{id}', apiId],
+            ['GET /models', apiId],
+            ['POST /jobs', apiId],
+            ['POST /models/promote', apiId],
+            ['POST /predict', predictId],
+          ].sort(),
+        ),
+      );
+      s.template.hasResourceProperties('AWS::ApiGateway::RestApi', Match.not(Match.objectLike({ BinaryMediaTypes: Match.anyValue() })));
+    });
+
+    it('Lambdas: Node 20, arm64, memory/timeout, env vars', () => {
+      s.template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs20.x',
+        Architectures: ['arm64'],
+        MemorySize: 1024,
+        Timeout: 15,
+        Handler: 'index.handler',
+        Environment: { Variables: { BUCKET_NAME: Match.anyValue() } },
+      });
+      s.template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs20.x',
+        Environment: { Variables: { BUCKET_NAME: Match.anyValue(), QUEUE_URL: Match.anyValue() } },
+      });
+      s.template.resourceCountIs('AWS::Lambda::Function', 2);
+    });
+
+    it('predict bundle ships the tfjs wasm binaries', () => {
+      const fn = s.template.toJSON().Resources[s.stack.getLogicalId(s.stack.api.predictFunction.node.defaultChild as any)];
+      const hash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
+      const assetDir = path.join(s.outdir, `asset.${hash}`);
+      const files = readdirSync(assetDir);
+      assert.ok(files.includes('index.js'), files.join(','));
+      for (const wasm of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
+        assert.ok(files.includes(wasm), `${wasm} missing from ${files.join(',')}`);
+      }
+    });
+
+    it('Fargate trainer: service at 0 tasks, public IP, env, logs, task protection permission', () => {
+      s.template.hasResourceProperties('AWS::ECS::Service', {
+        LaunchType: 'FARGATE',
+        DesiredCount: 0,
+        NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'ENABLED' }) },
+      });
+      s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Cpu: '2048',
+        Memory: '4096',
+        RequiresCompatibilities: ['FARGATE'],
+        ContainerDefinitions: [
+          Match.objectLike({
+            Environment: Match.arrayWith([
+              { Name: 'BUCKET_NAME', Value: Match.anyValue() },
+              { Name: 'QUEUE_URL', Value: Match.anyValue() },
+            ]),
+            LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+          }),
+        ],
+      });
+      s.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+      s.template.resourceCountIs('AWS::EC2::NatGateway', 0);
+      s.template.hasResourceProperties('AWS::IAM::Policy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: ['ecs:UpdateTaskProtection', 'ecs:GetTaskProtection'], Effect: 'Allow' }),
+          ]),
+        },
+      });
+    });
+
+    it('IAM: no Resource "*" except ecr:GetAuthorizationToken', () => {
+      for (const [id, p] of Object.entries(s.template.findResources('AWS::IAM::Policy'))) {
+        for (const st of p.Properties.PolicyDocument.Statement) {
+          const resources = [st.Resource].flat();
+          if (resources.includes('*')) assert.deepEqual(st.Action, 'ecr:GetAuthorizationToken', `${id}: ${JSON.stringify(st)}`);
+        }
+      }
+    });
+
+    it('outputs ApiUrl, BucketName, QueueUrl', () => {
+      for (const name of ['ApiUrl', 'BucketName', 'QueueUrl']) s.template.hasOutput(name, {});
+    });
+
+    if (!local) {
+      it('scales 0..N on queue depth (step scaling on ApproximateNumberOfMessagesVisible)', () => {
+        s.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+          MinCapacity: 0,
+          MaxCapacity: 2,
+          ScalableDimension: 'ecs:service:DesiredCount',
+        });
+        s.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+          PolicyType: 'StepScaling',
+          StepScalingPolicyConfiguration: Match.objectLike({ AdjustmentType: 'ExactCapacity' }),
+        });
+        const alarms = JSON.stringify(s.template.findResources('AWS::CloudWatch::Alarm'));
+        assert.match(alarms, /ApproximateNumberOfMessagesVisible/);
+        assert.match(alarms, /ApproximateNumberOfMessagesNotVisible/);
+      });
+
+      it('trainer image is a Docker asset built from functions/trainer/Dockerfile; VPC has flow logs', () => {
+        const td = Object.values(s.template.findResources('AWS::ECS::TaskDefinition'))[0];
+        assert.match(JSON.stringify(td.Properties.ContainerDefinitions[0].Image), /container-assets/);
+        const assets = JSON.parse(readFileSync(path.join(s.outdir, `${s.stack.artifactId}.assets.json`), 'utf8'));
+        const images = Object.values(assets.dockerImages ?? {}) as any[];
+        assert.equal(images.length, 1);
+        assert.equal(images[0].source.dockerFile, 'functions/trainer/Dockerfile');
+        assert.equal(images[0].source.platform, 'linux/amd64');
+        s.template.resourceCountIs('AWS::EC2::FlowLog', 1);
+      });
+    } else {
+      it('local: keeps the ECS resources, uses a registry image, drops what MiniStack cannot create', () => {
+        s.template.resourceCountIs('AWS::ECS::Cluster', 1);
+        s.template.resourceCountIs('AWS::ECS::Service', 1);
+        s.template.resourceCountIs('AWS::ECS::TaskDefinition', 1);
+        s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+          ContainerDefinitions: [Match.objectLike({ Image: 'public.ecr.aws/docker/library/node:20-slim' })],
+        });
+        s.template.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
+        s.template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 0);
+        s.template.resourceCountIs('AWS::EC2::FlowLog', 0);
+      });
+    }
+
+    it('cdk-nag AwsSolutions: no unacknowledged errors or warnings', () => {
+      const findings = nagFindings(s);
+      assert.deepEqual(findings, []);
+    });
+  });
+}
