@@ -79,7 +79,9 @@ async function main() {
   let correct = 0;
   const rows: string[] = [];
   for (let from = 0; from < count; from += 50) {
-    const batch = Array.from({ length: Math.min(50, count - from) }, (_, i) => Array.from(test.images.subarray((from + i) * 784, (from + i + 1) * 784)));
+    const batch = Array.from({ length: Math.min(50, count - from) }, (_, i) => ({
+      pixels: Array.from(test.images.subarray((from + i) * 784, (from + i + 1) * 784)),
+    }));
     const { predictions } = await api.predict<{ predictions: { digit: number; probabilities: number[] }[] }>({ instances: batch });
     predictions.forEach((p, i) => {
       const label = test.labels[from + i];

@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
@@ -43,15 +42,22 @@ async function tryBackend(name: BackendName): Promise<boolean> {
   }
 }
 
+let queue: Promise<unknown> = Promise.resolve();
+
 /**
  * Activates the fastest available tfjs backend: `preferred` (or env TFJS_BACKEND) first, then
  * tfjs-node ('tensorflow'), wasm, cpu. Returns the name of the backend now active.
+ * Calls run one after another: racing initialisations can leave a slower backend active.
  */
-export async function initBackend(preferred?: BackendName): Promise<BackendName> {
+export function initBackend(preferred?: BackendName): Promise<BackendName> {
   const wanted = preferred ?? (process.env.TFJS_BACKEND as BackendName | undefined);
   const order = wanted && ORDER.includes(wanted) ? [wanted, ...ORDER.filter((b) => b !== wanted)] : ORDER;
-  for (const name of order) {
-    if (await tryBackend(name)) return name;
-  }
-  throw new Error('no tfjs backend could be initialised');
+  const result = queue.then(async () => {
+    for (const name of order) {
+      if (await tryBackend(name)) return name;
+    }
+    throw new Error('no tfjs backend could be initialised');
+  });
+  queue = result.catch(() => undefined);
+  return result;
 }

@@ -25,7 +25,7 @@ export function errorResponse(err: unknown, log: (msg: string, extra: Record<str
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
 /** Parses and validates a JSON request body, with a 4xx for every way it can be wrong. */
-export function parseJsonBody<T extends z.ZodType>(event: APIGatewayProxyEvent, schema: T): z.infer<T> {
+export function parseJsonBody<T extends z.ZodType>(event: APIGatewayProxyEvent, schema: T, hint = ''): z.infer<T> {
   const contentType = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1];
   if (contentType && !/^application\/json\b/i.test(contentType)) {
     throw new HttpError(415, `Unsupported content type "${contentType}"; send application/json.`);
@@ -41,6 +41,6 @@ export function parseJsonBody<T extends z.ZodType>(event: APIGatewayProxyEvent, 
     throw new HttpError(400, 'Request body is not valid JSON.', (err as Error).message);
   }
   const result = schema.safeParse(body);
-  if (!result.success) throw new HttpError(400, `Invalid request: ${describeZodError(result.error)}`, result.error.issues);
+  if (!result.success) throw new HttpError(400, `Invalid request: ${describeZodError(result.error)}.${hint && ` ${hint}`}`, result.error.issues);
   return result.data;
 }

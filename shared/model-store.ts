@@ -71,9 +71,17 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
-/** Saves a model (with its optimizer state, so training resumes exactly) and then its marker. */
-export async function saveCheckpoint(bucket: Bucket, prefix: string, model: tfl.LayersModel, info: CheckpointInfo) {
-  await model.save(s3ModelHandler(bucket, prefix), { includeOptimizer: true });
+/**
+ * Saves a model and then its marker. The optimizer state is included by default, so training
+ * resumes exactly where it stopped.
+ */
+export async function saveCheckpoint(
+  bucket: Bucket,
+  prefix: string,
+  model: tfl.LayersModel,
+  { includeOptimizer = true, ...info }: CheckpointInfo & { includeOptimizer?: boolean },
+) {
+  await model.save(s3ModelHandler(bucket, prefix), { includeOptimizer });
   await bucket.putJson(prefix + modelKeys.marker, info);
 }
 

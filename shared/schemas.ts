@@ -34,11 +34,28 @@ export const JobMessage = z.strictObject({
 });
 export type JobMessage = z.infer<typeof JobMessage>;
 
-/** Turns a zod error into one line a person can act on. */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`)
-    .join('; ');
+type Issue = z.core.$ZodIssue;
+
+/**
+ * Turns a zod error into one line a person can act on. For a union, only the branch that came
+ * closest to matching (fewest issues) is described, instead of every alternative.
+ */
+export function describeZodError(error: z.ZodError, maxIssues = 3): string {
+  const issues = closestIssues(error.issues, []);
+  const lines = issues.slice(0, maxIssues).map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`);
+  if (issues.length > maxIssues) lines.push(`and ${issues.length - maxIssues} more`);
+  return lines.join('; ');
+}
+
+function closestIssues(issues: readonly Issue[], prefix: PropertyKey[]): Issue[] {
+  return issues.flatMap((issue): Issue[] => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const branches = issue.errors.map((branch) => closestIssues(branch, path));
+      return branches.reduce((best, branch) => (branch.length < best.length ? branch : best));
+    }
+    return [{ ...issue, path }];
+  });
 }
 
 export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';

@@ -5,7 +5,7 @@ import { initBackend } from '../../shared/backend';
 import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
-import { PredictRequest, toImages } from './input';
+import { PredictRequest, toImages, USAGE } from './input';
 import { ModelCache } from './model-cache';
 import { predictDigits } from './predict';
 
@@ -15,7 +15,7 @@ let cache: ModelCache | undefined;
 
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   try {
-    const request = parseJsonBody(event, PredictRequest);
+    const request = parseJsonBody(event, PredictRequest, USAGE);
     const images = toImages(request);
     await ready;
     cache ??= new ModelCache(new Bucket(makeS3Client(), requireEnv('BUCKET_NAME')), Number(process.env.MODEL_REFRESH_SECONDS ?? 30));
@@ -23,7 +23,7 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
     if (!served) throw new HttpError(503, 'No model has been trained and promoted yet. Submit a job with POST /jobs and wait for it to succeed.');
     const predictions = predictDigits(served.model, images);
     const model = { jobId: served.version.jobId, epoch: served.version.epoch, testAccuracy: served.version.testAccuracy };
-    return json(200, 'instances' in request ? { predictions, model } : { ...predictions[0], model });
+    return json(200, request.instances ? { predictions, model } : { ...predictions[0], model });
   } catch (err) {
     return errorResponse(err, (msg, extra) => logger.error(msg, extra));
   }

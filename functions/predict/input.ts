@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HttpError } from '../../shared/http';
 import { IMAGE_SIZE } from '../../shared/model';
+import { imageToMnist } from './image';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 
@@ -8,28 +9,53 @@ const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 export const MAX_INSTANCES = 64;
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
-const PixelArray = z.union([
-  z.array(finite).length(PIXELS, `must have exactly ${PIXELS} numbers (28x28)`),
-  z.array(z.array(finite).length(IMAGE_SIZE, 'each row must have 28 numbers')).length(IMAGE_SIZE, 'must have 28 rows'),
-]);
-const Instance = z.strictObject({ pixels: PixelArray });
+// Flat or 28 rows; the exact shape is checked in toImages, where the message can say which it got.
+const PixelArray = z.array(z.union([finite, z.array(finite)]), 'must be an array of 784 numbers or 28 rows of 28 numbers');
+const ImageData = z
+  .string()
+  .min(1, 'must not be empty')
+  .transform((s) => s.replace(/^data:image\/[a-z+.-]+;base64,/i, ''))
+  .refine((s) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(s.replace(/\s/g, '')), 'must be base64 of a PNG or JPEG file');
+const exactlyOne = (keys: string[]) => (value: Record<string, unknown>) => keys.filter((k) => value[k] !== undefined).length === 1;
 
-export const PredictRequest = z.union([
-  Instance,
-  z.strictObject({
-    instances: z.array(z.union([Instance, PixelArray])).min(1).max(MAX_INSTANCES, `at most ${MAX_INSTANCES} instances per request`),
-  }),
-]);
+const Instance = z
+  .strictObject({ pixels: PixelArray.optional(), image: ImageData.optional() })
+  .refine(exactlyOne(['pixels', 'image']), 'each instance needs exactly one of "pixels" or "image"');
+
+export const PredictRequest = z
+  .strictObject({
+    pixels: PixelArray.optional(),
+    image: ImageData.optional(),
+    instances: z.array(Instance).min(1).max(MAX_INSTANCES, `at most ${MAX_INSTANCES} instances per request`).optional(),
+  })
+  .refine(exactlyOne(['pixels', 'image', 'instances']), 'send exactly one of "pixels", "image" or "instances"');
 export type PredictRequest = z.infer<typeof PredictRequest>;
+
+export const USAGE = `Send {"pixels": [784 numbers in 0..1 or 0..255, or 28 rows of 28]}, {"image": "<base64 PNG or JPEG>"}, or {"instances": [up to ${MAX_INSTANCES} of either]}.`;
 
 /** Turns a validated request into 784-pixel images in [0,1]. */
 export function toImages(request: PredictRequest): Float32Array[] {
-  const instances = 'instances' in request ? request.instances : [request];
-  return instances.map((instance, i) => normalisePixels(Array.isArray(instance) ? instance : instance.pixels, i));
+  const instances = request.instances ?? [request];
+  return instances.map((instance, i) => {
+    if (instance.pixels) return normalisePixels(instance.pixels, i);
+    try {
+      return imageToMnist(Buffer.from(instance.image!, 'base64'));
+    } catch (err) {
+      if (err instanceof HttpError && request.instances) throw new HttpError(err.statusCode, `Instance ${i}: ${err.message}`);
+      throw err;
+    }
+  });
 }
 
-function normalisePixels(pixels: number[] | number[][], index: number): Float32Array {
-  const flat = (pixels as (number | number[])[]).flat() as number[];
+function normalisePixels(pixels: (number | number[])[], index: number): Float32Array {
+  const isRows = pixels.length === IMAGE_SIZE && pixels.every((row) => Array.isArray(row) && row.length === IMAGE_SIZE);
+  const isFlat = pixels.length === PIXELS && pixels.every((v) => typeof v === 'number');
+  if (!isRows && !isFlat) {
+    const rows = pixels.filter(Array.isArray).length;
+    const got = rows ? `${pixels.length} items (${rows} of them arrays)` : `${pixels.length} numbers`;
+    throw new HttpError(400, `Instance ${index}: pixels must be ${PIXELS} numbers or ${IMAGE_SIZE} rows of ${IMAGE_SIZE} numbers; got ${got}.`);
+  }
+  const flat = pixels.flat();
   const max = Math.max(...flat);
   const min = Math.min(...flat);
   if (min < 0 || max > 255) {

@@ -1,5 +1,6 @@
 import { GetObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { disposeModel } from '../../shared/model';
 import { loadModel, modelKeys } from '../../shared/model-store';
 import type { Bucket } from '../../shared/s3-objects';
 import type { LatestModel } from '../../shared/schemas';
@@ -40,7 +41,7 @@ export class ModelCache {
     const model = await loadModel(this.bucket, pointer.modelPrefix);
     const previous = this.served;
     this.served = { model, version: pointer };
-    previous?.model.dispose();
+    if (previous) disposeModel(previous.model);
     return this.served;
   }
 

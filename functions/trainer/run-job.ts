@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { loadDatasetFromS3, type TrainTestData } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { JobStore } from '../../shared/job-store';
-import { buildLeNet5 } from '../../shared/model';
+import { buildLeNet5, disposeModel } from '../../shared/model';
 import { findLastCheckpoint, loadModel, modelKeys, saveCheckpoint } from '../../shared/model-store';
 import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
@@ -85,6 +85,8 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
 
     const test = await evaluate(model, testSet);
     await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
+      // The served model needs no optimizer state: smaller and faster for the prediction Lambda.
+      includeOptimizer: false,
       jobId,
       epoch: params.epochs,
       backend,
@@ -104,9 +106,6 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     logger.info('job succeeded', { jobId, testAccuracy: test.accuracy, promoted: decision.promote, promotion: decision.reason });
     return 'succeeded';
   } finally {
-    // A model compiled with an optimizer instance does not own it, so free both.
-    const optimizer = model.optimizer;
-    model.dispose();
-    optimizer?.dispose();
+    disposeModel(model);
   }
 }
