@@ -10,6 +10,8 @@ export const TrainingParams = z.strictObject({
    * to 1% of its start over the run, which closes the gap to 99% test accuracy.
    */
   lrSchedule: z.enum(['constant', 'cosine']).default('cosine'),
+  /** Data augmentation: shift each training image by up to N pixels per axis. 0 is the seed recipe. */
+  augmentShift: z.number().int().min(0).max(4).default(2),
   validationSplit: z.number().min(0).max(0.5).default(0.1),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
   /** Train on the first N training images only (fast trials and tests). */

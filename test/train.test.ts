@@ -6,14 +6,14 @@ import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
 import { take } from '../shared/idx';
 import { buildLeNet5 } from '../shared/model';
 import { TrainingParams, type EpochMetrics } from '../shared/schemas';
-import { evaluate, learningRateFor, shuffledIndices, train } from '../functions/trainer/train';
+import { batchTensors, evaluate, learningRateFor, shuffledIndices, train } from '../functions/trainer/train';
 
 test('one epoch on 8,000 real MNIST images on the portable backend reaches >= 90% on the 10,000 test images', async () => {
   const backend = await initBackend('wasm');
   assert.equal(backend, 'wasm');
   const data = await loadDatasetFromDir(mnistDataDir());
   const model = buildLeNet5({ seed: 3 });
-  const params = TrainingParams.parse({ epochs: 1, validationSplit: 0.1, lrSchedule: 'constant', seed: 3 });
+  const params = TrainingParams.parse({ epochs: 1, validationSplit: 0.1, lrSchedule: 'constant', augmentShift: 0, seed: 3 });
   const seen: EpochMetrics[] = [];
   const tensorsBefore = tf.memory().numTensors;
   await train(model, take(data.train, 8000), { params, backend, hooks: { onEpochEnd: async (m) => void seen.push(m) } });
@@ -52,4 +52,23 @@ test('the data order depends only on seed and epoch; cosine decays to 1% and con
   assert.ok(Math.abs(learningRateFor(cosine, 19) - 0.00001) < 1e-12);
   assert.ok(learningRateFor(cosine, 10) < learningRateFor(cosine, 9));
   assert.equal(learningRateFor({ ...cosine, lrSchedule: 'constant' }, 19), 0.001);
+});
+
+test('augmentation shifts each image by the drawn offset and fills with background', () => {
+  const image = Float32Array.from({ length: 784 }, (_, i) => (i % 97) / 97 + 0.01);
+  const data = { count: 1, images: image, labels: Uint8Array.of(4) };
+  for (const [draw, d] of [[0.99, 2], [0, -2], [0.5, 0]] as const) {
+    const { xs, ys } = batchTensors(data, [0], { random: () => draw, maxShift: 2 });
+    const out = xs.dataSync();
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const sy = y - d;
+        const sx = x - d;
+        const expected = sy >= 0 && sy < 28 && sx >= 0 && sx < 28 ? image[sy * 28 + sx] : 0;
+        assert.equal(out[y * 28 + x], expected, `shift ${d} at (${x},${y})`);
+      }
+    }
+    assert.deepEqual(Array.from(ys.dataSync()), [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
+    tf.dispose([xs, ys]);
+  }
 });

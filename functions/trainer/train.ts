@@ -72,20 +72,46 @@ export function shuffledIndices(count: number, seed: number): Uint32Array {
   return order;
 }
 
-/** Builds the input and one-hot label tensors for the given example indices. */
-export function batchTensors(data: Dataset, indices: ArrayLike<number>): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+/**
+ * Builds the input and one-hot label tensors for the given example indices. With `random`, each
+ * image is shifted by up to `maxShift` pixels in x and y (data augmentation).
+ */
+export function batchTensors(
+  data: Dataset,
+  indices: ArrayLike<number>,
+  augment?: { random: () => number; maxShift: number },
+): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
   const n = indices.length;
   const pixels = new Float32Array(n * PIXELS);
   const oneHot = new Float32Array(n * NUM_CLASSES);
   for (let i = 0; i < n; i++) {
     const idx = indices[i];
-    pixels.set(data.images.subarray(idx * PIXELS, (idx + 1) * PIXELS), i * PIXELS);
+    const image = data.images.subarray(idx * PIXELS, (idx + 1) * PIXELS);
+    if (augment) {
+      const span = 2 * augment.maxShift + 1;
+      const dx = Math.floor(augment.random() * span) - augment.maxShift;
+      const dy = Math.floor(augment.random() * span) - augment.maxShift;
+      shiftInto(image, pixels.subarray(i * PIXELS, (i + 1) * PIXELS), dx, dy);
+    } else {
+      pixels.set(image, i * PIXELS);
+    }
     oneHot[i * NUM_CLASSES + data.labels[idx]] = 1;
   }
   return {
     xs: tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]),
     ys: tf.tensor2d(oneHot, [n, NUM_CLASSES]),
   };
+}
+
+/** Copies a 28x28 image shifted by (dx, dy); pixels shifted in from outside are 0 (background). */
+function shiftInto(src: Float32Array, dst: Float32Array, dx: number, dy: number): void {
+  for (let y = 0; y < IMAGE_SIZE; y++) {
+    const sy = y - dy;
+    if (sy < 0 || sy >= IMAGE_SIZE) continue;
+    const from = Math.max(0, dx);
+    const to = Math.min(IMAGE_SIZE, IMAGE_SIZE + dx);
+    dst.set(src.subarray(sy * IMAGE_SIZE + from - dx, sy * IMAGE_SIZE + to - dx), y * IMAGE_SIZE + from);
+  }
 }
 
 /** Loss and accuracy over a whole dataset, in chunks so memory stays bounded. */
@@ -116,12 +142,13 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
     const learningRate = learningRateFor(params, epoch);
     setLearningRate(model, learningRate);
     const order = shuffledIndices(trainSet.count, params.seed * 1000 + epoch);
+    const augment = params.augmentShift > 0 ? { random: seededRandom(params.seed * 1000 + epoch + 500), maxShift: params.augmentShift } : undefined;
     const started = performance.now();
     let lossSum = 0;
     let accSum = 0;
     for (let b = 0; b < batches; b++) {
       if (hooks.shouldStop?.()) return 'stopped';
-      const { xs, ys } = batchTensors(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize));
+      const { xs, ys } = batchTensors(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize), augment);
       const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
       tf.dispose([xs, ys]);
       lossSum += loss * xs.shape[0];
