@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import { DATASET_FILES } from '../../shared/dataset';
 import { HttpError } from '../../shared/http';
 import { JobStore } from '../../shared/job-store';
 import { modelKeys, readLatestPointer, type CheckpointInfo } from '../../shared/model-store';
@@ -34,6 +35,7 @@ export class JobsApi {
 
   /** Records the job as QUEUED, then enqueues it; the status exists before any worker can see the message. */
   async submit(params: TrainingParams): Promise<JobStatus> {
+    await this.checkDatasetExists(params.datasetPrefix);
     const jobId = `job-${new Date().toISOString().replace(/[-:TZ.]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
     const now = new Date().toISOString();
     const status: JobStatus = { jobId, status: 'QUEUED', params, createdAt: now, updatedAt: now, metrics: [], totalEpochs: params.epochs, epoch: 0 };
@@ -41,6 +43,15 @@ export class JobsApi {
     const message: JobMessage = { jobId, params, submittedAt: now };
     await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
     return status;
+  }
+
+  /** Refuses a job whose dataset is not in the bucket, before it reaches the queue. */
+  private async checkDatasetExists(prefix: string): Promise<void> {
+    const keys = new Set(await this.bucket.listKeys(prefix));
+    const missing = Object.values(DATASET_FILES).filter((f) => !keys.has(prefix + f) && !keys.has(`${prefix + f}.gz`));
+    if (missing.length > 0) {
+      throw new HttpError(400, `No dataset at ${prefix}: missing ${missing.join(', ')} (optionally .gz). Upload one first (npm run upload-mnist) or fix datasetPrefix.`);
+    }
   }
 
   async status(jobId: string): Promise<JobStatus> {

@@ -1,0 +1,111 @@
+/**
+ * The main job's path, end to end on the local emulator with a small subset: cdk deploy → upload
+ * MNIST → trainer host process → POST /jobs → GET /jobs/{id} → GET /models → POST /predict,
+ * all through the emulator's API Gateway and Lambdas.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { makeS3Client } from '../shared/aws';
+import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
+import type { Dataset } from '../shared/idx';
+import { modelKeys } from '../shared/model-store';
+import { Bucket } from '../shared/s3-objects';
+import type { JobStatus } from '../shared/schemas';
+import { ApiClient, ApiError } from '../scripts/api-client';
+import { deployStack, type StackOutputs } from '../scripts/emulator';
+import { startLocalTrainer } from '../scripts/local-trainer';
+import { uploadMnist } from '../scripts/upload-mnist';
+import { useEmulator } from './helpers/aws';
+
+useEmulator();
+
+let outputs: StackOutputs;
+let api: ApiClient;
+let bucket: Bucket;
+let trainer: ChildProcess;
+let testSet: Dataset;
+
+before(async () => {
+  outputs = await deployStack({ stackName: 'LenetE2e', quiet: true });
+  api = new ApiClient(outputs.ApiUrl);
+  bucket = new Bucket(makeS3Client(), outputs.BucketName);
+  await uploadMnist(bucket);
+  trainer = startLocalTrainer({
+    bucketName: outputs.BucketName,
+    queueUrl: outputs.QueueUrl,
+    env: { PROMOTION_MIN_ACCURACY: '0.9', WAIT_TIME_SECONDS: '2' },
+    logFile: '.local/e2e-trainer.log',
+  });
+  testSet = (await loadDatasetFromDir(mnistDataDir())).test;
+});
+
+after(async () => {
+  trainer?.kill('SIGTERM');
+  await new Promise((resolve) => (trainer?.exitCode !== null ? resolve(null) : trainer.once('exit', resolve)));
+});
+
+async function waitForJob(jobId: string, timeoutMs = 600_000): Promise<JobStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await api.job(jobId);
+    if (status.status === 'SUCCEEDED' || status.status === 'FAILED') return status;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${status.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+test('a job submitted through API Gateway trains, checkpoints every epoch, is listed, and serves >= 90% of 100 real test digits', async () => {
+  const submitted = await api.submit({ epochs: 2, trainSubset: 10_000, testSubset: 2_000, augmentShift: 0 });
+  assert.equal(submitted.status, 'QUEUED');
+  const done = await waitForJob(submitted.jobId);
+  assert.equal(done.status, 'SUCCEEDED', done.reason);
+  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2]);
+  for (const m of done.metrics) {
+    assert.ok(m.loss > 0 && m.accuracy > 0.5 && m.valAccuracy! > 0.5 && m.imagesPerSecond > 0, JSON.stringify(m));
+    assert.equal(m.backend, 'wasm');
+  }
+  for (const epoch of [1, 2]) {
+    const keys = await bucket.listKeys(modelKeys.epoch(done.jobId, epoch));
+    assert.deepEqual(keys.map((k) => k.split('/').pop()).sort(), ['checkpoint.json', 'model.json', 'weights.bin'], `epoch ${epoch}`);
+  }
+
+  const { models, latest } = await api.models();
+  assert.equal(latest?.jobId, done.jobId, `not served: ${done.promotion} (test accuracy ${done.testAccuracy})`);
+  assert.ok(models.some((m) => m.jobId === done.jobId && m.latest && m.testAccuracy === done.testAccuracy));
+
+  const instances = Array.from({ length: 50 }, (_, i) => i);
+  let correct = 0;
+  for (const offset of [0, 50]) {
+    const body = { instances: instances.map((i) => ({ pixels: Array.from(testSet.images.subarray((offset + i) * 784, (offset + i + 1) * 784)) })) };
+    const { predictions } = await api.predict<{ predictions: { digit: number }[] }>(body);
+    predictions.forEach((p, i) => (correct += Number(p.digit === testSet.labels[offset + i])));
+  }
+  assert.ok(correct >= 90, `${correct}/100 test digits correct through API Gateway`);
+});
+
+test('bad requests through API Gateway get a 4xx with a JSON error naming the problem', async () => {
+  const expectError = async (promise: Promise<unknown>, status: number, pattern: RegExp) => {
+    await assert.rejects(promise, (err: unknown) => {
+      assert.ok(err instanceof ApiError, String(err));
+      assert.equal(err.status, status, err.message);
+      assert.match(err.message, pattern);
+      return true;
+    });
+  };
+  await expectError(api.submit({ epochs: -1 }), 400, /epochs/);
+  await expectError(api.submit({ epochs: 1, datasetPrefix: '../../etc/' }), 400, /datasetPrefix/);
+  await expectError(api.submit({ epochs: 1, datasetPrefix: 'datasets/nothing/' }), 400, /No dataset at datasets\/nothing\/.*train-images-idx3-ubyte/);
+  await expectError(api.submit({ epochs: 1, colour: 'red' } as object), 400, /Unrecognized key: "colour"/);
+  await expectError(api.call('GET', 'jobs/no-such-job'), 404, /No job "no-such-job"/);
+  await expectError(api.predict({ pixels: [1, 2, 3] }), 400, /784 numbers/);
+  await expectError(api.predict({ image: 'bm90IGFuIGltYWdl' }), 400, /neither a PNG nor a JPEG/);
+
+  // Malformed JSON has to be sent raw: the client always sends valid JSON.
+  for (const [path, body] of [['jobs', '{"epochs": '], ['predict', '{"pixels": [1,']] as const) {
+    const res = await fetch(api.baseUrl + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(res.status, 400, path);
+    assert.match(((await res.json()) as { error: string }).error, /not valid JSON/);
+  }
+
+});
