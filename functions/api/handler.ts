@@ -1,4 +1,4 @@
-/** REST API for jobs and models: GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote. */
+/** REST API for jobs and models, and the web page: GET /, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { makeS3Client, makeSqsClient, requireEnv } from '../../shared/aws';
 import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
@@ -7,6 +7,7 @@ import { DEFAULT_MIN_ACCURACY } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
 import { TrainingParams } from '../../shared/schemas';
 import { JobsApi, PromoteRequest } from './jobs-api';
+import { PAGE_HTML } from './page';
 
 const logger = makeLogger('api');
 let api: JobsApi | undefined;
@@ -30,6 +31,9 @@ async function route(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult
   const method = event.httpMethod;
   const path = (event.resource && !event.resource.includes('{proxy') ? event.resource : event.path).replace(/\/+$/, '') || '/';
   const api = getApi();
+  if (method === 'GET' && path === '/') {
+    return { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: PAGE_HTML };
+  }
   if (method === 'POST' && path === '/jobs') {
     const status = await api.submit(parseJsonBody(event, TrainingParams));
     logger.info('job submitted', { jobId: status.jobId, params: status.params });
@@ -46,5 +50,5 @@ async function route(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult
     logger.info('model promoted', { ...pointer });
     return json(200, pointer);
   }
-  throw new HttpError(404, `No route ${method} ${event.path}. Routes: GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /predict.`);
+  throw new HttpError(404, `No route ${method} ${event.path}. Routes: GET /, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /predict.`);
 }
