@@ -114,10 +114,15 @@ export class PredictionApi extends Construct {
       commandHooks: {
         beforeBundling: () => [],
         beforeInstall: () => [],
-        // The wasm backend loads its .wasm binaries at run time; ship them next to index.js
-        // (= LAMBDA_TASK_ROOT), where the handler points setWasmPaths.
+        // The wasm backend loads its .wasm binary at run time from next to index.js (= LAMBDA_TASK_ROOT).
+        // Only the SIMD build and its plain fallback: Node runs tfjs-wasm single-threaded, so the
+        // threaded build would never load.
         afterBundling: (inputDir: string, outputDir: string) =>
-          copyWasm ? [`cp "${inputDir}"/node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "${outputDir}"/`] : [],
+          copyWasm
+            ? ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm'].map(
+                (file) => `cp "${inputDir}/node_modules/@tensorflow/tfjs-backend-wasm/dist/${file}" "${outputDir}/"`,
+              )
+            : [],
       },
     });
 
