@@ -10,8 +10,7 @@ import { describeMetrics, watchJob } from './watch-job';
 
 const program = new Command('lenet')
   .description('Train LeNet-5 on MNIST and predict digits, on AWS or the local emulator.')
-  .option('--api-url <url>', 'API base URL (default: $LENET_API_URL or the stack output ApiUrl)')
-  .showHelpAfterError();
+  .option('--api-url <url>', 'API base URL (default: $LENET_API_URL or the stack output ApiUrl)');
 
 const client = async () => new ApiClient(await resolveApiUrl(program.opts().apiUrl));
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));

@@ -6,8 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
 import type { Dataset } from '../shared/idx';
@@ -33,6 +38,8 @@ before(async () => {
   api = new ApiClient(outputs.ApiUrl);
   bucket = new Bucket(makeS3Client(), outputs.BucketName);
   await uploadMnist(bucket);
+  // A stack left by an earlier local run may serve a model already; start from none, as on a fresh emulator.
+  await bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: modelKeys.latest }));
   trainer = startLocalTrainer({
     bucketName: outputs.BucketName,
     queueUrl: outputs.QueueUrl,
@@ -122,6 +129,49 @@ test('the web page: drawing digits in Chromium shows their predictions and the j
     assert.equal(await page.locator('#error').innerText(), '');
   } finally {
     await browser.close();
+  }
+});
+
+test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON files, and fails in one line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lenet-cli-'));
+  const png = new PNG({ width: 112, height: 112 });
+  for (let y = 0; y < 112; y++) {
+    for (let x = 0; x < 112; x++) {
+      const v = Math.round(255 * (1 - testSet.images[Math.floor(y / 4) * 28 + Math.floor(x / 4)]));
+      png.data.set([v, v, v, 255], (y * 112 + x) * 4);
+    }
+  }
+  writeFileSync(join(dir, 'seven.png'), PNG.sync.write(png));
+  writeFileSync(join(dir, 'two.json'), JSON.stringify({ pixels: Array.from(testSet.images.subarray(784, 1568)) }));
+  const lenet = (...args: string[]) =>
+    spawnSync('npx', ['lenet', ...args], { env: { ...process.env, LENET_API_URL: api.baseUrl }, encoding: 'utf8' });
+
+  const jobs = lenet('jobs');
+  assert.equal(jobs.status, 0, jobs.stderr);
+  assert.match(jobs.stdout, /SUCCEEDED/);
+  const models = lenet('models');
+  assert.match(models.stdout, /wasm.*\*/);
+  const { jobs: list } = await api.jobs();
+  const status = lenet('status', list[0].jobId);
+  assert.equal(JSON.parse(status.stdout).jobId, list[0].jobId);
+
+  const predicted = lenet('predict', join(dir, 'seven.png'), join(dir, 'two.json'));
+  assert.equal(predicted.status, 0, predicted.stderr);
+  assert.match(predicted.stdout, /seven\.png.*│ 7 /);
+  assert.match(predicted.stdout, /two\.json.*│ 2 /);
+
+  for (const [args, pattern] of [
+    [['status', 'no-such-job'], /^lenet: No job "no-such-job"/],
+    [['predict', join(dir, 'missing.png')], /^lenet: cannot read .*missing\.png: ENOENT/],
+    [['submit', '--epochs', 'many'], /"many" is not an integer/],
+    [['submit', '--epochs', '0'], /^lenet: Invalid request: epochs: Too small/],
+  ] as const) {
+    const res = lenet(...args);
+    assert.notEqual(res.status, 0, args.join(' '));
+    // npx may print its own "npm warn" lines first; the CLI's error is one line.
+    const lines = res.stderr.split('\n').filter((l) => l && !l.startsWith('npm warn'));
+    assert.equal(lines.length, 1, res.stderr);
+    assert.match(lines[0], pattern);
   }
 });
 
