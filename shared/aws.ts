@@ -8,21 +8,36 @@ import { SQSClient } from '@aws-sdk/client-sqs';
  */
 const customEndpoint = () => Boolean(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3);
 
-export function makeS3Client(): S3Client {
-  return new S3Client(
-    customEndpoint()
+/**
+ * For long-running processes (the trainer): no request may hang forever on a dead connection, so
+ * connects and idle sockets time out and the call fails over to the caller's retries.
+ */
+export interface ClientTuning {
+  connectionTimeoutMs?: number;
+  /** Socket idle time after which a request fails. Must exceed the SQS long-poll wait (20 s). */
+  requestTimeoutMs?: number;
+}
+
+function tuning(t?: ClientTuning) {
+  return t ? { requestHandler: { connectionTimeout: t.connectionTimeoutMs ?? 5_000, requestTimeout: t.requestTimeoutMs ?? 60_000 } } : {};
+}
+
+export function makeS3Client(t?: ClientTuning): S3Client {
+  return new S3Client({
+    ...(customEndpoint()
       ? {
           forcePathStyle: true,
           requestChecksumCalculation: 'WHEN_REQUIRED',
           responseChecksumValidation: 'WHEN_REQUIRED',
         }
-      : {},
-  );
+      : {}),
+    ...tuning(t),
+  });
 }
 
-export function makeSqsClient(): SQSClient {
+export function makeSqsClient(t?: ClientTuning): SQSClient {
   // Without an explicit endpoint the SQS client sends calls to the host inside the QueueUrl.
-  return new SQSClient(customEndpoint() ? { endpoint: process.env.AWS_ENDPOINT_URL } : {});
+  return new SQSClient({ ...(customEndpoint() ? { endpoint: process.env.AWS_ENDPOINT_URL } : {}), ...tuning(t) });
 }
 
 export function requireEnv(name: string): string {

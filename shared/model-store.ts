@@ -8,6 +8,12 @@ export const modelKeys = {
   job: (jobId: string) => `models/${jobId}/`,
   epoch: (jobId: string, epoch: number) => `models/${jobId}/epoch-${String(epoch).padStart(4, '0')}/`,
   final: (jobId: string) => `models/${jobId}/final/`,
+  /**
+   * A mid-epoch checkpoint written when a worker is asked to stop (SIGTERM): `epoch` epochs done
+   * plus `batch` batches of the next. Each gets its own prefix, so none is ever overwritten in place.
+   */
+  partial: (jobId: string, epoch: number, batch: number) =>
+    `models/${jobId}/partial-e${String(epoch).padStart(4, '0')}-b${String(batch).padStart(6, '0')}/`,
   latest: 'models/latest.json',
   /** Written last: its presence means every other object of the checkpoint is complete. */
   marker: 'checkpoint.json',
@@ -25,6 +31,17 @@ export interface CheckpointInfo {
   testAccuracy?: number;
   testLoss?: number;
   createdAt: string;
+  /** For a mid-epoch checkpoint: where in the epoch it was taken, with the epoch's running sums. */
+  position?: TrainPosition;
+}
+
+/** A point inside training: `epoch` epochs complete and `batch` batches of the next one done. */
+export interface TrainPosition {
+  epoch: number;
+  batch: number;
+  /** The running sums of the partly done epoch, so its metrics come out as if it had not stopped. */
+  lossSum: number;
+  correct: number;
 }
 
 /** A tfjs IOHandler that saves and loads a model straight to and from S3, with no temp files. */
@@ -102,4 +119,35 @@ export async function findLastCheckpoint(bucket: Bucket, jobId: string): Promise
 
 export async function readLatestPointer(bucket: Bucket): Promise<LatestModel | undefined> {
   return bucket.getJson<LatestModel>(modelKeys.latest);
+}
+
+/**
+ * Where to resume a job: the most advanced complete checkpoint, an epoch checkpoint or a mid-epoch
+ * one (only those with a marker count; a partial older than the last epoch checkpoint is ignored).
+ */
+export async function findResumePoint(
+  bucket: Bucket,
+  jobId: string,
+): Promise<{ prefix: string; info: CheckpointInfo; position?: TrainPosition } | undefined> {
+  const keys = await bucket.listKeys(modelKeys.job(jobId));
+  const epochs = keys
+    .map((key) => key.match(/\/epoch-(\d{4,})\/checkpoint\.json$/)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+  const lastEpoch = epochs.length ? Math.max(...epochs) : 0;
+  const partials = keys
+    .map((key) => key.match(/\/partial-e(\d{4,})-b(\d{6,})\/checkpoint\.json$/))
+    .filter((m): m is RegExpMatchArray => m !== null)
+    .map((m) => ({ epoch: Number(m[1]), batch: Number(m[2]) }))
+    .filter((p) => p.epoch >= lastEpoch && p.batch > 0)
+    .sort((a, b) => b.epoch - a.epoch || b.batch - a.batch);
+  if (partials.length) {
+    const prefix = modelKeys.partial(jobId, partials[0].epoch, partials[0].batch);
+    const info = await bucket.getJson<CheckpointInfo>(prefix + modelKeys.marker);
+    if (info?.position) return { prefix, info, position: info.position };
+  }
+  if (!epochs.length) return undefined;
+  const prefix = modelKeys.epoch(jobId, lastEpoch);
+  const info = await bucket.getJson<CheckpointInfo>(prefix + modelKeys.marker);
+  return info && { prefix, info };
 }

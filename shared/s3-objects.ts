@@ -1,4 +1,5 @@
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
@@ -6,10 +7,22 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { withRetry, type RetryOptions } from './retry';
+
+/** What a conditional write or delete did: done (with the new ETag), or refused because the condition did not hold. */
+export type ConditionalResult = { ok: true; etag?: string } | { ok: false; status: number };
 
 /** Small typed helpers over one bucket, so callers deal in keys and values, not commands. */
 export class Bucket {
-  constructor(readonly s3: S3Client, readonly name: string) {}
+  /**
+   * With `retry`, every call is retried through transient failures (network errors, throttling,
+   * 5xx) until its deadline: the trainer uses that to ride out short S3 outages.
+   */
+  constructor(readonly s3: S3Client, readonly name: string, readonly retry?: RetryOptions) {}
+
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.retry ? withRetry(`s3 ${what}`, fn, this.retry) : fn();
+  }
 
   async getBytes(key: string): Promise<Uint8Array | undefined> {
     const found = await this.getWithEtag(key);
@@ -17,13 +30,15 @@ export class Bucket {
   }
 
   async getWithEtag(key: string): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
-    try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
-      return { bytes: await out.Body!.transformToByteArray(), etag: out.ETag };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return this.call(`GET ${key}`, async () => {
+      try {
+        const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
+        return { bytes: await out.Body!.transformToByteArray(), etag: out.ETag };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {
@@ -32,7 +47,50 @@ export class Bucket {
   }
 
   async putBytes(key: string, body: Uint8Array, contentType = 'application/octet-stream'): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentType: contentType }));
+    await this.call(`PUT ${key}`, () =>
+      this.s3.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentType: contentType })),
+    );
+  }
+
+  /**
+   * A conditional PUT of a JSON document: `ifNoneMatch: '*'` creates it only if the key is free,
+   * `ifMatch: etag` replaces it only if nobody changed it since that ETag was read. Atomic on S3.
+   */
+  async putJsonIf(key: string, value: unknown, cond: { ifNoneMatch?: '*'; ifMatch?: string }): Promise<ConditionalResult> {
+    const body = Buffer.from(JSON.stringify(value, null, 2));
+    return this.call(`conditional PUT ${key}`, async () => {
+      try {
+        const out = await this.s3.send(
+          new PutObjectCommand({
+            Bucket: this.name,
+            Key: key,
+            Body: body,
+            ContentType: 'application/json',
+            IfNoneMatch: cond.ifNoneMatch,
+            IfMatch: cond.ifMatch,
+          }),
+        );
+        return { ok: true, etag: out.ETag };
+      } catch (err) {
+        const status = conditionStatus(err);
+        if (status) return { ok: false, status };
+        throw err;
+      }
+    });
+  }
+
+  /** Deletes a key, only if its ETag is still `ifMatch` when given. */
+  async delete(key: string, ifMatch?: string): Promise<ConditionalResult> {
+    return this.call(`DELETE ${key}`, async () => {
+      try {
+        await this.s3.send(new DeleteObjectCommand({ Bucket: this.name, Key: key, IfMatch: ifMatch }));
+        return { ok: true };
+      } catch (err) {
+        const status = conditionStatus(err);
+        if (status) return { ok: false, status };
+        throw err;
+      }
+    });
   }
 
   async putJson(key: string, value: unknown): Promise<void> {
@@ -44,8 +102,8 @@ export class Bucket {
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const out = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }),
+      const out = await this.call(`LIST ${prefix}`, () =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token })),
       );
       for (const item of out.Contents ?? []) if (item.Key) keys.push(item.Key);
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
@@ -59,4 +117,10 @@ function isNotFound(err: unknown): boolean {
     err instanceof NoSuchKey ||
     (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata?.httpStatusCode === 404))
   );
+}
+
+/** 412 (precondition failed), 409 (a concurrent conditional write won) or 404 (If-Match on a missing key), else undefined. */
+function conditionStatus(err: unknown): number | undefined {
+  const status = err instanceof S3ServiceException ? err.$metadata?.httpStatusCode : undefined;
+  return status === 412 || status === 409 || status === 404 ? status : undefined;
 }

@@ -3,7 +3,7 @@ import { loadDatasetFromS3, type TrainTestData } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { JobStore } from '../../shared/job-store';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { findLastCheckpoint, loadModel, modelKeys, saveCheckpoint } from '../../shared/model-store';
+import { findResumePoint, loadModel, modelKeys, saveCheckpoint, type CheckpointInfo } from '../../shared/model-store';
 import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import type { EpochMetrics, JobMessage } from '../../shared/schemas';
@@ -17,6 +17,13 @@ export interface JobContext {
   /** Polled between batches; true asks the job to stop (e.g. on SIGTERM). */
   shouldStop?: () => boolean;
   onBatchEnd?: TrainHooks['onBatchEnd'];
+  /**
+   * Called before every write of a checkpoint, the final model and the promotion: throws if this
+   * worker may no longer write for the job (its lease was taken over). The worker renews its lease here.
+   */
+  guard?: () => Promise<void>;
+  /** Write a mid-epoch checkpoint when stopped between batches (default true). */
+  checkpointOnStop?: () => boolean;
   /** Loads the dataset; defaults to reading it from the job's S3 prefix. */
   loadData?: (prefix: string) => Promise<TrainTestData>;
 }
@@ -34,16 +41,40 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   const existing = await jobs.get(jobId);
   if (existing?.status === 'SUCCEEDED') return 'already-done';
 
+  // A previous attempt wrote the final model (complete: its marker exists) but stopped before
+  // recording success: finish from it rather than train again and overwrite a model that may be served.
+  const finished = await bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
+  if (finished?.testAccuracy !== undefined && finished.testLoss !== undefined) {
+    await ctx.guard?.();
+    const decision = await promoteIfBetter(bucket, { jobId, epoch: finished.epoch, testAccuracy: finished.testAccuracy }, ctx.promotion);
+    await jobs.update(jobId, {
+      status: 'SUCCEEDED',
+      testAccuracy: finished.testAccuracy,
+      testLoss: finished.testLoss,
+      modelPrefix: modelKeys.final(jobId),
+      promoted: decision.promote,
+      promotion: decision.reason,
+      reason: undefined,
+    });
+    logger.info('job finished from its already written final model', { jobId, promoted: decision.promote });
+    return 'succeeded';
+  }
+
   const data = await (ctx.loadData ?? ((prefix) => loadDatasetFromS3(bucket, prefix)))(params.datasetPrefix);
   const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
   const testSet = params.testSubset ? take(data.test, params.testSubset) : data.test;
 
-  const last = await findLastCheckpoint(bucket, jobId);
-  const startEpoch = Math.min(last?.epoch ?? 0, params.epochs);
-  const model = last
-    ? await loadModel(bucket, modelKeys.epoch(jobId, last.epoch))
-    : buildLeNet5({ learningRate: params.learningRate, seed: params.seed });
-  logger.info(last ? 'resuming from checkpoint' : 'starting', { jobId, startEpoch, epochs: params.epochs, backend });
+  const last = await findResumePoint(bucket, jobId);
+  const startEpoch = Math.min(last?.position?.epoch ?? last?.info.epoch ?? 0, params.epochs);
+  const model = last ? await loadModel(bucket, last.prefix) : buildLeNet5({ learningRate: params.learningRate, seed: params.seed });
+  logger.info(last ? 'resuming from checkpoint' : 'starting', {
+    jobId,
+    startEpoch,
+    startBatch: last?.position?.batch,
+    checkpoint: last?.prefix,
+    epochs: params.epochs,
+    backend,
+  });
 
   // Keep metrics of epochs already done; drop any recorded past the checkpoint we resume from.
   let metrics: EpochMetrics[] = (existing?.metrics ?? []).filter((m) => m.epoch <= startEpoch);
@@ -55,6 +86,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     metrics,
     backend,
     resumedFromEpoch: last ? startEpoch : undefined,
+    resumedFromBatch: last?.position?.batch,
     attempts: (existing?.attempts ?? 0) + 1,
     reason: undefined,
   });
@@ -64,10 +96,19 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       params,
       backend,
       startEpoch,
+      resumeAt: last?.position,
       hooks: {
         shouldStop: ctx.shouldStop,
         onBatchEnd: ctx.onBatchEnd,
+        onStop: async (at) => {
+          if (at.batch === 0 || ctx.checkpointOnStop?.() === false) return;
+          await ctx.guard?.();
+          const prefix = modelKeys.partial(jobId, at.epoch, at.batch);
+          await saveCheckpoint(bucket, prefix, model, { jobId, epoch: at.epoch, backend, position: at, createdAt: new Date().toISOString() });
+          logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
+        },
         onEpochEnd: async (m) => {
+          await ctx.guard?.();
           await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
             jobId,
             epoch: m.epoch,
@@ -84,6 +125,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     if (outcome === 'stopped') return 'stopped';
 
     const test = await evaluate(model, testSet);
+    await ctx.guard?.();
     await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
       // The served model needs no optimizer state: smaller and faster for the prediction Lambda.
       includeOptimizer: false,
@@ -94,6 +136,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       testLoss: test.loss,
       createdAt: new Date().toISOString(),
     });
+    await ctx.guard?.();
     const decision = await promoteIfBetter(bucket, { jobId, epoch: params.epochs, testAccuracy: test.accuracy }, ctx.promotion);
     await jobs.update(jobId, {
       status: 'SUCCEEDED',

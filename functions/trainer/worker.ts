@@ -6,8 +6,12 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { DatasetError } from '../../shared/idx';
 import { JobStore } from '../../shared/job-store';
+import { JobLease, LeaseLostError } from '../../shared/lease';
+import { withRetry } from '../../shared/retry';
 import type { Bucket } from '../../shared/s3-objects';
 import { JobMessage, JobId, describeZodError } from '../../shared/schemas';
 import type { PromotionPolicy } from '../../shared/promotion';
@@ -29,6 +33,18 @@ export interface WorkerOptions {
   heartbeatSeconds?: number;
   /** Receives after which a failing job is marked FAILED (the queue's maxReceiveCount). Default 3. */
   maxReceives?: number;
+  /**
+   * How long the job lease (jobs/<id>.lease) lasts without renewal; renewed with every heartbeat and
+   * before every checkpoint. Default: the visibility timeout, so a crashed worker's lease has expired
+   * by the time SQS shows its message again.
+   */
+  leaseSeconds?: number;
+  /** After a transient failure the message comes back after retryBaseSeconds * 2^(receives-1) (capped at the visibility timeout). Default 30. */
+  retryBaseSeconds?: number;
+  /** This worker's name in leases and logs. Default <hostname>-<pid>-<random>. */
+  workerId?: string;
+  /** How long SQS calls that must not be lost (delete, release) are retried through an outage. Default 120 s. */
+  sqsRetryDeadlineMs?: number;
   onBatchEnd?: JobContext['onBatchEnd'];
 }
 
@@ -39,9 +55,15 @@ export class PermanentJobError extends Error {}
 export class TrainerWorker {
   private stopping = false;
   private readonly jobs: JobStore;
+  readonly workerId: string;
 
   constructor(private readonly opts: WorkerOptions) {
     this.jobs = new JobStore(opts.bucket);
+    this.workerId = opts.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  }
+
+  private get visibilitySeconds(): number {
+    return this.opts.visibilityTimeoutSeconds ?? 300;
   }
 
   /** Asks the worker to stop: the running job stops at the next batch and its message goes back to the queue. */
@@ -90,34 +112,82 @@ export class TrainerWorker {
   }
 
   private async handle(message: Message): Promise<void> {
-    const { logger } = this.opts;
+    const { logger, bucket } = this.opts;
     const receives = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
     const parsed = parseJobMessage(message);
     if (!parsed.ok) {
+      // Permanent: no retry can fix the message. Record why, then delete it (it never reaches the DLQ).
       logger.error('rejected job message', { messageId: message.MessageId, reason: parsed.reason });
       await this.jobs.update(parsed.jobId, { status: 'FAILED', reason: parsed.reason });
       await this.delete(message);
       return;
     }
     const job = parsed.job;
-    const heartbeat = this.startHeartbeat(message);
+    if ((await this.jobs.get(job.jobId))?.status === 'SUCCEEDED') {
+      logger.info('job already succeeded; deleting the duplicate message', { jobId: job.jobId, messageId: message.MessageId });
+      await this.delete(message);
+      return;
+    }
+
+    // Only the holder of the job's lease trains it: a duplicate message or a redelivery while
+    // another worker is still on the job must not start a second run.
+    const leaseMs = (this.opts.leaseSeconds ?? this.visibilitySeconds) * 1000;
+    const got = await JobLease.acquire(bucket, job.jobId, this.workerId, leaseMs, message.MessageId);
+    if (!got.acquired) {
+      // Not deleted: the holder may still crash, and then this message is what brings the job back.
+      const delay = Math.min(43_200, Math.max(1, Math.ceil(got.remainingMs / 1000) + 1));
+      logger.info('job is leased by another worker; returning the message for later', {
+        jobId: job.jobId,
+        holder: got.holder,
+        leaseExpiresAt: got.expiresAt,
+        retryInSeconds: delay,
+      });
+      await this.setVisibility(message, delay);
+      return;
+    }
+    const lease = got.lease;
+    if (got.tookOverFrom) logger.warn('took over an expired job lease', { jobId: job.jobId, from: got.tookOverFrom });
+
+    let leaseLost = false;
+    const renewLease = async () => {
+      try {
+        await lease.renew();
+      } catch (err) {
+        if (err instanceof LeaseLostError) leaseLost = true;
+        throw err;
+      }
+    };
+    const heartbeat = this.startHeartbeat(message, renewLease);
     try {
       const outcome = await runJob(job, {
-        bucket: this.opts.bucket,
+        bucket,
         backend: this.opts.backend,
         logger,
         promotion: this.opts.promotion,
-        shouldStop: () => this.stopping,
+        shouldStop: () => this.stopping || leaseLost,
+        checkpointOnStop: () => !leaseLost,
+        guard: renewLease,
         onBatchEnd: this.opts.onBatchEnd,
       });
-      if (outcome === 'stopped') {
+      if (leaseLost) {
+        logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId });
+        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(() => undefined);
+      } else if (outcome === 'stopped') {
         logger.info('job stopped; returning it to the queue', { jobId: job.jobId });
+        heartbeat.stop();
+        await lease.release().catch((err) => logger.warn('lease release failed', { error: String(err) }));
         await this.release(message);
       } else {
         await this.delete(message);
       }
     } catch (err) {
+      heartbeat.stop();
       const reason = err instanceof Error ? err.message : String(err);
+      if (err instanceof LeaseLostError || leaseLost) {
+        logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId, reason });
+        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(() => undefined);
+        return;
+      }
       const permanent = err instanceof DatasetError || err instanceof PermanentJobError;
       const lastTry = receives >= (this.opts.maxReceives ?? 3);
       logger.error('job failed', { jobId: job.jobId, reason, permanent, receives });
@@ -126,19 +196,37 @@ export class TrainerWorker {
         await this.jobs.update(job.jobId, { status: 'FAILED', reason: why });
         // A transient failure on its last try stays on the queue so SQS moves it to the DLQ.
         if (permanent) await this.delete(message);
+        else await this.setVisibility(message, 0).catch(() => undefined);
       } else {
-        await this.jobs.update(job.jobId, { status: 'QUEUED', reason: `retrying after error: ${reason}` });
+        const delay = Math.min(this.visibilitySeconds, Math.ceil((this.opts.retryBaseSeconds ?? 30) * 2 ** (receives - 1)));
+        await this.jobs.update(job.jobId, { status: 'QUEUED', reason: `retrying in ${delay} s after error: ${reason}` });
+        await this.setVisibility(message, delay).catch(() => undefined);
       }
     } finally {
       heartbeat.stop();
+      if (!leaseLost) await lease.release().catch((err) => logger.warn('lease release failed', { error: String(err) }));
     }
   }
 
-  /** Keeps the message hidden (and the ECS task protected from scale-in) while the job runs. */
-  private startHeartbeat(message: Message) {
+  /** Keeps the lease fresh, the message hidden and the ECS task protected from scale-in while the job runs. */
+  private startHeartbeat(message: Message, renewLease: () => Promise<void>) {
     const { sqs, queueUrl, logger } = this.opts;
-    const visibility = this.opts.visibilityTimeoutSeconds ?? 300;
+    const visibility = this.visibilitySeconds;
+    let stopped = false;
+    let beating = false;
     const beat = async () => {
+      if (beating) return; // the previous beat is still retrying through an outage
+      beating = true;
+      try {
+        await beatOnce();
+      } finally {
+        beating = false;
+      }
+    };
+    const beatOnce = async () => {
+      // The lease first: it must expire before the message can reappear (both are set to the same length).
+      await renewLease().catch((err) => logger.warn('lease renewal failed', { error: String(err) }));
+      if (stopped) return;
       await Promise.all([
         sqs
           .send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }))
@@ -148,25 +236,46 @@ export class TrainerWorker {
         ),
       ]);
     };
-    void beat();
+    // The lease was just written; the first beat only needs to extend the message.
+    void sqs
+      .send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }))
+      .catch((err) => logger.warn('heartbeat failed', { error: String(err) }));
+    void setTaskProtection(true, Math.ceil((visibility * 2) / 60)).catch((err) => logger.warn('task protection failed', { error: String(err) }));
     const timer = setInterval(beat, (this.opts.heartbeatSeconds ?? 60) * 1000);
     return {
       stop: () => {
+        if (stopped) return;
+        stopped = true;
         clearInterval(timer);
         void setTaskProtection(false).catch(() => undefined);
       },
     };
   }
 
+  private sqsCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(`sqs ${what}`, fn, {
+      deadlineMs: this.opts.sqsRetryDeadlineMs ?? 120_000,
+      onRetry: ({ what: w, attempt, delayMs, error }) => this.opts.logger.warn('retrying', { what: w, attempt, delayMs, error: String(error) }),
+    });
+  }
+
   private async delete(message: Message) {
-    await this.opts.sqs.send(new DeleteMessageCommand({ QueueUrl: this.opts.queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    await this.sqsCall('DeleteMessage', () =>
+      this.opts.sqs.send(new DeleteMessageCommand({ QueueUrl: this.opts.queueUrl, ReceiptHandle: message.ReceiptHandle })),
+    );
+  }
+
+  private async setVisibility(message: Message, seconds: number) {
+    await this.sqsCall('ChangeMessageVisibility', () =>
+      this.opts.sqs.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: this.opts.queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: seconds }),
+      ),
+    );
   }
 
   /** Makes the message visible again at once so another worker can take the job. */
   private async release(message: Message) {
-    await this.opts.sqs.send(
-      new ChangeMessageVisibilityCommand({ QueueUrl: this.opts.queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }),
-    );
+    await this.setVisibility(message, 0);
   }
 }
 

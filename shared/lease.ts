@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import type { Bucket } from './s3-objects';
+
+/**
+ * A job lease: `jobs/<jobId>.lease` in the bucket says which worker is training a job and until when.
+ *
+ * SQS delivers at least once, so two workers can hold the same job (a duplicate message, or a
+ * message that came back while its first worker was still busy). Only the lease holder trains.
+ * Every change is a conditional PUT, so S3 decides races atomically:
+ * - acquire: `If-None-Match: *` (create only if no lease exists);
+ * - take over an expired lease, renew, release: `If-Match: <the ETag we last saw>`.
+ * Each write carries a fresh random token, so two writes never have the same ETag (no ABA) and a
+ * write whose answer was lost to a network error can be recognised on the read back.
+ *
+ * Expiry uses the workers' wall clocks: they must agree to well within the lease time (NTP on
+ * Fargate keeps them within milliseconds).
+ */
+export interface LeaseDoc {
+  jobId: string;
+  owner: string;
+  token: string;
+  messageId?: string;
+  acquiredAt: string;
+  expiresAt: string;
+}
+
+export class LeaseLostError extends Error {
+  constructor(jobId: string, detail: string) {
+    super(`lost the lease on job ${jobId}: ${detail}`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+export type AcquireResult =
+  | { acquired: true; lease: JobLease; tookOverFrom?: string }
+  | { acquired: false; holder: string; expiresAt: string; remainingMs: number };
+
+export const leaseKey = (jobId: string) => `jobs/${jobId}.lease`;
+
+export class JobLease {
+  private constructor(
+    private readonly bucket: Bucket,
+    private doc: LeaseDoc,
+    private etag: string | undefined,
+    private readonly ttlMs: number,
+  ) {}
+
+  get expiresAt(): string {
+    return this.doc.expiresAt;
+  }
+
+  /** Takes the job's lease if it is free or expired; otherwise says who holds it and for how long. */
+  static async acquire(bucket: Bucket, jobId: string, owner: string, ttlMs: number, messageId?: string): Promise<AcquireResult> {
+    const key = leaseKey(jobId);
+    for (let round = 0; round < 3; round++) {
+      const now = Date.now();
+      const doc: LeaseDoc = {
+        jobId,
+        owner,
+        token: randomUUID(),
+        messageId,
+        acquiredAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + ttlMs).toISOString(),
+      };
+      const created = await bucket.putJsonIf(key, doc, { ifNoneMatch: '*' });
+      if (created.ok) return { acquired: true, lease: new JobLease(bucket, doc, created.etag, ttlMs) };
+
+      const current = await read(bucket, key);
+      if (!current) continue; // released in between: try to create it again
+      if (current.doc.token === doc.token) return { acquired: true, lease: new JobLease(bucket, doc, current.etag, ttlMs) };
+      const expired = Date.parse(current.doc.expiresAt) <= Date.now();
+      if (!expired && current.doc.owner !== owner) {
+        return { acquired: false, holder: current.doc.owner, expiresAt: current.doc.expiresAt, remainingMs: Date.parse(current.doc.expiresAt) - Date.now() };
+      }
+      // Expired (its holder crashed or stalled), or a leftover of this same worker: take it over.
+      const taken = await bucket.putJsonIf(key, doc, { ifMatch: current.etag });
+      if (taken.ok) return { acquired: true, lease: new JobLease(bucket, doc, taken.etag, ttlMs), tookOverFrom: current.doc.owner };
+      const after = await read(bucket, key);
+      if (after?.doc.token === doc.token) return { acquired: true, lease: new JobLease(bucket, doc, after.etag, ttlMs), tookOverFrom: current.doc.owner };
+      // Someone else won the takeover; look again.
+    }
+    const current = await read(bucket, key);
+    return { acquired: false, holder: current?.doc.owner ?? 'unknown', expiresAt: current?.doc.expiresAt ?? new Date().toISOString(), remainingMs: 1000 };
+  }
+
+  private pending: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Extends the lease by its TTL from now. Throws LeaseLostError if another worker has taken it.
+   * Calls are serialised (the heartbeat and a checkpoint may renew at the same moment; two
+   * concurrent If-Match writes from the same holder would otherwise make one of them look lost).
+   */
+  renew(): Promise<void> {
+    const next = this.pending.then(() => this.renewNow());
+    this.pending = next.catch(() => undefined);
+    return next;
+  }
+
+  private async renewNow(): Promise<void> {
+    const key = leaseKey(this.doc.jobId);
+    const next: LeaseDoc = { ...this.doc, token: randomUUID(), expiresAt: new Date(Date.now() + this.ttlMs).toISOString() };
+    const out = await this.bucket.putJsonIf(key, next, { ifMatch: this.etag ?? '*' });
+    if (out.ok) {
+      this.doc = next;
+      this.etag = out.etag;
+      return;
+    }
+    const current = await read(this.bucket, key);
+    if (current?.doc.token === next.token || (current?.doc.owner === this.doc.owner && current.doc.acquiredAt === this.doc.acquiredAt)) {
+      // Our write landed but its answer was lost (a retried request), or it is our own acquisition: still ours.
+      this.doc = { ...current.doc };
+      this.etag = current.etag;
+      return;
+    }
+    throw new LeaseLostError(this.doc.jobId, current ? `now held by ${current.doc.owner} until ${current.doc.expiresAt}` : 'the lease was deleted');
+  }
+
+  /** Gives the lease up (only if it is still ours). */
+  async release(): Promise<void> {
+    await this.bucket.delete(leaseKey(this.doc.jobId), this.etag);
+  }
+}
+
+async function read(bucket: Bucket, key: string): Promise<{ doc: LeaseDoc; etag?: string } | undefined> {
+  const found = await bucket.getWithEtag(key);
+  return found && { doc: JSON.parse(Buffer.from(found.bytes).toString('utf8')) as LeaseDoc, etag: found.etag };
+}
