@@ -14,6 +14,12 @@ export const TrainingParams = z.strictObject({
   augmentShift: z.number().int().min(0).max(4).default(2),
   validationSplit: z.number().min(0).max(0.5).default(0.1),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+  /**
+   * Data-parallel gradient workers (threads) on the portable wasm backend: each computes the
+   * gradients of an equal share of every batch. Unset: env TRAINER_WORKERS, else 1
+   * (single-threaded). Ignored on other backends.
+   */
+  workers: z.number().int().min(1).max(16).optional(),
   /** Train on the first N training images only (fast trials and tests). */
   trainSubset: z.number().int().min(1).max(10_000_000).optional(),
   /** Evaluate on the first N test images only. */
@@ -85,6 +91,8 @@ export interface JobStatus {
   totalEpochs?: number;
   metrics: EpochMetrics[];
   resumedFromEpoch?: number;
+  /** Set when the job resumed from a mid-epoch checkpoint: batches of epoch resumedFromEpoch + 1 already done. */
+  resumedFromBatch?: number;
   backend?: string;
   testAccuracy?: number;
   testLoss?: number;
@@ -102,4 +110,6 @@ export interface LatestModel {
   modelPrefix: string;
   testAccuracy: number;
   promotedAt: string;
+  /** Random id of the promotion that wrote this pointer (recognises a retried write as our own). */
+  promotionId?: string;
 }

@@ -1,8 +1,11 @@
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from '../../shared/idx';
+import type { TrainPosition } from '../../shared/model-store';
 import { IMAGE_SIZE, NUM_CLASSES, setLearningRate } from '../../shared/model';
 import type { EpochMetrics, TrainingParams } from '../../shared/schemas';
+import { createStepper, type StepMode } from './stepper';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 
@@ -12,6 +15,8 @@ export interface TrainHooks {
   onBatchEnd?(epoch: number, batch: number, batches: number): void;
   /** Polled between batches; when true, training stops before the next batch. */
   shouldStop?(): boolean;
+  /** Called when training stops early (shouldStop), with where it stopped; a mid-epoch checkpoint is written here. */
+  onStop?(at: TrainPosition): Promise<void>;
 }
 
 export interface TrainOptions {
@@ -19,7 +24,26 @@ export interface TrainOptions {
   backend: string;
   /** Number of epochs already done (resume point). */
   startEpoch?: number;
+  /** Resume inside an epoch (from a mid-epoch checkpoint); takes precedence over startEpoch. */
+  resumeAt?: TrainPosition;
   hooks?: TrainHooks;
+  /**
+   * How a batch is trained: 'layers' (model.trainOnBatch), 'fast' (hand-written LeNet-5 step,
+   * wasm only) or 'auto' (fast when possible). Default: env LENET_STEP, else 'auto'.
+   */
+  step?: StepMode;
+}
+
+/**
+ * Data-parallel workers when params.workers is unset: env TRAINER_WORKERS, else 1. Measured on
+ * the shared 2-core dev machine while other trainings ran, 2 workers were slower than 1 (each
+ * step waits for the slowest, descheduled thread); on idle cores 2 are expected to win (a half
+ * batch takes ~0.5x the time) — re-measure with `npm run bench` before changing this default.
+ */
+export function defaultWorkers(): number {
+  const fromEnv = Number(process.env.TRAINER_WORKERS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return Math.min(fromEnv, Math.max(1, os.availableParallelism()) * 2);
+  return 1;
 }
 
 export type TrainOutcome = 'completed' | 'stopped';
@@ -73,16 +97,17 @@ export function shuffledIndices(count: number, seed: number): Uint32Array {
 }
 
 /**
- * Builds the input and one-hot label tensors for the given example indices. With `random`, each
- * image is shifted by up to `maxShift` pixels in x and y (data augmentation).
+ * The pixels, labels and one-hot labels of the given example indices, as flat arrays. With
+ * `random`, each image is shifted by up to `maxShift` pixels in x and y (data augmentation).
  */
-export function batchTensors(
+export function batchArrays(
   data: Dataset,
   indices: ArrayLike<number>,
   augment?: { random: () => number; maxShift: number },
-): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+): { pixels: Float32Array; labels: Uint8Array; oneHot: Float32Array } {
   const n = indices.length;
   const pixels = new Float32Array(n * PIXELS);
+  const labels = new Uint8Array(n);
   const oneHot = new Float32Array(n * NUM_CLASSES);
   for (let i = 0; i < n; i++) {
     const idx = indices[i];
@@ -95,8 +120,23 @@ export function batchTensors(
     } else {
       pixels.set(image, i * PIXELS);
     }
+    labels[i] = data.labels[idx];
     oneHot[i * NUM_CLASSES + data.labels[idx]] = 1;
   }
+  return { pixels, labels, oneHot };
+}
+
+/**
+ * Builds the input and one-hot label tensors for the given example indices. With `random`, each
+ * image is shifted by up to `maxShift` pixels in x and y (data augmentation).
+ */
+export function batchTensors(
+  data: Dataset,
+  indices: ArrayLike<number>,
+  augment?: { random: () => number; maxShift: number },
+): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const { pixels, oneHot } = batchArrays(data, indices, augment);
+  const n = indices.length;
   return {
     xs: tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]),
     ys: tf.tensor2d(oneHot, [n, NUM_CLASSES]),
@@ -138,36 +178,54 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
   const { params, backend, hooks = {} } = opts;
   const { train: trainSet, validation } = splitValidation(data, params.validationSplit);
   const batches = Math.ceil(trainSet.count / params.batchSize);
-  for (let epoch = opts.startEpoch ?? 0; epoch < params.epochs; epoch++) {
-    const learningRate = learningRateFor(params, epoch);
-    setLearningRate(model, learningRate);
-    const order = shuffledIndices(trainSet.count, params.seed * 1000 + epoch);
-    const augment = params.augmentShift > 0 ? { random: seededRandom(params.seed * 1000 + epoch + 500), maxShift: params.augmentShift } : undefined;
-    const started = performance.now();
-    let lossSum = 0;
-    let accSum = 0;
-    for (let b = 0; b < batches; b++) {
-      if (hooks.shouldStop?.()) return 'stopped';
-      const { xs, ys } = batchTensors(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize), augment);
-      const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
-      tf.dispose([xs, ys]);
-      lossSum += loss * xs.shape[0];
-      accSum += acc * xs.shape[0];
-      hooks.onBatchEnd?.(epoch, b + 1, batches);
+  const stepper = await createStepper(model, { mode: opts.step, workers: params.workers ?? defaultWorkers(), maxBatch: params.batchSize });
+  try {
+    for (let epoch = opts.resumeAt?.epoch ?? opts.startEpoch ?? 0; epoch < params.epochs; epoch++) {
+      const learningRate = learningRateFor(params, epoch);
+      setLearningRate(model, learningRate);
+      const order = shuffledIndices(trainSet.count, params.seed * 1000 + epoch);
+      const augment = params.augmentShift > 0 ? { random: seededRandom(params.seed * 1000 + epoch + 500), maxShift: params.augmentShift } : undefined;
+      const resume = opts.resumeAt?.epoch === epoch ? opts.resumeAt : undefined;
+      const firstBatch = resume?.batch ?? 0;
+      // Replay the augmentation draws of the batches already done, so the rest of the epoch is identical.
+      for (let b = 0; augment && b < firstBatch; b++) batchArrays(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize), augment);
+      const started = performance.now();
+      let lossSum = resume?.lossSum ?? 0;
+      let correct = resume?.correct ?? 0;
+      let yielded = performance.now();
+      for (let b = firstBatch; b < batches; b++) {
+        // The fast step blocks the main thread (Atomics.wait), so let timers and signal handlers run
+        // now and then: the SQS/lease heartbeat and SIGTERM must not wait for the end of the epoch.
+        if (performance.now() - yielded > 200) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yielded = performance.now();
+        }
+        if (hooks.shouldStop?.()) {
+          await hooks.onStop?.({ epoch, batch: b, lossSum, correct });
+          return 'stopped';
+        }
+        const batch = batchArrays(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize), augment);
+        const result = await stepper.step(batch);
+        lossSum += result.lossSum;
+        correct += result.correct;
+        hooks.onBatchEnd?.(epoch, b + 1, batches);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const val = validation ? await evaluate(model, validation) : undefined;
+      await hooks.onEpochEnd?.({
+        epoch: epoch + 1,
+        loss: lossSum / trainSet.count,
+        accuracy: correct / trainSet.count,
+        valLoss: val?.loss,
+        valAccuracy: val?.accuracy,
+        learningRate,
+        seconds,
+        imagesPerSecond: Math.max(1, trainSet.count - firstBatch * params.batchSize) / seconds,
+        backend,
+      });
     }
-    const seconds = (performance.now() - started) / 1000;
-    const val = validation ? await evaluate(model, validation) : undefined;
-    await hooks.onEpochEnd?.({
-      epoch: epoch + 1,
-      loss: lossSum / trainSet.count,
-      accuracy: accSum / trainSet.count,
-      valLoss: val?.loss,
-      valAccuracy: val?.accuracy,
-      learningRate,
-      seconds,
-      imagesPerSecond: trainSet.count / seconds,
-      backend,
-    });
+  } finally {
+    await stepper.dispose();
   }
   return 'completed';
 }

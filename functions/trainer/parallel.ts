@@ -1,0 +1,175 @@
+/**
+ * Data-parallel gradients over worker_threads: each step the batch is split into `workers`
+ * contiguous shares; the calling thread computes the first share's gradients while each worker
+ * thread (./grad-worker.ts, its own wasm backend and a copy of the weights) computes another's,
+ * all scaled by 1/batch, and the shares' gradients are summed in a fixed order (so a run is
+ * deterministic for a given worker count). The weights are sent before every step through a
+ * SharedArrayBuffer (1.2 MB memcpy); start/finish are signalled with Atomics, no messages.
+ *
+ * Only for the wasm backend: the gradients are read and written directly on its heap.
+ */
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { IMAGE_SIZE } from '../../shared/model';
+import { lenetGradients, type StepResult } from './lenet-step';
+import { CTRL, type WorkerInit } from './parallel-protocol';
+
+const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
+/** A step's share taking longer than this means the worker is gone. */
+const STEP_TIMEOUT_MS = 120_000;
+
+interface HeapBackend {
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+interface WorkerHandle {
+  worker: Worker;
+  ctrl: Int32Array;
+  grads: Float32Array;
+  images: Float32Array;
+  labels: Int32Array;
+  result: Float64Array;
+  error?: Error;
+}
+
+/**
+ * Starts ./grad-worker.ts. Worker threads do not inherit tsx's module hooks, so when this code
+ * runs as TypeScript the worker first registers tsx (a dependency), then imports the script.
+ */
+function startWorker(init: WorkerInit): Worker {
+  const script = new URL(import.meta.url.endsWith('.ts') ? './grad-worker.ts' : './grad-worker.js', import.meta.url);
+  if (!script.pathname.endsWith('.ts')) return new Worker(script, { workerData: init });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })` +
+    `.catch((e) => { console.error(e); process.exit(1); });`;
+  return new Worker(boot, { eval: true, workerData: init });
+}
+
+export class ParallelGradients {
+  private seq = 0;
+
+  private constructor(
+    private readonly handles: WorkerHandle[],
+    private readonly weights: Float32Array,
+  ) {}
+
+  /** Starts `workers − 1` worker threads (the caller's thread is the first worker). */
+  static async create(shapes: number[][], workers: number, maxBatch: number): Promise<ParallelGradients> {
+    if (tf.getBackend() !== 'wasm') throw new Error(`data-parallel training needs the wasm backend, not '${tf.getBackend()}'`);
+    const size = shapes.reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+    const weights = new SharedArrayBuffer(size * 4);
+    const handles: WorkerHandle[] = [];
+    try {
+      for (let i = 1; i < workers; i++) {
+        const init: WorkerInit = {
+          shapes,
+          control: new SharedArrayBuffer(CTRL.size * 4),
+          weights,
+          grads: new SharedArrayBuffer(size * 4),
+          images: new SharedArrayBuffer(Math.ceil(maxBatch / workers) * PIXELS * 4 + 4),
+          labels: new SharedArrayBuffer(Math.ceil(maxBatch / workers) * 4 + 4),
+          result: new SharedArrayBuffer(3 * 8),
+        };
+        const worker = startWorker(init);
+        const handle: WorkerHandle = {
+          worker,
+          ctrl: new Int32Array(init.control),
+          grads: new Float32Array(init.grads),
+          images: new Float32Array(init.images),
+          labels: new Int32Array(init.labels),
+          result: new Float64Array(init.result),
+        };
+        worker.on('error', (e) => (handle.error = e));
+        worker.on('exit', (code) => (handle.error ??= new Error(`gradient worker exited (code ${code})`)));
+        worker.unref();
+        handles.push(handle);
+      }
+      for (const h of handles) {
+        // Start-up (loading the wasm module) takes a few hundred ms; wait without blocking.
+        const started = Date.now();
+        while (Atomics.load(h.ctrl, CTRL.ready) === 0) {
+          if (h.error) throw h.error;
+          if (Date.now() - started > STEP_TIMEOUT_MS) throw new Error('gradient worker did not start');
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        if (Atomics.load(h.ctrl, CTRL.failed)) throw new Error('gradient worker failed to start (see stderr)');
+      }
+    } catch (e) {
+      await Promise.all(handles.map((h) => h.worker.terminate()));
+      throw e;
+    }
+    return new ParallelGradients(handles, new Float32Array(weights));
+  }
+
+  get workers(): number {
+    return this.handles.length + 1;
+  }
+
+  /**
+   * Gradients of (1/n) Σ cross-entropy over the batch w.r.t. `vars` (new tensors, caller
+   * disposes), with the batch's loss sum and hit count.
+   */
+  gradients(vars: tf.Tensor[], images: Float32Array, labels: ArrayLike<number>): { grads: tf.Tensor[]; result: StepResult } {
+    const n = labels.length;
+    const scale = 1 / n;
+    const heap = tf.backend() as unknown as HeapBackend;
+    // Contiguous shares, the caller's first; sizes differ by at most one.
+    const parts = this.workers;
+    const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * n) / parts));
+    const active = this.handles.filter((_, i) => bounds[i + 2] > bounds[i + 1]);
+    if (active.length > 0) {
+      let offset = 0;
+      for (const v of vars) {
+        const view = heap.typedArrayFromHeap(v);
+        this.weights.set(view, offset);
+        offset += view.length;
+      }
+      this.seq++;
+      this.handles.forEach((h, i) => {
+        const from = bounds[i + 1];
+        const to = bounds[i + 2];
+        if (to <= from) return;
+        h.images.set(images.subarray(from * PIXELS, to * PIXELS));
+        for (let j = from; j < to; j++) h.labels[j - from] = labels[j];
+        h.result[2] = scale;
+        Atomics.store(h.ctrl, CTRL.n, to - from);
+        Atomics.store(h.ctrl, CTRL.seq, this.seq);
+        Atomics.notify(h.ctrl, CTRL.seq);
+      });
+    }
+    const own = lenetGradients(vars, images.subarray(0, bounds[1] * PIXELS), Array.prototype.slice.call(labels, 0, bounds[1]), scale);
+    const result = { ...own.result };
+    for (const h of active) {
+      this.waitFor(h);
+      let offset = 0;
+      for (const g of own.grads) {
+        const view = heap.typedArrayFromHeap(g);
+        const theirs = h.grads.subarray(offset, offset + view.length);
+        for (let j = 0; j < view.length; j++) view[j] += theirs[j];
+        offset += view.length;
+      }
+      result.lossSum += h.result[0];
+      result.correct += h.result[1];
+    }
+    return { grads: own.grads, result };
+  }
+
+  private waitFor(h: WorkerHandle): void {
+    const started = Date.now();
+    while (Atomics.load(h.ctrl, CTRL.done) !== this.seq) {
+      if (h.error) throw h.error;
+      if (Date.now() - started > STEP_TIMEOUT_MS) throw new Error('gradient worker timed out');
+      Atomics.wait(h.ctrl, CTRL.done, Atomics.load(h.ctrl, CTRL.done), 1000);
+    }
+    if (Atomics.load(h.ctrl, CTRL.failed)) throw new Error('gradient worker failed (see stderr)');
+  }
+
+  async dispose(): Promise<void> {
+    for (const h of this.handles) {
+      Atomics.store(h.ctrl, CTRL.stop, 1);
+      Atomics.add(h.ctrl, CTRL.seq, 1);
+      Atomics.notify(h.ctrl, CTRL.seq);
+    }
+    await Promise.all(this.handles.map((h) => h.worker.terminate()));
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * One training step on a batch, by one of two equivalent routes:
+ *  - 'layers': tfjs-layers' `model.trainOnBatch` (any model, any backend);
+ *  - 'fast':   the hand-written LeNet-5 step of ./lenet-step.ts (gradients + fused Adam), optionally
+ *              data-parallel over worker threads (./parallel.ts). wasm backend, `buildLeNet5` models.
+ * Both train the same LayersModel variables and optimizer state.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
+import { adamUpdate, fastTrainerSupported, lenetGradients, type StepResult } from './lenet-step';
+import { ParallelGradients } from './parallel';
+
+export type StepMode = 'auto' | 'layers' | 'fast';
+
+export interface Batch {
+  pixels: Float32Array;
+  labels: Uint8Array;
+  oneHot: Float32Array;
+}
+
+export interface BatchStepper {
+  /** 'layers', 'fast' or 'fast×N' (N data-parallel workers). */
+  readonly name: string;
+  step(batch: Batch): Promise<StepResult>;
+  dispose(): Promise<void>;
+}
+
+export interface StepperOptions {
+  /** Default: env LENET_STEP, else 'auto' (= 'fast' when supported, else 'layers'). */
+  mode?: StepMode;
+  /** Data-parallel workers for the fast step (1 = this thread only). */
+  workers?: number;
+  /** Largest batch that will be passed (sizes the shared buffers). */
+  maxBatch: number;
+}
+
+/** The model's trainable tf.Variables, in model order. */
+function modelVariables(model: tfl.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
+
+/** Whether the 'fast' route can train `model` on the active backend. */
+export function fastStepAvailable(model: tfl.LayersModel): boolean {
+  return tf.getBackend() === 'wasm' && fastTrainerSupported(model);
+}
+
+export async function createStepper(model: tfl.LayersModel, opts: StepperOptions): Promise<BatchStepper> {
+  const mode = opts.mode ?? (process.env.LENET_STEP as StepMode | undefined) ?? 'auto';
+  if (!['auto', 'layers', 'fast'].includes(mode)) throw new Error(`unknown step mode '${mode}' (auto, layers or fast)`);
+  const fast = mode === 'fast' || (mode === 'auto' && fastStepAvailable(model));
+  if (!fast) return layersStepper(model);
+  if (!fastStepAvailable(model)) {
+    throw new Error(`the fast training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
+  }
+  const vars = modelVariables(model);
+  const workers = Math.max(1, Math.floor(opts.workers ?? 1));
+  const parallel = workers > 1 ? await ParallelGradients.create(vars.map((v) => v.shape), workers, opts.maxBatch) : undefined;
+  return {
+    name: parallel ? `fast×${workers}` : 'fast',
+    async step({ pixels, labels }) {
+      const n = labels.length;
+      const { grads, result } = parallel ? parallel.gradients(vars, pixels, labels) : lenetGradients(vars, pixels, labels, 1 / n);
+      try {
+        adamUpdate(model.optimizer, vars, grads);
+      } finally {
+        tf.dispose(grads);
+      }
+      return result;
+    },
+    async dispose() {
+      await parallel?.dispose();
+    },
+  };
+}
+
+function layersStepper(model: tfl.LayersModel): BatchStepper {
+  return {
+    name: 'layers',
+    async step({ pixels, labels, oneHot }) {
+      const n = labels.length;
+      const xs = tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
+      const ys = tf.tensor2d(oneHot, [n, NUM_CLASSES]);
+      try {
+        const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
+        return { lossSum: loss * n, correct: acc * n };
+      } finally {
+        tf.dispose([xs, ys]);
+      }
+    },
+    async dispose() {},
+  };
+}

