@@ -59,7 +59,8 @@ async function main() {
   const trainer = startLocalTrainer({
     bucketName: outputs.BucketName,
     queueUrl: outputs.QueueUrl,
-    env: { PROMOTION_MIN_ACCURACY: minAccuracy },
+    // The trainer has the machine to itself here, so it trains on two gradient threads.
+    env: { PROMOTION_MIN_ACCURACY: minAccuracy, TRAINER_WORKERS: process.env.TRAINER_WORKERS ?? '2' },
     detached: true,
   });
   console.log(`  pid ${trainer.pid}`);

@@ -35,10 +35,11 @@ export interface TrainOptions {
 }
 
 /**
- * Data-parallel workers when params.workers is unset: env TRAINER_WORKERS, else 1. Measured on
- * the shared 2-core dev machine while other trainings ran, 2 workers were slower than 1 (each
- * step waits for the slowest, descheduled thread); on idle cores 2 are expected to win (a half
- * batch takes ~0.5x the time) — re-measure with `npm run bench` before changing this default.
+ * Data-parallel workers when params.workers is unset: env TRAINER_WORKERS, else 1. On an idle
+ * 2-core machine 2 workers train ~1.35x faster than 1 (npm run bench: 1,620 vs 1,200 images/s),
+ * but when other processes share the cores each step waits for the slowest, descheduled thread
+ * and 2 are slower than 1. So 1 stays the default, and whoever knows the machine is theirs
+ * (the local main job, scripts/train-offline.ts) asks for 2.
  */
 export function defaultWorkers(): number {
   const fromEnv = Number(process.env.TRAINER_WORKERS);
