@@ -23,7 +23,7 @@ import { ApiClient, ApiError } from '../scripts/api-client';
 import { deployStack, type StackOutputs } from '../scripts/emulator';
 import { startLocalTrainer } from '../scripts/local-trainer';
 import { uploadMnist } from '../scripts/upload-mnist';
-import { useEmulator } from './helpers/aws';
+import { useEmulator, emulatorReady } from './helpers/aws';
 
 useEmulator();
 
@@ -34,6 +34,7 @@ let trainer: ChildProcess;
 let testSet: Dataset;
 
 before(async () => {
+  await emulatorReady();
   outputs = await deployStack({ stackName: 'LenetE2e', quiet: true });
   api = new ApiClient(outputs.ApiUrl);
   bucket = new Bucket(makeS3Client(), outputs.BucketName);

@@ -13,7 +13,7 @@ import type { Bucket } from '../shared/s3-objects';
 import { TrainingParams } from '../shared/schemas';
 import { train } from '../functions/trainer/train';
 import { handler } from '../functions/predict/handler';
-import { freshBucket, useEmulator } from './helpers/aws';
+import { freshBucket, useEmulator, emulatorReady } from './helpers/aws';
 
 useEmulator();
 
@@ -41,6 +41,7 @@ async function trainAndPromote(jobId: string, images: number, force = false) {
 }
 
 before(async () => {
+  await emulatorReady();
   await initBackend('wasm');
   bucket = await freshBucket('predict');
   process.env.BUCKET_NAME = bucket.name;

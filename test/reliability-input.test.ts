@@ -18,7 +18,7 @@ import { promoteIfBetter } from '../shared/promotion';
 import type { Bucket } from '../shared/s3-objects';
 import type { JobStatus } from '../shared/schemas';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { freshBucket, freshQueue, useEmulator } from './helpers/aws';
+import { freshBucket, freshQueue, useEmulator, emulatorReady } from './helpers/aws';
 import { idx, mnistSlices, queueArn, queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from './helpers/trainer';
 
 useEmulator();
@@ -32,6 +32,7 @@ let trainer: Trainer;
 const figures: Record<string, unknown> = {};
 
 before(async () => {
+  await emulatorReady();
   await initBackend('wasm');
   bucket = await freshBucket('reliability-input');
   jobs = new JobStore(bucket);

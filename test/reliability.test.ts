@@ -13,7 +13,7 @@ import { modelKeys, type CheckpointInfo } from '../shared/model-store';
 import type { Bucket } from '../shared/s3-objects';
 import type { JobStatus } from '../shared/schemas';
 import { EMULATOR_URL } from '../scripts/emulator';
-import { freshBucket, freshQueue, useEmulator } from './helpers/aws';
+import { freshBucket, freshQueue, useEmulator, emulatorReady } from './helpers/aws';
 import { TcpProxy } from './helpers/tcp-proxy';
 import { queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from './helpers/trainer';
 
@@ -27,6 +27,7 @@ const running: Trainer[] = [];
 const figures: Record<string, unknown> = {};
 
 before(async () => {
+  await emulatorReady();
   bucket = await freshBucket('reliability');
   jobs = new JobStore(bucket);
   await uploadSmallMnist(bucket, DATA, 6000, 1000);

@@ -9,7 +9,7 @@ import { modelKeys, readLatestPointer, type CheckpointInfo } from '../shared/mod
 import type { Bucket } from '../shared/s3-objects';
 import { TrainerWorker, type WorkerOptions } from '../functions/trainer/worker';
 import { uploadMnist } from '../scripts/upload-mnist';
-import { freshBucket, freshQueue, useEmulator } from './helpers/aws';
+import { freshBucket, freshQueue, useEmulator, emulatorReady } from './helpers/aws';
 
 useEmulator();
 
@@ -19,6 +19,7 @@ const sqs = () => makeSqsClient();
 const tiny = { epochs: 2, trainSubset: 600, testSubset: 500, validationSplit: 0.1 };
 
 before(async () => {
+  await emulatorReady();
   await initBackend('wasm');
   bucket = await freshBucket('worker');
   queueUrl = await freshQueue('worker');
