@@ -94,7 +94,9 @@ async function main() {
   console.log(rows.join('\n'));
   console.log(`\n${correct}/${count} correct (${((100 * correct) / count).toFixed(1)}%) through API Gateway.`);
   console.log(`\nStill running: the emulator (127.0.0.1:4566) and the trainer (pid ${trainer.pid}).`);
-  console.log('Try: npx lenet jobs | npx lenet models | npx lenet submit --epochs 1. Stop everything: npm run stop');
+  console.log(`Page: ${outputs.ApiUrl}`);
+  console.log('CLI: eval "$(npx tsx scripts/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch');
+  console.log('Stop everything: npm run stop');
 }
 
 main().catch((err) => {
