@@ -45,17 +45,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   // recording success: finish from it rather than train again and overwrite a model that may be served.
   const finished = await bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
   if (finished?.testAccuracy !== undefined && finished.testLoss !== undefined) {
-    await ctx.guard?.();
-    const decision = await promoteIfBetter(bucket, { jobId, epoch: finished.epoch, testAccuracy: finished.testAccuracy }, ctx.promotion);
-    await jobs.update(jobId, {
-      status: 'SUCCEEDED',
-      testAccuracy: finished.testAccuracy,
-      testLoss: finished.testLoss,
-      modelPrefix: modelKeys.final(jobId),
-      promoted: decision.promote,
-      promotion: decision.reason,
-      reason: undefined,
-    });
+    const decision = await finishJob(ctx, jobs, jobId, finished.epoch, { accuracy: finished.testAccuracy, loss: finished.testLoss });
     logger.info('job finished from its already written final model', { jobId, promoted: decision.promote });
     return 'succeeded';
   }
@@ -136,19 +126,26 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       testLoss: test.loss,
       createdAt: new Date().toISOString(),
     });
-    await ctx.guard?.();
-    const decision = await promoteIfBetter(bucket, { jobId, epoch: params.epochs, testAccuracy: test.accuracy }, ctx.promotion);
-    await jobs.update(jobId, {
-      status: 'SUCCEEDED',
-      testAccuracy: test.accuracy,
-      testLoss: test.loss,
-      modelPrefix: modelKeys.final(jobId),
-      promoted: decision.promote,
-      promotion: decision.reason,
-    });
+    const decision = await finishJob(ctx, jobs, jobId, params.epochs, test);
     logger.info('job succeeded', { jobId, testAccuracy: test.accuracy, promoted: decision.promote, promotion: decision.reason });
     return 'succeeded';
   } finally {
     disposeModel(model);
   }
+}
+
+/** Promotes a complete final model if the policy allows and records the job as SUCCEEDED. */
+async function finishJob(ctx: JobContext, jobs: JobStore, jobId: string, epoch: number, test: { accuracy: number; loss: number }) {
+  await ctx.guard?.();
+  const decision = await promoteIfBetter(ctx.bucket, { jobId, epoch, testAccuracy: test.accuracy }, ctx.promotion);
+  await jobs.update(jobId, {
+    status: 'SUCCEEDED',
+    testAccuracy: test.accuracy,
+    testLoss: test.loss,
+    modelPrefix: modelKeys.final(jobId),
+    promoted: decision.promote,
+    promotion: decision.reason,
+    reason: undefined,
+  });
+  return decision;
 }
