@@ -52,10 +52,6 @@ export function setLearningRate(model: tfl.LayersModel, learningRate: number): v
   (model.optimizer as unknown as { learningRate: number }).learningRate = learningRate;
 }
 
-export function getLearningRate(model: tfl.LayersModel): number {
-  return (model.optimizer as unknown as { learningRate: number }).learningRate;
-}
-
 /** Frees a model and its optimizer (a model compiled with an optimizer instance does not own it). */
 export function disposeModel(model: tfl.LayersModel): void {
   const optimizer = model.optimizer;
