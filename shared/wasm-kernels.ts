@@ -50,6 +50,7 @@ import type {
   NamedAttrMap,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { heapSimd } from './heap-simd';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackend {
@@ -208,9 +209,11 @@ function backpropInputByMatMul(info: backend_util.Conv2DInfo, dy: TensorInfo, fi
   backend.disposeData(wT.dataId);
 
   const dx = backend.makeOutput([N, H, W, Ci], 'float32');
-  const src = backend.typedArrayFromHeap(cols);
-  const dst = backend.typedArrayFromHeap(dx);
-  dst.fill(0);
+  backend.typedArrayFromHeap(dx).fill(0);
+  // Each (pixel, filter row) adds one contiguous run of KW·Ci values (fewer at the edges).
+  const simd = heapSimd(backend);
+  const src = backend.typedArrayFromHeap(cols).byteOffset;
+  const dst = backend.typedArrayFromHeap(dx).byteOffset;
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
@@ -223,7 +226,7 @@ function backpropInputByMatMul(info: backend_util.Conv2DInfo, dy: TensorInfo, fi
           if (ih < 0 || ih >= H) continue;
           const s = row + (kh * KW + kw0) * Ci;
           const d = ((n * H + ih) * W + iw0 + kw0) * Ci;
-          for (let i = 0; i < len; i++) dst[d + i] += src[s + i];
+          simd.addIntoAt(dst + 4 * d, src + 4 * s, len);
         }
       }
     }

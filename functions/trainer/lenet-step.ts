@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AvgPoolGrad, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
+import { heapSimd } from '../../shared/heap-simd';
 import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
 
 const EPSILON = 1e-7;
@@ -76,9 +77,27 @@ function snakeConfig(config: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** dy · (1 − y²): the tanh derivative from its output. */
+interface HeapBackend {
+  typedArrayFromHeap(t: { dataId: object; shape: number[]; dtype: string }): Float32Array;
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  refCount(dataId: object): number;
+}
+
+/** A new float32 tensor of `shape` on the wasm heap, written by `fill`. */
+function heapTensor(shape: number[], fill: (out: tf.TensorInfo) => void): tf.Tensor {
+  const out = (tf.backend() as unknown as HeapBackend).makeOutput(shape, 'float32');
+  fill(out);
+  return tf.engine().makeTensorFromTensorInfo(out);
+}
+
+/** dy · (1 − y²): the tanh derivative from its output, in one pass. */
 function tanhGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor {
-  return tf.sub(dy, tf.mul(tf.mul(dy, y), y));
+  return heapTensor(y.shape, (out) => heapSimd().tanhGrad(out, y, dy));
+}
+
+/** A bias gradient: dz summed over every axis but the last (channels / units). */
+function biasGrad(dz: tf.Tensor): tf.Tensor {
+  return heapTensor([dz.shape[dz.shape.length - 1]], (out) => heapSimd().columnSum(out, dz));
 }
 
 function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[]): tf.Tensor4D {
@@ -107,7 +126,7 @@ export interface StepResult {
 /**
  * Gradients of `scale` × Σ (per-example cross-entropy) over the examples in `images`/`labels`
  * w.r.t. the 10 weights (use scale = 1 / batch size for the mean loss). Returns new tensors
- * (caller disposes) and the batch's loss sum and hit count.
+ * (caller disposes) and the batch's loss sum and hit count. wasm backend only.
  */
 export function lenetGradients(
   weights: LeNetWeights,
@@ -149,19 +168,19 @@ export function lenetGradients(
 
     const dz5 = tf.tensor2d(dLogits, [n, NUM_CLASSES]);
     const dw5 = tf.matMul(a4, dz5, true, false);
-    const db5 = tf.sum(dz5, 0);
+    const db5 = biasGrad(dz5);
     const dz4 = tanhGrad(a4, tf.matMul(dz5, w5 as tf.Tensor2D, false, true));
     const dw4 = tf.matMul(f, dz4, true, false);
-    const db4 = tf.sum(dz4, 0);
+    const db4 = biasGrad(dz4);
     const dz3 = tanhGrad(a3, tf.reshape(tf.matMul(dz4, w4 as tf.Tensor2D, false, true), a3.shape)) as tf.Tensor4D;
     const dw3 = convFilterGrad(p2, dz3, w3.shape);
-    const db3 = tf.sum(dz3, [0, 1, 2]);
+    const db3 = biasGrad(dz3);
     const dz2 = tanhGrad(a2, avgPoolGrad(convInputGrad(dz3, w3, p2.shape), a2, 2)) as tf.Tensor4D;
     const dw2 = convFilterGrad(p1, dz2, w2.shape);
-    const db2 = tf.sum(dz2, [0, 1, 2]);
+    const db2 = biasGrad(dz2);
     const dz1 = tanhGrad(a1, avgPoolGrad(convInputGrad(dz2, w2, p1.shape), a1, 1)) as tf.Tensor4D;
     const dw1 = convFilterGrad(x, dz1, w1.shape);
-    const db1 = tf.sum(dz1, [0, 1, 2]);
+    const db1 = biasGrad(dz1);
     return [dw1, db1, dw2, db2, dw3, db3, dw4, db4, dw5, db5];
   });
   return { grads, result };
@@ -180,17 +199,12 @@ interface AdamInternals {
   incrementIterations(): void;
 }
 
-interface HeapBackend {
-  typedArrayFromHeap(t: { dataId: object; shape: number[]; dtype: string }): Float32Array;
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  refCount(dataId: object): number;
-}
-
 /**
  * Applies one Adam step to `variables` with `grads`, updating the optimizer's own state exactly
- * as tf.AdamOptimizer.applyGradients does. On the wasm backend it is one fused pass per weight
- * over the wasm heap: the moments are updated in place (a buffer shared with another tensor is
- * first copied), the new weights are written to a fresh buffer that the variable is assigned.
+ * as tf.AdamOptimizer.applyGradients does. On the wasm backend it is one fused SIMD pass per
+ * weight over the wasm heap (shared/heap-simd.wat): the moments are updated in place (a buffer
+ * shared with another tensor is first copied), the new weights are written to a fresh buffer
+ * that the variable is assigned.
  * (Weights must change buffer: the wasm backend caches XNNPACK operators with the packed filter
  * of a conv / matmul keyed by the weight's buffer, so an in-place update would not be seen.)
  * Elsewhere it calls applyGradients.
@@ -224,16 +238,11 @@ export function adamUpdate(optimizer: tf.Optimizer, variables: tf.Variable[], gr
   // Views taken after every allocation above: the wasm heap may have been reallocated.
   const accB1 = backend.typedArrayFromHeap(adam.accBeta1);
   const accB2 = backend.typedArrayFromHeap(adam.accBeta2);
-  const c1 = 1 - accB1[0];
-  const c2 = 1 - accB2[0];
-  for (let i = 0; i < variables.length; i++) {
-    const w = backend.typedArrayFromHeap(variables[i]);
-    const out = backend.typedArrayFromHeap(next[i]);
-    const m = backend.typedArrayFromHeap(adam.accumulatedFirstMoment[i].variable);
-    const v = backend.typedArrayFromHeap(adam.accumulatedSecondMoment[i].variable);
-    const g = backend.typedArrayFromHeap(grads[i]);
-    adamLoop(w, out, m, v, g, beta1, beta2, lr, epsilon, c1, c2);
-  }
+  const constants = { beta1, beta2, step: lr / (1 - accB1[0]), inv2: 1 / (1 - accB2[0]), epsilon };
+  const simd = heapSimd(backend);
+  variables.forEach((v, i) => {
+    simd.adam(v, next[i], adam.accumulatedFirstMoment[i].variable, adam.accumulatedSecondMoment[i].variable, grads[i], constants);
+  });
   accB1[0] = accB1[0] * beta1;
   accB2[0] = accB2[0] * beta2;
   variables.forEach((v, i) => {
@@ -242,28 +251,4 @@ export function adamUpdate(optimizer: tf.Optimizer, variables: tf.Variable[], gr
     t.dispose();
   });
   adam.incrementIterations();
-}
-
-/**
- * Adam on flat arrays (out = w − lr·m̂/(√v̂ + ε), m and v updated in place), in the order of
- * tf.AdamOptimizer's ops; the float64 intermediates differ from its float32 ones by ~1 ulp.
- */
-export function adamLoop(
-  w: Float32Array, out: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array,
-  beta1: number, beta2: number, lr: number, epsilon: number, c1: number, c2: number,
-): void {
-  const ob1 = 1 - beta1;
-  const ob2 = 1 - beta2;
-  // Divisions hoisted (3 per element cost more than the rest of the loop).
-  const step = lr / c1;
-  const inv2 = 1 / c2;
-  const n = w.length;
-  for (let j = 0; j < n; j++) {
-    const gj = g[j];
-    const mj = beta1 * m[j] + ob1 * gj;
-    const vj = beta2 * v[j] + ob2 * gj * gj;
-    m[j] = mj;
-    v[j] = vj;
-    out[j] = w[j] - (step * mj) / (Math.sqrt(vj * inv2) + epsilon);
-  }
 }

@@ -10,6 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { heapSimd } from '../../shared/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients, type StepResult } from './lenet-step';
 import { CTRL, type WorkerInit } from './parallel-protocol';
@@ -20,6 +21,8 @@ const STEP_TIMEOUT_MS = 120_000;
 
 interface HeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
 }
 
 interface WorkerHandle {
@@ -139,14 +142,21 @@ export class ParallelGradients {
     }
     const own = lenetGradients(vars, images.subarray(0, bounds[1] * PIXELS), Array.prototype.slice.call(labels, 0, bounds[1]), scale);
     const result = { ...own.result };
+    const simd = heapSimd();
     for (const h of active) {
       this.waitFor(h);
-      let offset = 0;
-      for (const g of own.grads) {
-        const view = heap.typedArrayFromHeap(g);
-        const theirs = h.grads.subarray(offset, offset + view.length);
-        for (let j = 0; j < view.length; j++) view[j] += theirs[j];
-        offset += view.length;
+      // Their gradients onto the heap in one copy, then one SIMD add per weight.
+      const scratch = heap.makeOutput([h.grads.length], 'float32');
+      try {
+        const view = heap.typedArrayFromHeap(scratch);
+        view.set(h.grads);
+        let offset = 0;
+        for (const g of own.grads) {
+          simd.addHeapView(g, view.subarray(offset, offset + g.size));
+          offset += g.size;
+        }
+      } finally {
+        heap.disposeData(scratch.dataId);
       }
       result.lossSum += h.result[0];
       result.correct += h.result[1];
