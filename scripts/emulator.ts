@@ -2,6 +2,7 @@
  * Local AWS emulator (MiniStack, https://pypi.org/project/ministack/) for development and tests.
  *
  *   npx tsx scripts/emulator.ts start    # create .venv/ if needed, start MiniStack on 127.0.0.1:4566
+ *                                        # (another port: LENET_EMULATOR_PORT=4567)
  *   npx tsx scripts/emulator.ts status
  *   npx tsx scripts/emulator.ts reset    # wipe all emulated state (POST /_ministack/reset)
  *   npx tsx scripts/emulator.ts deploy   # cdk bootstrap + cdk deploy -c local=true, prints the outputs
@@ -12,13 +13,15 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The exact MiniStack release this project is tested against. Change it here only. */
 export const MINISTACK_VERSION = '1.5.33';
 export const EMULATOR_HOST = '127.0.0.1';
-export const EMULATOR_PORT = 4566;
+/** 4566 (LocalStack's port), or LENET_EMULATOR_PORT when that one is taken. */
+export const EMULATOR_PORT = emulatorPort(process.env.LENET_EMULATOR_PORT);
 export const EMULATOR_URL = `http://${EMULATOR_HOST}:${EMULATOR_PORT}`;
 /** Account and region MiniStack uses by default. */
 export const EMULATOR_ACCOUNT = '000000000000';
@@ -31,6 +34,15 @@ const LOCAL_DIR = path.join(REPO_ROOT, '.local');
 export const LOG_FILE = path.join(LOCAL_DIR, 'ministack.log');
 export const PID_FILE = path.join(LOCAL_DIR, 'ministack.pid');
 export const OUTPUTS_FILE = path.join(LOCAL_DIR, 'outputs.json');
+
+export function emulatorPort(value: string | undefined): number {
+  if (value === undefined || value === '') return 4566;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`LENET_EMULATOR_PORT must be a TCP port number (1-65535), got '${value}'`);
+  }
+  return port;
+}
 
 /** Environment that points AWS SDKs and the CDK CLI at the emulator (path-style S3 at 127.0.0.1). */
 export function emulatorEnv(): Record<string, string> {
@@ -103,6 +115,17 @@ export async function isHealthy(timeoutMs = 1000): Promise<boolean> {
   }
 }
 
+/** True when something accepts TCP connections on the emulator's address. */
+function portTaken(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: EMULATOR_HOST, port: EMULATOR_PORT });
+    socket.setTimeout(1000);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 function readPid(): number | undefined {
   if (!existsSync(PID_FILE)) return undefined;
   const pid = Number.parseInt(readFileSync(PID_FILE, 'utf8').trim(), 10);
@@ -133,7 +156,7 @@ export interface StartResult {
 }
 
 /**
- * Starts MiniStack in the background on 127.0.0.1:4566 (creating the venv first if needed) and
+ * Starts MiniStack in the background on 127.0.0.1:EMULATOR_PORT (creating the venv first if needed) and
  * waits until `/_ministack/health` answers. Does nothing if it is already healthy.
  */
 export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<StartResult> {
@@ -141,6 +164,12 @@ export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<
     const pid = readPid();
     log(`already running at ${EMULATOR_URL}${pid ? ` (pid ${pid})` : ' (not started by this script)'}`);
     return { pid, started: false, url: EMULATOR_URL };
+  }
+  if (await portTaken()) {
+    throw new Error(
+      `${EMULATOR_HOST}:${EMULATOR_PORT} is in use by something that is not MiniStack (no answer on /_ministack/health). ` +
+      `Stop it, or run MiniStack on another port: LENET_EMULATOR_PORT=4567 npm start`,
+    );
   }
   ensureVenv();
   mkdirSync(LOCAL_DIR, { recursive: true });
@@ -250,7 +279,7 @@ export interface DeployOptions {
   readonly quiet?: boolean;
 }
 
-/** `https://<id>.execute-api.<region>.amazonaws.com/<stage>/` → `http://127.0.0.1:4566/_aws/execute-api/<id>/<stage>/`. */
+/** `https://<id>.execute-api.<region>.amazonaws.com/<stage>/` → `http://127.0.0.1:<port>/_aws/execute-api/<id>/<stage>/`. */
 export function localApiUrl(awsUrl: string): string {
   const m = /^https?:\/\/([a-z0-9]+)\.execute-api\.[^/]+\/(.*)$/.exec(awsUrl);
   if (!m) return awsUrl;

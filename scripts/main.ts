@@ -14,7 +14,7 @@ import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
 import { Bucket } from '../shared/s3-objects';
 import type { TrainingParams } from '../shared/schemas';
 import { ApiClient } from './api-client';
-import { deployStack, emulatorEnv, startEmulator } from './emulator';
+import { deployStack, EMULATOR_HOST, EMULATOR_PORT, EMULATOR_URL, emulatorEnv, startEmulator } from './emulator';
 import { startLocalTrainer, stopLocalTrainer, TRAINER_LOG } from './local-trainer';
 import { uploadMnist } from './upload-mnist';
 import { watchJob } from './watch-job';
@@ -44,7 +44,7 @@ async function main() {
   // The quick run cannot reach the production bar of 0.98, so its model is served from 0.9 up.
   const minAccuracy = values['min-accuracy'] ?? (values.full ? '0.98' : '0.9');
 
-  step(1, 'Starting the local AWS emulator (MiniStack on 127.0.0.1:4566)');
+  step(1, `Starting the local AWS emulator (MiniStack on ${EMULATOR_HOST}:${EMULATOR_PORT})`);
   await startEmulator();
 
   step(2, 'Deploying the stack with cdk deploy (local mode)');
@@ -93,7 +93,7 @@ async function main() {
   }
   console.log(rows.join('\n'));
   console.log(`\n${correct}/${count} correct (${((100 * correct) / count).toFixed(1)}%) through API Gateway.`);
-  console.log(`\nStill running: the emulator (127.0.0.1:4566) and the trainer (pid ${trainer.pid}).`);
+  console.log(`\nStill running: the emulator (${EMULATOR_URL}) and the trainer (pid ${trainer.pid}).`);
   console.log(`Page: ${outputs.ApiUrl}`);
   console.log('CLI: eval "$(npx tsx scripts/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch');
   console.log('Stop everything: npm run stop');
