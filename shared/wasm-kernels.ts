@@ -50,14 +50,7 @@ import type {
   NamedAttrMap,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { heapSimd } from './heap-simd';
-
-/** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-  disposeData(dataId: DataId): boolean;
-}
+import { heapSimd, type WasmHeapBackend } from './heap-simd';
 
 type Shape4 = [number, number, number, number];
 
@@ -74,7 +67,7 @@ function call(name: string, inputs: Record<string, TensorInfo>, backend: unknown
 }
 
 /** A float32 scalar on the wasm heap (caller disposes). */
-function scalar(backend: WasmBackend, value: number): TensorInfo {
+function scalar(backend: WasmHeapBackend, value: number): TensorInfo {
   const t = backend.makeOutput([], 'float32');
   backend.typedArrayFromHeap(t)[0] = value;
   return t;
@@ -110,17 +103,34 @@ function convGeometry(
   return info;
 }
 
-/**
- * dW[kh,kw,ci,co] = Σ_{n,oh,ow} x[n, oh·s + kh − padTop, ow·s + kw − padLeft, ci] · dy[n,oh,ow,co]
- *
- * which is a valid convolution of x' = x as [ci, h, w, n] (batch ci, channels n) with the filter
- * dy' = dy as [oh, ow, n, co], dilated by the stride. The result comes out as [ci, kh, kw, co].
- */
+/** Which algorithms the conv gradient kernels use; 'auto' picks per shape. Tests force each one. */
+export const kernelTuning: {
+  backpropFilter: 'auto' | 'conv' | 'matMul';
+  backpropInput: 'auto' | 'matMul' | 'fullConv' | 'depthwise';
+} = { backpropFilter: 'auto', backpropInput: 'auto' };
+
+/** dW[kh,kw,ci,co] = Σ_{n,oh,ow} x[n, oh·s + kh − padTop, ow·s + kw − padLeft, ci] · dy[n,oh,ow,co] */
 function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: unknown; attrs: NamedAttrMap }): TensorInfo {
   const { x, dy } = args.inputs;
-  const backend = args.backend as WasmBackend;
+  const backend = args.backend as WasmHeapBackend;
   const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
   const info = convGeometry(Conv2DBackpropFilter, x.shape as Shape4, attrs.filterShape as Shape4, attrs, [x.dtype, dy.dtype]);
+  let algorithm = kernelTuning.backpropFilter;
+  if (algorithm === 'auto') {
+    // XNNPACK's convolution slows down sharply once the batch (its input channels here) and the
+    // output channels make the dy' filter large (LeNet's conv3 at batch 32: 2.5x the forward's
+    // time); the matmul form keeps the forward's speed there but pays an im2col copy.
+    const { batchSize: N, outChannels: Co, filterHeight: KH, filterWidth: KW, outHeight: OH, outWidth: OW } = info;
+    algorithm = N * OH * OW * Co > 64 * 1024 && KH * KW * OH * OW <= 4096 ? 'matMul' : 'conv';
+  }
+  return algorithm === 'matMul' ? backpropFilterByMatMul(info, x, dy, backend) : backpropFilterByConv(info, x, dy, backend);
+}
+
+/**
+ * dW as a valid convolution of x' = x as [ci, h, w, n] (batch ci, channels n) with the filter
+ * dy' = dy as [oh, ow, n, co], dilated by the stride. The result comes out as [ci, kh, kw, co].
+ */
+function backpropFilterByConv(info: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, backend: WasmHeapBackend): TensorInfo {
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
   const top = info.padInfo.top;
@@ -161,12 +171,53 @@ function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo };
   return dw;
 }
 
-/** Which algorithm Conv2DBackpropInput uses; 'auto' picks per shape. Tests force each one. */
-export const kernelTuning: { backpropInput: 'auto' | 'matMul' | 'fullConv' | 'depthwise' } = { backpropInput: 'auto' };
+/**
+ * dW = colsᵀ · dy, with cols = im2col(x) as [N·OH·OW, KH·KW·Ci] (the patch under each output
+ * pixel) and dy as [N·OH·OW, Co]: one XNNPACK matmul, whose [KH·KW·Ci, Co] result is dW's layout.
+ */
+function backpropFilterByMatMul(info: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, backend: WasmHeapBackend): TensorInfo {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const K = KH * KW * Ci;
+  const cols = backend.makeOutput([N * OH * OW, K], 'float32');
+  const colsView = backend.typedArrayFromHeap(cols);
+  colsView.fill(0);
+  // Each (pixel, filter row) is one contiguous run of KW·Ci input values (fewer at the edges),
+  // moved within the heap by copyWithin (no allocation per run).
+  const heap = new Float32Array(colsView.buffer);
+  const src = backend.typedArrayFromHeap(x).byteOffset / 4;
+  const dst = colsView.byteOffset / 4;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const row = dst + ((n * OH + oh) * OW + ow) * K;
+        const iw0 = ow * SW - left;
+        const kw0 = Math.max(0, -iw0);
+        const len = (Math.min(KW, W - iw0) - kw0) * Ci;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * SH + kh - top;
+          if (ih < 0 || ih >= H || len <= 0) continue;
+          const s = src + ((n * H + ih) * W + iw0 + kw0) * Ci;
+          heap.copyWithin(row + (kh * KW + kw0) * Ci, s, s + len);
+        }
+      }
+    }
+  }
+  const dw = batchMatMul({
+    inputs: { a: cols, b: { ...dy, shape: [N * OH * OW, Co] } },
+    backend,
+    attrs: { transposeA: true, transposeB: false } as unknown as NamedAttrMap,
+  });
+  backend.disposeData(cols.dataId);
+  dw.shape = [KH, KW, Ci, Co];
+  return dw;
+}
 
 function conv2DBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: unknown; attrs: NamedAttrMap }): TensorInfo {
   const { dy, filter } = args.inputs;
-  const backend = args.backend as WasmBackend;
+  const backend = args.backend as WasmHeapBackend;
   const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
   const info = convGeometry(Conv2DBackpropInput, attrs.inputShape as Shape4, filter.shape as Shape4, attrs, [dy.dtype, filter.dtype]);
   let algorithm = kernelTuning.backpropInput;
@@ -190,7 +241,7 @@ function conv2DBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInf
  * dx = col2im(dy · Wᵀ): one [N·OH·OW, Co] × [Co, KH·KW·Ci] matmul gives every output pixel's
  * contribution to each input pixel under the filter, which are then summed into place.
  */
-function backpropInputByMatMul(info: backend_util.Conv2DInfo, dy: TensorInfo, filter: TensorInfo, backend: WasmBackend): TensorInfo {
+function backpropInputByMatMul(info: backend_util.Conv2DInfo, dy: TensorInfo, filter: TensorInfo, backend: WasmHeapBackend): TensorInfo {
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
   const top = info.padInfo.top;
@@ -236,7 +287,7 @@ function backpropInputByMatMul(info: backend_util.Conv2DInfo, dy: TensorInfo, fi
 }
 
 /** dy spread out by the stride (stride − 1 zeros between pixels); dy itself for stride 1. */
-function dilateByStride(info: backend_util.Conv2DInfo, dy: TensorInfo, backend: WasmBackend): TensorInfo {
+function dilateByStride(info: backend_util.Conv2DInfo, dy: TensorInfo, backend: WasmHeapBackend): TensorInfo {
   const { batchSize: N, outHeight: OH, outWidth: OW, outChannels: Co, strideHeight: SH, strideWidth: SW } = info;
   if (SH === 1 && SW === 1) return dy;
   const HD = (OH - 1) * SH + 1;
@@ -271,7 +322,7 @@ function fullConvPadding(info: backend_util.Conv2DInfo): [[number, number], [num
  * dx = "full" convolution of dy (dilated by the stride) with the filter rotated by 180° and its
  * in/out channels swapped, padded by filterSize − 1 − forwardPad.
  */
-function backpropInputByFullConv(info: backend_util.Conv2DInfo, dy: TensorInfo, filter: TensorInfo, backend: WasmBackend): TensorInfo {
+function backpropInputByFullConv(info: backend_util.Conv2DInfo, dy: TensorInfo, filter: TensorInfo, backend: WasmHeapBackend): TensorInfo {
   const { inChannels: Ci, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
   // Rotated filter: fR[kh, kw, co, ci] = f[KH-1-kh, KW-1-kw, ci, co].
   const fR = backend.makeOutput([KH, KW, Co, Ci], 'float32');
@@ -301,7 +352,7 @@ function backpropInputByFullConv(info: backend_util.Conv2DInfo, dy: TensorInfo, 
  * summed over co. XNNPACK's depthwise kernel vectorises over the n·co channels, so this avoids
  * the 8x SIMD waste of a Conv2D with a single output channel (Ci = 1). Costly for large Ci.
  */
-function backpropInputByDepthwise(info: backend_util.Conv2DInfo, dy: TensorInfo, filter: TensorInfo, backend: WasmBackend): TensorInfo {
+function backpropInputByDepthwise(info: backend_util.Conv2DInfo, dy: TensorInfo, filter: TensorInfo, backend: WasmHeapBackend): TensorInfo {
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
   const dyD = dilateByStride(info, dy, backend);
   const [, HD, WD] = dyD.shape;
@@ -351,7 +402,7 @@ function avgPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; back
   const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
   const { top, bottom, left, right } = info.padInfo;
   const unpadded = !top && !bottom && !left && !right && dy.dtype === 'float32';
-  const backend = args.backend as WasmBackend;
+  const backend = args.backend as WasmHeapBackend;
   if (unpadded && SH === 1 && SW === 1) {
     const padded = call(PadV2, { x: dy }, backend, { paddings: [[0, 0], [FH - 1, FH - 1], [FW - 1, FW - 1], [0, 0]], constantValue: 0 });
     const dx = call(AvgPool, { x: padded }, backend, { filterSize: [FH, FW], strides: 1, pad: 'valid' });
@@ -398,7 +449,7 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
   if ((!transposeA && !transposeB) || batch !== 1 || a.dtype !== 'float32' || b.dtype !== 'float32') {
     return call(BatchMatMul, args.inputs, args.backend, args.attrs);
   }
-  const backend = args.backend as WasmBackend;
+  const backend = args.backend as WasmHeapBackend;
   const [ra, ca] = a.shape.slice(-2);
   const [rb, cb] = b.shape.slice(-2);
   const A: TensorInfo = { dataId: a.dataId, shape: [ra, ca], dtype: 'float32' };
@@ -440,7 +491,7 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
 function tanh(args: { inputs: { x: TensorInfo }; backend: unknown }): TensorInfo {
   const { x } = args.inputs;
   if (x.dtype !== 'float32') return call(Tanh, args.inputs, args.backend);
-  const backend = args.backend as WasmBackend;
+  const backend = args.backend as WasmHeapBackend;
   const two = scalar(backend, 2);
   const minusOne = scalar(backend, -1);
   const x2 = call(Multiply, { a: x, b: two }, backend);

@@ -9,6 +9,7 @@
 import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../shared/backend';
+import { wasmHeap } from '../../shared/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients } from './lenet-step';
 import { CTRL, type WorkerInit } from './parallel-protocol';
@@ -22,14 +23,10 @@ const labels = new Int32Array(init.labels);
 const result = new Float64Array(init.result);
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 
-interface HeapBackend {
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
-
 try {
   const backend = await initBackend('wasm');
   if (backend !== 'wasm') throw new Error(`gradient worker: wasm backend unavailable (got ${backend})`);
-  const heap = tf.backend() as unknown as HeapBackend;
+  const heap = wasmHeap();
   const sizes = init.shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
   Atomics.store(ctrl, CTRL.ready, 1);
   Atomics.notify(ctrl, CTRL.ready);

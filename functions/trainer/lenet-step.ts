@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AvgPoolGrad, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
-import { heapSimd } from '../../shared/heap-simd';
+import { heapSimd, wasmHeap } from '../../shared/heap-simd';
 import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
 
 const EPSILON = 1e-7;
@@ -77,15 +77,9 @@ function snakeConfig(config: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-interface HeapBackend {
-  typedArrayFromHeap(t: { dataId: object; shape: number[]; dtype: string }): Float32Array;
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  refCount(dataId: object): number;
-}
-
 /** A new float32 tensor of `shape` on the wasm heap, written by `fill`. */
 function heapTensor(shape: number[], fill: (out: tf.TensorInfo) => void): tf.Tensor {
-  const out = (tf.backend() as unknown as HeapBackend).makeOutput(shape, 'float32');
+  const out = wasmHeap().makeOutput(shape, 'float32');
   fill(out);
   return tf.engine().makeTensorFromTensorInfo(out);
 }
@@ -217,7 +211,7 @@ export function adamUpdate(optimizer: tf.Optimizer, variables: tf.Variable[], gr
     adam.applyGradients(named);
     return;
   }
-  const backend = tf.backend() as unknown as HeapBackend;
+  const backend = wasmHeap();
   variables.forEach((v, i) => {
     adam.accumulatedFirstMoment[i] ??= { originalName: `${v.name}/m`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };
     adam.accumulatedSecondMoment[i] ??= { originalName: `${v.name}/v`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };

@@ -10,7 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { heapSimd } from '../../shared/heap-simd';
+import { heapSimd, wasmHeap } from '../../shared/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients, type StepResult } from './lenet-step';
 import { CTRL, type WorkerInit } from './parallel-protocol';
@@ -18,12 +18,6 @@ import { CTRL, type WorkerInit } from './parallel-protocol';
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 /** A step's share taking longer than this means the worker is gone. */
 const STEP_TIMEOUT_MS = 120_000;
-
-interface HeapBackend {
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  disposeData(dataId: object): boolean;
-}
 
 interface WorkerHandle {
   worker: Worker;
@@ -115,7 +109,7 @@ export class ParallelGradients {
   gradients(vars: tf.Tensor[], images: Float32Array, labels: ArrayLike<number>): { grads: tf.Tensor[]; result: StepResult } {
     const n = labels.length;
     const scale = 1 / n;
-    const heap = tf.backend() as unknown as HeapBackend;
+    const heap = wasmHeap();
     // Contiguous shares, the caller's first; sizes differ by at most one.
     const parts = this.workers;
     const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * n) / parts));
