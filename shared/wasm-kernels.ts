@@ -11,8 +11,8 @@
  *  - AvgPoolGrad:          AvgPool of padded dy / one copy pass (shipped: scalar loop).
  * Each is built from the backend's own kernels, called through their `kernelFunc`, and frees
  * every intermediate with `backend.disposeData` (no `tf.*` ops inside a kernel). The little JS
- * left runs directly on the wasm heap; a JS loop costs ~10x a wasm kernel per element, so it is
- * used only for small or otherwise unavailable relayouts.
+ * left runs directly on the wasm heap (col2im's adds in the SIMD loops of ./heap-simd.wat); a JS
+ * loop costs ~10x a wasm kernel per element, so it is used only for small relayouts.
  *
  * Supported: NHWC, float32, dilation 1, any stride, 'valid' / 'same' / explicit padding up to
  * filterSize − 1. Anything else throws an Error naming the attribute.
@@ -103,34 +103,18 @@ function convGeometry(
   return info;
 }
 
-/** Which algorithms the conv gradient kernels use; 'auto' picks per shape. Tests force each one. */
-export const kernelTuning: {
-  backpropFilter: 'auto' | 'conv' | 'matMul';
-  backpropInput: 'auto' | 'matMul' | 'fullConv' | 'depthwise';
-} = { backpropFilter: 'auto', backpropInput: 'auto' };
-
-/** dW[kh,kw,ci,co] = Σ_{n,oh,ow} x[n, oh·s + kh − padTop, ow·s + kw − padLeft, ci] · dy[n,oh,ow,co] */
+/**
+ * dW[kh,kw,ci,co] = Σ_{n,oh,ow} x[n, oh·s + kh − padTop, ow·s + kw − padLeft, ci] · dy[n,oh,ow,co]
+ *
+ * which is a valid convolution of x' = x as [ci, h, w, n] (batch ci, channels n) with the filter
+ * dy' = dy as [oh, ow, n, co], dilated by the stride. The result comes out as [ci, kh, kw, co].
+ * (im2col + one matmul was measured too: no faster for conv3, 2-4x slower for conv1 and conv2.)
+ */
 function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: unknown; attrs: NamedAttrMap }): TensorInfo {
   const { x, dy } = args.inputs;
   const backend = args.backend as WasmHeapBackend;
   const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
   const info = convGeometry(Conv2DBackpropFilter, x.shape as Shape4, attrs.filterShape as Shape4, attrs, [x.dtype, dy.dtype]);
-  let algorithm = kernelTuning.backpropFilter;
-  if (algorithm === 'auto') {
-    // XNNPACK's convolution slows down sharply once the batch (its input channels here) and the
-    // output channels make the dy' filter large (LeNet's conv3 at batch 32: 2.5x the forward's
-    // time); the matmul form keeps the forward's speed there but pays an im2col copy.
-    const { batchSize: N, outChannels: Co, filterHeight: KH, filterWidth: KW, outHeight: OH, outWidth: OW } = info;
-    algorithm = N * OH * OW * Co > 64 * 1024 && KH * KW * OH * OW <= 4096 ? 'matMul' : 'conv';
-  }
-  return algorithm === 'matMul' ? backpropFilterByMatMul(info, x, dy, backend) : backpropFilterByConv(info, x, dy, backend);
-}
-
-/**
- * dW as a valid convolution of x' = x as [ci, h, w, n] (batch ci, channels n) with the filter
- * dy' = dy as [oh, ow, n, co], dilated by the stride. The result comes out as [ci, kh, kw, co].
- */
-function backpropFilterByConv(info: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, backend: WasmHeapBackend): TensorInfo {
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
   const top = info.padInfo.top;
@@ -171,49 +155,8 @@ function backpropFilterByConv(info: backend_util.Conv2DInfo, x: TensorInfo, dy: 
   return dw;
 }
 
-/**
- * dW = colsᵀ · dy, with cols = im2col(x) as [N·OH·OW, KH·KW·Ci] (the patch under each output
- * pixel) and dy as [N·OH·OW, Co]: one XNNPACK matmul, whose [KH·KW·Ci, Co] result is dW's layout.
- */
-function backpropFilterByMatMul(info: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, backend: WasmHeapBackend): TensorInfo {
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const K = KH * KW * Ci;
-  const cols = backend.makeOutput([N * OH * OW, K], 'float32');
-  const colsView = backend.typedArrayFromHeap(cols);
-  colsView.fill(0);
-  // Each (pixel, filter row) is one contiguous run of KW·Ci input values (fewer at the edges),
-  // moved within the heap by copyWithin (no allocation per run).
-  const heap = new Float32Array(colsView.buffer);
-  const src = backend.typedArrayFromHeap(x).byteOffset / 4;
-  const dst = colsView.byteOffset / 4;
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const row = dst + ((n * OH + oh) * OW + ow) * K;
-        const iw0 = ow * SW - left;
-        const kw0 = Math.max(0, -iw0);
-        const len = (Math.min(KW, W - iw0) - kw0) * Ci;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * SH + kh - top;
-          if (ih < 0 || ih >= H || len <= 0) continue;
-          const s = src + ((n * H + ih) * W + iw0 + kw0) * Ci;
-          heap.copyWithin(row + (kh * KW + kw0) * Ci, s, s + len);
-        }
-      }
-    }
-  }
-  const dw = batchMatMul({
-    inputs: { a: cols, b: { ...dy, shape: [N * OH * OW, Co] } },
-    backend,
-    attrs: { transposeA: true, transposeB: false } as unknown as NamedAttrMap,
-  });
-  backend.disposeData(cols.dataId);
-  dw.shape = [KH, KW, Ci, Co];
-  return dw;
-}
+/** Which algorithm Conv2DBackpropInput uses; 'auto' picks per shape. Tests force each one. */
+export const kernelTuning: { backpropInput: 'auto' | 'matMul' | 'fullConv' | 'depthwise' } = { backpropInput: 'auto' };
 
 function conv2DBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: unknown; attrs: NamedAttrMap }): TensorInfo {
   const { dy, filter } = args.inputs;

@@ -128,35 +128,26 @@ convCases.push(
   { name: '1x1 filter', N: 2, H: 5, W: 6, Ci: 7, Co: 3, KH: 1, KW: 1, S: 1, pad: 'valid' },
 );
 
-for (const algorithm of ['auto', 'conv', 'matMul'] as const) {
-  describe(`Conv2DBackpropFilter (wasm, ${algorithm})`, () => {
-    // Batch 32 of LeNet's conv3 is where 'auto' switches to the matmul form.
-    const cases = [...convCases, { name: 'LeNet conv3 batch 32', N: 32, H: 9, W: 9, Ci: 16, Co: 120, KH: 5, KW: 5, S: 1, pad: 'valid' as Pad }];
-    for (const c of cases) {
-      test(c.name, () => {
-        kernelTuning.backpropFilter = algorithm;
-        try {
-          const g = geometry(c.N, c.H, c.W, c.Ci, c.Co, c.KH, c.KW, c.S, c.pad);
-          const xv = randomData(c.N * c.H * c.W * c.Ci, 1);
-          const dyv = randomData(c.N * g.OH * g.OW * c.Co, 2);
-          const x = tf.tensor4d(xv, [c.N, c.H, c.W, c.Ci]);
-          const dy = tf.tensor4d(dyv, [c.N, g.OH, g.OW, c.Co]);
-          const ids = wasmDataIds();
-          const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
-            strides: c.S, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.KH, c.KW, c.Ci, c.Co],
-          }) as tf.Tensor;
-          assert.deepEqual(dw.shape, [c.KH, c.KW, c.Ci, c.Co]);
-          assertClose(dw.dataSync(), refBackpropFilter(g, xv, dyv), 1e-5, c.name);
-          dw.dispose();
-          assert.equal(wasmDataIds(), ids, 'kernel leaked intermediate buffers');
-          tf.dispose([x, dy]);
-        } finally {
-          kernelTuning.backpropFilter = 'auto';
-        }
-      });
-    }
-  });
-}
+describe('Conv2DBackpropFilter (wasm)', () => {
+  for (const c of convCases) {
+    test(c.name, () => {
+      const g = geometry(c.N, c.H, c.W, c.Ci, c.Co, c.KH, c.KW, c.S, c.pad);
+      const xv = randomData(c.N * c.H * c.W * c.Ci, 1);
+      const dyv = randomData(c.N * g.OH * g.OW * c.Co, 2);
+      const x = tf.tensor4d(xv, [c.N, c.H, c.W, c.Ci]);
+      const dy = tf.tensor4d(dyv, [c.N, g.OH, g.OW, c.Co]);
+      const ids = wasmDataIds();
+      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+        strides: c.S, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.KH, c.KW, c.Ci, c.Co],
+      }) as tf.Tensor;
+      assert.deepEqual(dw.shape, [c.KH, c.KW, c.Ci, c.Co]);
+      assertClose(dw.dataSync(), refBackpropFilter(g, xv, dyv), 1e-5, c.name);
+      dw.dispose();
+      assert.equal(wasmDataIds(), ids, 'kernel leaked intermediate buffers');
+      tf.dispose([x, dy]);
+    });
+  }
+});
 
 for (const algorithm of ['auto', 'matMul', 'fullConv', 'depthwise'] as const) {
   describe(`Conv2DBackpropInput (wasm, ${algorithm})`, () => {
