@@ -36,7 +36,7 @@ export interface TrainOptions {
 
 /**
  * Data-parallel workers when params.workers is unset: env TRAINER_WORKERS, else 1. On an idle
- * 2-core machine 2 workers train ~1.35x faster than 1 (npm run bench: 1,620 vs 1,200 images/s),
+ * 2-core machine 2 workers train ~1.6x faster than 1 (npm run bench: 2,117 vs 1,324 images/s),
  * but when other processes share the cores each step waits for the slowest, descheduled thread
  * and 2 are slower than 1. So 1 stays the default, and whoever knows the machine is theirs
  * (the local main job, scripts/train-offline.ts) asks for 2.
