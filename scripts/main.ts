@@ -95,8 +95,10 @@ async function main() {
   console.log(`\n${correct}/${count} correct (${((100 * correct) / count).toFixed(1)}%) through API Gateway.`);
   console.log(`\nStill running: the emulator (${EMULATOR_URL}) and the trainer (pid ${trainer.pid}).`);
   console.log(`Page: ${outputs.ApiUrl}`);
-  console.log('CLI: eval "$(npx tsx scripts/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch');
-  console.log('Stop everything: npm run stop');
+  // The emulator scripts read the port from the environment: repeat a non-default one in the hints.
+  const port = process.env.LENET_EMULATOR_PORT ? `LENET_EMULATOR_PORT=${EMULATOR_PORT} ` : '';
+  console.log(`CLI: eval "$(${port}npx tsx scripts/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch`);
+  console.log(`Stop everything: ${port}npm run stop`);
 }
 
 main().catch((err) => {
