@@ -41,11 +41,7 @@ export interface AdamConstants {
 }
 
 export class HeapSimd {
-  constructor(
-    private readonly backend: WasmHeapBackend,
-    private readonly memory: WebAssembly.Memory,
-    private readonly fn: Exports,
-  ) {}
+  constructor(private readonly backend: WasmHeapBackend, private readonly fn: Exports) {}
 
   private ptr(t: TensorInfo, size: number, what: string): number {
     const view = this.backend.typedArrayFromHeap(t);
@@ -66,20 +62,11 @@ export class HeapSimd {
   }
 
   /**
-   * dst += src over n floats at raw byte offsets: for hot loops that make many small adds (each
-   * view-based call would allocate). Unchecked: offsets must lie inside live tensors.
+   * dst += src over n floats at raw byte offsets, for hot loops of many small adds into parts of
+   * one tensor (col2im). Unchecked: the ranges must lie inside live tensors.
    */
   addIntoAt(dstByteOffset: number, srcByteOffset: number, n: number): void {
     this.fn.addInto(dstByteOffset, srcByteOffset, n);
-  }
-
-  /** dst += src, where src is a view of the heap (e.g. a scratch tensor's typedArrayFromHeap). */
-  addHeapView(dst: TensorInfo, src: Float32Array): void {
-    const n = this.size(dst);
-    if (src.buffer !== this.memory.buffer || src.length < n) {
-      throw new Error(`heap-simd: src must be a view of the wasm heap with at least ${n} elements`);
-    }
-    this.fn.addInto(this.ptr(dst, n, 'dst'), src.byteOffset, n);
   }
 
   /** One Adam step: m, v updated in place, the new weights written to `out`. */
@@ -120,7 +107,7 @@ export function heapSimd(backend: object = tf.backend()): HeapSimd {
   }
   compiled ??= new WebAssembly.Module(Buffer.from(HEAP_SIMD_WASM_BASE64, 'base64'));
   const instance = new WebAssembly.Instance(compiled, { env: { memory } });
-  const simd = new HeapSimd(internals, memory, instance.exports as unknown as Exports);
+  const simd = new HeapSimd(internals, instance.exports as unknown as Exports);
   instances.set(backend, simd);
   return simd;
 }

@@ -139,18 +139,14 @@ export class ParallelGradients {
     const simd = heapSimd();
     for (const h of active) {
       this.waitFor(h);
-      // Their gradients onto the heap in one copy, then one SIMD add per weight.
-      const scratch = heap.makeOutput([h.grads.length], 'float32');
-      try {
-        const view = heap.typedArrayFromHeap(scratch);
-        view.set(h.grads);
-        let offset = 0;
-        for (const g of own.grads) {
-          simd.addHeapView(g, view.subarray(offset, offset + g.size));
-          offset += g.size;
-        }
-      } finally {
-        heap.disposeData(scratch.dataId);
+      // Each of their gradients onto the heap (one copy), then added with one SIMD pass.
+      let offset = 0;
+      for (const g of own.grads) {
+        const theirs = heap.makeOutput(g.shape, 'float32');
+        heap.typedArrayFromHeap(theirs).set(h.grads.subarray(offset, offset + g.size));
+        simd.addInto(g, theirs);
+        heap.disposeData(theirs.dataId);
+        offset += g.size;
       }
       result.lossSum += h.result[0];
       result.correct += h.result[1];
