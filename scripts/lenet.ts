@@ -25,7 +25,7 @@ program
   .description('submit a training job')
   .option('--epochs <n>', 'epochs (default 20)', number('int'))
   .option('--batch-size <n>', 'batch size (default 32)', number('int'))
-  .option('--learning-rate <x>', 'Adam learning rate (default 0.001)', number('float'))
+  .option('--learning-rate <x>', 'Adam (peak) learning rate (default 0.0005)', number('float'))
   .option('--lr-schedule <name>', 'cosine (default) or constant (the seed recipe)')
   .option('--validation-split <x>', 'fraction held out for validation (default 0.1)', number('float'))
   .option('--seed <n>', 'seed for weights and data order', number('int'))

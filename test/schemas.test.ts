@@ -7,7 +7,7 @@ test('training params default to the reference recipe sizes', () => {
   const p = TrainingParams.parse({});
   assert.equal(p.epochs, 20);
   assert.equal(p.batchSize, 32);
-  assert.equal(p.learningRate, 0.001);
+  assert.equal(p.learningRate, 0.0005);
   assert.equal(p.datasetPrefix, 'datasets/mnist/');
   assert.ok(p.validationSplit > 0);
 });
