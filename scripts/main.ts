@@ -59,8 +59,7 @@ async function main() {
   const trainer = startLocalTrainer({
     bucketName: outputs.BucketName,
     queueUrl: outputs.QueueUrl,
-    // The trainer has the machine to itself here, so it trains on two gradient threads.
-    env: { PROMOTION_MIN_ACCURACY: minAccuracy, TRAINER_WORKERS: process.env.TRAINER_WORKERS ?? '2' },
+    env: { PROMOTION_MIN_ACCURACY: minAccuracy },
     detached: true,
   });
   console.log(`  pid ${trainer.pid}`);

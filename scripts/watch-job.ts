@@ -8,7 +8,7 @@ const fmt = (x: number | undefined, digits = 4) => (x === undefined ? '-' : x.to
 export function describeMetrics(status: JobStatus): string {
   const m = status.metrics.at(-1);
   if (!m) return status.reason ?? '';
-  return `loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_acc ${fmt(m.valAccuracy)} ${Math.round(m.imagesPerSecond)} img/s (${m.backend})`;
+  return `loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_acc ${fmt(m.valAccuracy)} ${Math.round(m.imagesPerSecond)} img/s (${m.backend}${m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : ''})`;
 }
 
 /** Polls a job and shows a progress bar of its epochs until it ends; returns the final status. */

@@ -19,11 +19,12 @@ export const TrainingParams = z.strictObject({
   validationSplit: z.number().min(0).max(0.5).default(0.1),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
   /**
-   * Data-parallel gradient workers (threads) on the portable wasm backend: each computes the
-   * gradients of an equal share of every batch. Unset: env TRAINER_WORKERS, else 1
-   * (single-threaded). Ignored on other backends.
+   * Data-parallel gradient threads on the portable wasm backend: each computes the gradients of
+   * an equal share of every batch. 'auto' times 1 and 2+ threads as it trains and uses the
+   * faster, so a busy core does not slow it down; a number fixes the count (bit-exact reruns).
+   * Unset: env TRAINER_WORKERS, else 'auto'. Ignored on other backends.
    */
-  workers: z.number().int().min(1).max(16).optional(),
+  workers: z.union([z.literal('auto', { error: "must be 'auto' or a whole number from 1 to 16" }), z.number().int().min(1).max(16)]).optional(),
   /** Train on the first N training images only (fast trials and tests). */
   trainSubset: z.number().int().min(1).max(10_000_000).optional(),
   /** Evaluate on the first N test images only. */
@@ -82,6 +83,8 @@ export interface EpochMetrics {
   seconds: number;
   imagesPerSecond: number;
   backend: string;
+  /** Gradient threads used for most of the epoch's steps (portable backend's fast step). */
+  threads?: number;
 }
 
 /** The job status document kept at `jobs/<jobId>.json`. */

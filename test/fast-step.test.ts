@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -82,7 +83,7 @@ test('the fused Adam update equals exact Adam and tf.train.adam, state included 
 });
 
 /** Trains `steps` batches of the same seeded data order with the given route; returns the weights. */
-async function trainSteps(mode: 'layers' | 'fast', workers: number, steps: number, batchSize = 32) {
+async function trainSteps(mode: 'layers' | 'fast', workers: number | 'auto', steps: number, batchSize = 32) {
   const model = buildLeNet5({ seed: 11 });
   const stepper = await createStepper(model, { mode, workers, maxBatch: batchSize });
   const order = shuffledIndices(data.train.count, 4);
@@ -93,13 +94,14 @@ async function trainSteps(mode: 'layers' | 'fast', workers: number, steps: numbe
     losses.push(r.lossSum);
     tensors.push(tf.memory().numTensors);
   }
+  const threadsUsed = stepper.takeThreadsUsed();
   await stepper.dispose();
   const weights = snapshot(model);
   // Moment names relative to the model's own variable names (layer name counters differ per model).
   const names = vars(model).map((v) => v.name);
   const optimizerNames = (await model.optimizer.getWeights()).map((w) => w.name.replace(/^(.*)\/([mv])$/, (_, v, k) => `${names.indexOf(v)}/${k}`));
   disposeModel(model);
-  return { weights, losses, tensors, optimizerNames, name: stepper.name };
+  return { weights, losses, tensors, optimizerNames, name: stepper.name, threadsUsed };
 }
 
 test('fast step and data-parallel workers train the same model as trainOnBatch (same seed and data order)', async () => {
@@ -109,8 +111,13 @@ test('fast step and data-parallel workers train the same model as trainOnBatch (
   const fast = await trainSteps('fast', 1, steps);
   const parallel = await trainSteps('fast', 2, steps);
   const three = await trainSteps('fast', 3, steps, 31);
+  // 'auto' switches between 1 and 2 threads by their timings (both are timed in the first steps).
+  const auto = await trainSteps('fast', 'auto', steps);
   assert.equal(parallel.name, 'fast×2');
-  for (const run of [fast, parallel]) {
+  assert.equal(auto.name, os.availableParallelism() > 1 ? 'fast×auto' : 'fast');
+  assert.deepEqual([layers.threadsUsed, fast.threadsUsed, parallel.threadsUsed], [undefined, 1, 2]);
+  assert.ok([1, 2].includes(auto.threadsUsed!), `auto used ${auto.threadsUsed}`);
+  for (const run of [fast, parallel, auto]) {
     // Same float32 math in a different summation order: differences stay at rounding level
     // (measured ~1e-5 after 25 Adam steps of lr 1e-3), far below one step's size (1e-3).
     run.weights.forEach((w, i) => assert.ok(maxAbsDiff(w, layers.weights[i]) < 2e-4, `${run.name} weight ${i}: ${maxAbsDiff(w, layers.weights[i])}`));
@@ -135,6 +142,7 @@ test('train() with workers: the epoch metrics and stop hook work as single-threa
   }
   assert.ok(Math.abs(metrics[1].loss - metrics[2].loss) < 1e-3, `${metrics[1].loss} vs ${metrics[2].loss}`);
   assert.ok(Math.abs(metrics[1].accuracy - metrics[2].accuracy) <= 2 / 640);
+  assert.deepEqual([metrics[1].threads, metrics[2].threads], [1, 2]);
 
   const model = buildLeNet5({ seed: 2 });
   let batches = 0;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobMessage, TrainingParams } from '../shared/schemas';
+import { describeZodError, JobMessage, TrainingParams } from '../shared/schemas';
 import { parseJobMessage } from '../functions/trainer/worker';
 
 test('training params default to the reference recipe sizes', () => {
@@ -25,6 +25,9 @@ test('out-of-bounds and unknown params are rejected with the field named', () =>
     [{ datasetPrefix: 'no-slash' }, /datasetPrefix/],
     [{ lrSchedule: 'warp' }, /lrSchedule/],
     [{ epoch: 3 }, /epoch/],
+    [{ workers: 0 }, /workers/],
+    [{ workers: 17 }, /workers/],
+    [{ workers: 'fast' }, /workers/],
   ];
   for (const [input, field] of cases) {
     const result = TrainingParams.safeParse(input);
@@ -54,4 +57,13 @@ test('queue messages: valid, malformed JSON, missing and unknown fields', () => 
   assert.match(!badEpochs.ok ? badEpochs.reason : '', /params\.epochs/);
 
   assert.equal(JobMessage.safeParse({ jobId: '../x', params: {} }).success, false);
+});
+
+test("workers: 'auto' or a count; a wrong value says which values are allowed", () => {
+  assert.equal(TrainingParams.parse({ workers: 'auto' }).workers, 'auto');
+  assert.equal(TrainingParams.parse({ workers: 2 }).workers, 2);
+  assert.equal(TrainingParams.parse({}).workers, undefined);
+  const bad = TrainingParams.safeParse({ workers: 'fast' });
+  assert.equal(bad.success, false);
+  assert.match(describeZodError(bad.error!), /workers: must be 'auto' or a whole number from 1 to 16/);
 });

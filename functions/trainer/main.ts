@@ -13,12 +13,14 @@
  *   MAX_RECEIVES (3)                 the queue's maxReceiveCount: the last try marks a failing job FAILED
  *   S3_RETRY_SECONDS (120)           how long S3 and SQS calls are retried through an outage
  *   WORKER_ID                        the name this worker uses in job leases
+ *   TRAINER_WORKERS (auto)           gradient threads when a job does not set `workers`: auto or 1-16
  */
 import { makeS3Client, makeSqsClient, requireEnv } from '../../shared/aws';
 import { initBackend, type BackendName } from '../../shared/backend';
 import { makeLogger } from '../../shared/log';
 import { DEFAULT_MIN_ACCURACY } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
+import { defaultWorkers } from './train';
 import { TrainerWorker } from './worker';
 
 const logger = makeLogger('trainer');
@@ -32,7 +34,7 @@ async function main() {
   const queueUrl = requireEnv('QUEUE_URL');
   const backend = await initBackend(process.env.TFJS_BACKEND as BackendName | undefined);
   const minAccuracy = Number(process.env.PROMOTION_MIN_ACCURACY ?? DEFAULT_MIN_ACCURACY);
-  logger.info('trainer started', { backend, bucket: bucket.name, queueUrl, minAccuracy, pid: process.pid });
+  logger.info('trainer started', { backend, bucket: bucket.name, queueUrl, minAccuracy, workers: defaultWorkers(), pid: process.pid });
 
   const worker = new TrainerWorker({
     sqs: makeSqsClient({}),

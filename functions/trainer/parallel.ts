@@ -63,8 +63,9 @@ export class ParallelGradients {
           control: new SharedArrayBuffer(CTRL.size * 4),
           weights,
           grads: new SharedArrayBuffer(size * 4),
-          images: new SharedArrayBuffer(Math.ceil(maxBatch / workers) * PIXELS * 4 + 4),
-          labels: new SharedArrayBuffer(Math.ceil(maxBatch / workers) * 4 + 4),
+          // A step may use only some of the threads (gradients' `threads`): size for two.
+          images: new SharedArrayBuffer(Math.ceil(maxBatch / 2) * PIXELS * 4 + 4),
+          labels: new SharedArrayBuffer(Math.ceil(maxBatch / 2) * 4 + 4),
           result: new SharedArrayBuffer(3 * 8),
         };
         const worker = startWorker(init);
@@ -104,16 +105,19 @@ export class ParallelGradients {
 
   /**
    * Gradients of (1/n) Σ cross-entropy over the batch w.r.t. `vars` (new tensors, caller
-   * disposes), with the batch's loss sum and hit count.
+   * disposes), with the batch's loss sum and hit count, computed on the first `threads` threads.
    */
-  gradients(vars: tf.Tensor[], images: Float32Array, labels: ArrayLike<number>): { grads: tf.Tensor[]; result: StepResult } {
+  gradients(vars: tf.Tensor[], images: Float32Array, labels: ArrayLike<number>, threads = this.workers): { grads: tf.Tensor[]; result: StepResult } {
+    if (!Number.isInteger(threads) || threads < 1 || threads > this.workers) {
+      throw new Error(`threads must be an integer from 1 to ${this.workers}, got ${threads}`);
+    }
     const n = labels.length;
     const scale = 1 / n;
     const heap = wasmHeap();
     // Contiguous shares, the caller's first; sizes differ by at most one.
-    const parts = this.workers;
+    const parts = threads;
     const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * n) / parts));
-    const active = this.handles.filter((_, i) => bounds[i + 2] > bounds[i + 1]);
+    const active = this.handles.slice(0, parts - 1).filter((_, i) => bounds[i + 2] > bounds[i + 1]);
     if (active.length > 0) {
       let offset = 0;
       for (const v of vars) {
@@ -122,7 +126,7 @@ export class ParallelGradients {
         offset += view.length;
       }
       this.seq++;
-      this.handles.forEach((h, i) => {
+      this.handles.slice(0, parts - 1).forEach((h, i) => {
         const from = bounds[i + 1];
         const to = bounds[i + 2];
         if (to <= from) return;

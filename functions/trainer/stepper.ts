@@ -5,11 +5,13 @@
  *              data-parallel over worker threads (./parallel.ts). wasm backend, `buildLeNet5` models.
  * Both train the same LayersModel variables and optimizer state.
  */
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
 import { adamUpdate, fastTrainerSupported, lenetGradients, type StepResult } from './lenet-step';
 import { ParallelGradients } from './parallel';
+import { ThreadChooser } from './thread-chooser';
 
 export type StepMode = 'auto' | 'layers' | 'fast';
 
@@ -20,17 +22,22 @@ export interface Batch {
 }
 
 export interface BatchStepper {
-  /** 'layers', 'fast' or 'fast×N' (N data-parallel workers). */
+  /** 'layers', 'fast', 'fast×N' (N data-parallel workers) or 'fast×auto'. */
   readonly name: string;
   step(batch: Batch): Promise<StepResult>;
+  /** The thread count used for most steps since the last call (undefined if none). */
+  takeThreadsUsed(): number | undefined;
   dispose(): Promise<void>;
 }
 
 export interface StepperOptions {
   /** Default: env LENET_STEP, else 'auto' (= 'fast' when supported, else 'layers'). */
   mode?: StepMode;
-  /** Data-parallel workers for the fast step (1 = this thread only). */
-  workers?: number;
+  /**
+   * Data-parallel workers for the fast step: a count (1 = this thread only), or 'auto' to pick
+   * the faster of 1 and 2+ threads step by step from their timings (./thread-chooser.ts).
+   */
+  workers?: number | 'auto';
   /** Largest batch that will be passed (sizes the shared buffers). */
   maxBatch: number;
 }
@@ -54,24 +61,35 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
     throw new Error(`the fast training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
   }
   const vars = modelVariables(model);
-  const workers = Math.max(1, Math.floor(opts.workers ?? 1));
+  const auto = opts.workers === 'auto';
+  const workers = auto ? autoThreadPool() : Math.max(1, Math.floor(Number(opts.workers ?? 1)));
   const parallel = workers > 1 ? await ParallelGradients.create(vars.map((v) => v.shape), workers, opts.maxBatch) : undefined;
+  const chooser = auto && parallel ? new ThreadChooser({ candidates: [...new Set([1, 2, workers])] }) : undefined;
   return {
-    name: parallel ? `fast×${workers}` : 'fast',
+    name: chooser ? 'fast×auto' : parallel ? `fast×${workers}` : 'fast',
     async step({ pixels, labels }) {
       const n = labels.length;
-      const { grads, result } = parallel ? parallel.gradients(vars, pixels, labels) : lenetGradients(vars, pixels, labels, 1 / n);
+      const threads = chooser?.choose() ?? workers;
+      const started = performance.now();
+      const { grads, result } = parallel ? parallel.gradients(vars, pixels, labels, threads) : lenetGradients(vars, pixels, labels, 1 / n);
       try {
         adamUpdate(model.optimizer, vars, grads);
       } finally {
         tf.dispose(grads);
       }
+      chooser?.record(threads, (performance.now() - started) / n);
       return result;
     },
+    takeThreadsUsed: () => (chooser ? chooser.takeUsage() : workers),
     async dispose() {
       await parallel?.dispose();
     },
   };
+}
+
+/** Threads 'auto' may use: the cores, at most 4 (LeNet-5's batch of 32 gains little past that). */
+function autoThreadPool(): number {
+  return Math.min(4, Math.max(1, os.availableParallelism()));
 }
 
 function layersStepper(model: tfl.LayersModel): BatchStepper {
@@ -88,6 +106,8 @@ function layersStepper(model: tfl.LayersModel): BatchStepper {
         tf.dispose([xs, ys]);
       }
     },
+    // The backend decides its own threading.
+    takeThreadsUsed: () => undefined,
     async dispose() {},
   };
 }

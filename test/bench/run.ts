@@ -5,14 +5,17 @@
  * (test/bench/pytorch_lenet.py), measured alternately in the same run. Prints JSON: per-round
  * figures, medians, and the ratio tfjs/pytorch per round and of the medians.
  *
- *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,fast,fast×2]
+ *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,fast,fast×2,fast×auto]
  *                             [--backend wasm] [--torch-threads 2] [--python /usr/bin/python3] [--skip-pytorch]
+ *                             [--load N]
  *
  * Routes: 'layers' = model.trainOnBatch, 'fast' = hand-written step (functions/trainer/stepper.ts),
- * 'fast×N' = the fast step on N data-parallel worker threads. Each route trains a fresh model
+ * 'fast×N' = the fast step on N data-parallel worker threads, 'fast×auto' = the faster of 1 and 2
+ * threads step by step (the trainer's default). --load N keeps N busy processes running throughout,
+ * to measure a machine shared with other work. Each route trains a fresh model
  * (same seed) through `train()`'s own batch preparation (batchArrays: shuffle + one-hot).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +26,7 @@ import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { batchArrays, shuffledIndices } from '../../functions/trainer/train';
 import { createStepper } from '../../functions/trainer/stepper';
+import { median } from '../../functions/trainer/thread-chooser';
 
 const { values: opts } = parseArgs({
   options: {
@@ -34,6 +38,7 @@ const { values: opts } = parseArgs({
     'torch-threads': { type: 'string', default: '2' },
     python: { type: 'string', default: '/usr/bin/python3' },
     'skip-pytorch': { type: 'boolean', default: false },
+    load: { type: 'string', default: '0' },
   },
 });
 const rounds = Number(opts.rounds);
@@ -45,11 +50,12 @@ const backend = await initBackend(opts.backend as BackendName);
 const dataDir = mnistDataDir();
 const data = await loadDatasetFromDir(dataDir);
 const cpus = os.availableParallelism();
-const routes = (opts.routes ?? (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)}` : ''}` : 'layers'))
+const routes = (opts.routes ?? (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}` : 'layers'))
   .split(',').map((r) => r.trim()).filter(Boolean);
 
 async function tfjsImagesPerSecond(route: string): Promise<number> {
-  const [mode, workers] = route.startsWith('fast') ? ['fast', Number(route.split('×')[1] ?? 1)] as const : ['layers', 1] as const;
+  const threads = route.split('×')[1] ?? '1';
+  const [mode, workers] = route.startsWith('fast') ? ['fast', threads === 'auto' ? 'auto' : Number(threads)] as const : ['layers', 1] as const;
   const model = buildLeNet5({ seed: 1 });
   const stepper = await createStepper(model, { mode, workers, maxBatch: batchSize });
   const order = shuffledIndices(data.train.count, 1);
@@ -75,12 +81,17 @@ function torchImagesPerSecond(): number {
   return JSON.parse(out.trim().split('\n').at(-1)!).imagesPerSecond;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const round1 = (x: number) => Math.round(x * 10) / 10;
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+const load = Number(opts.load);
+if (!Number.isInteger(load) || load < 0) throw new Error(`--load must be a whole number of busy processes, got '${opts.load}'`);
+// Busy processes that compete for the cores, as other work on a shared machine would.
+// Each spins until this process is gone, however it ends.
+const spin = 'const parent = Number(process.argv[1]); for (let i = 1; ; i++) if (i % 1e7 === 0) try { process.kill(parent, 0); } catch { process.exit(); }';
+const hogs = Array.from({ length: load }, () => spawn(process.execPath, ['-e', spin, String(process.pid)], { stdio: 'ignore' }));
+hogs.forEach((h) => h.unref());
+process.on('exit', () => hogs.forEach((h) => h.kill()));
 
 const withTorch = !opts['skip-pytorch'] && torchAvailable();
 const perRound: Record<string, number>[] = [];
@@ -115,6 +126,7 @@ console.log(JSON.stringify({
   warmup,
   rounds,
   cpus,
+  busyProcesses: load,
   tensors: tf.memory().numTensors,
   imagesPerSecond: { median: medians, perRound },
   pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : 'not available (no torch in /usr/bin/python3)',

@@ -1,0 +1,95 @@
+/**
+ * Picks how many threads compute each training step's gradients, from how fast each choice ran
+ * recently. On an idle 2-core machine 2 threads train ~1.5x faster than 1, but while another
+ * process holds a core, every 2-thread step waits for the descheduled thread and 1 thread wins
+ * (npm run bench -- --load 1). Both compute the same gradients up to float rounding, so switching
+ * between them mid-run is safe; only bit-exact reproducibility is lost.
+ */
+
+export interface ThreadChooserOptions {
+  /** Thread counts to choose from, e.g. [1, 2]. */
+  readonly candidates: readonly number[];
+  /** Recent timings kept per candidate; its estimate is their median. Default 7. */
+  readonly window?: number;
+  /** Steps on the current best before the others are timed again. Default 200. */
+  readonly recheckEvery?: number;
+  /** Consecutive steps each other candidate gets when re-timed (a majority of its window). Default 4. */
+  readonly recheckSteps?: number;
+}
+
+export class ThreadChooser {
+  readonly candidates: readonly number[];
+  private readonly window: number;
+  private readonly recheckEvery: number;
+  private readonly recheckSteps: number;
+  /** Recent ms per image, per candidate (ring buffers). */
+  private readonly samples: number[][];
+  private readonly next: number[];
+  private sinceRecheck = 0;
+  /** Candidates still to re-time in the current recheck, with the steps each has left. */
+  private rechecks: { index: number; steps: number }[] = [];
+  /** Steps taken per candidate since the last `takeUsage()`. */
+  private usage: number[];
+
+  constructor(opts: ThreadChooserOptions) {
+    if (opts.candidates.length === 0) throw new Error('ThreadChooser needs at least one candidate');
+    this.candidates = opts.candidates;
+    this.window = opts.window ?? 7;
+    this.recheckEvery = opts.recheckEvery ?? 200;
+    this.recheckSteps = Math.min(opts.recheckSteps ?? 4, this.window);
+    this.samples = opts.candidates.map(() => []);
+    this.next = opts.candidates.map(() => 0);
+    this.usage = opts.candidates.map(() => 0);
+  }
+
+  /** The thread count for the next step. */
+  choose(): number {
+    return this.candidates[this.chooseIndex()];
+  }
+
+  /** Records how long a step on `threads` took, per image of its batch. */
+  record(threads: number, msPerImage: number): void {
+    const i = this.candidates.indexOf(threads);
+    if (i < 0 || !Number.isFinite(msPerImage)) return;
+    const ring = this.samples[i];
+    if (ring.length < this.window) ring.push(msPerImage);
+    else ring[this.next[i]] = msPerImage;
+    this.next[i] = (this.next[i] + 1) % this.window;
+    this.usage[i]++;
+  }
+
+  /** The candidate used most since the last call (ties: the fewer threads), then starts counting afresh. */
+  takeUsage(): number | undefined {
+    const most = this.usage.reduce((best, n, i) => (n > this.usage[best] ? i : best), 0);
+    const result = this.usage[most] > 0 ? this.candidates[most] : undefined;
+    this.usage = this.candidates.map(() => 0);
+    return result;
+  }
+
+  private chooseIndex(): number {
+    // Until every candidate has a full window, take turns.
+    const unfilled = this.samples.findIndex((s) => s.length < this.window);
+    if (unfilled >= 0) {
+      return this.samples.reduce((least, s, i) => (s.length < this.samples[least].length ? i : least), unfilled);
+    }
+    const best = this.bestIndex();
+    if (this.rechecks.length === 0 && this.candidates.length > 1 && ++this.sinceRecheck > this.recheckEvery) {
+      this.sinceRecheck = 0;
+      this.rechecks = this.candidates.map((_, index) => ({ index, steps: this.recheckSteps })).filter((r) => r.index !== best);
+    }
+    const current = this.rechecks[0];
+    if (!current) return best;
+    if (--current.steps === 0) this.rechecks.shift();
+    return current.index;
+  }
+
+  private bestIndex(): number {
+    const estimates = this.samples.map(median);
+    return estimates.reduce((best, e, i) => (e < estimates[best] ? i : best), 0);
+  }
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}

@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ThreadChooser } from '../functions/trainer/thread-chooser';
+import { defaultWorkers } from '../functions/trainer/train';
+
+/** Runs `steps` steps where a step on `threads` takes costOf(threads, step) ms per image; returns the threads used per step. */
+function simulate(chooser: ThreadChooser, steps: number, costOf: (threads: number, step: number) => number): number[] {
+  const used: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const threads = chooser.choose();
+    chooser.record(threads, costOf(threads, s));
+    used.push(threads);
+  }
+  return used;
+}
+
+const count = (xs: number[], x: number) => xs.filter((v) => v === x).length;
+
+test('thread chooser: times every candidate, then keeps to the fastest', () => {
+  const chooser = new ThreadChooser({ candidates: [1, 2], window: 5, recheckEvery: 100, recheckSteps: 3 });
+  const used = simulate(chooser, 400, (threads) => (threads === 2 ? 0.5 : 0.8));
+  // The first 10 steps take turns; afterwards 1 thread is only re-timed for 3 steps every 100.
+  assert.deepEqual(used.slice(0, 10).sort(), [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+  assert.ok(count(used.slice(10), 1) <= 3 * 4, `1 thread used ${count(used.slice(10), 1)} times`);
+  assert.ok(count(used.slice(10), 1) >= 3 * 3, 'the slower choice is still re-timed');
+  assert.equal(chooser.takeUsage(), 2);
+});
+
+test('thread chooser: moves to the other choice when the current one slows down, and back', () => {
+  const chooser = new ThreadChooser({ candidates: [1, 2], window: 5, recheckEvery: 50, recheckSteps: 3 });
+  // 2 threads are fast until step 300 (a busy core from then on), then fast again from step 700.
+  const busy = (s: number) => s >= 300 && s < 700;
+  const used = simulate(chooser, 1000, (threads, s) => (threads === 1 ? 0.8 : busy(s) ? 1.0 : 0.5));
+  assert.ok(count(used.slice(200, 300), 2) >= 90);
+  assert.ok(count(used.slice(400, 700), 1) >= 270, `1 thread in the busy stretch: ${count(used.slice(400, 700), 1)}/300`);
+  assert.ok(count(used.slice(800), 2) >= 180);
+});
+
+test('thread chooser: one outlier step does not flip the choice; usage counts reset', () => {
+  const chooser = new ThreadChooser({ candidates: [1, 2], window: 5, recheckEvery: 1000 });
+  simulate(chooser, 20, (threads) => (threads === 2 ? 0.5 : 0.8));
+  chooser.takeUsage();
+  const used = simulate(chooser, 10, (threads, s) => (threads === 2 && s === 0 ? 50 : threads === 2 ? 0.5 : 0.8));
+  assert.deepEqual(used, Array(10).fill(2));
+  assert.equal(chooser.takeUsage(), 2);
+  assert.equal(chooser.takeUsage(), undefined);
+  assert.throws(() => new ThreadChooser({ candidates: [] }), /at least one candidate/);
+});
+
+test('TRAINER_WORKERS: auto by default, a count, or a clear error', () => {
+  assert.equal(defaultWorkers(undefined), 'auto');
+  assert.equal(defaultWorkers(''), 'auto');
+  assert.equal(defaultWorkers('auto'), 'auto');
+  assert.equal(defaultWorkers('2'), 2);
+  for (const bad of ['0', '17', '1.5', 'two']) {
+    assert.throws(() => defaultWorkers(bad), /TRAINER_WORKERS must be 'auto' or a whole number from 1 to 16, got/);
+  }
+});
