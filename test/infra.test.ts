@@ -163,9 +163,9 @@ for (const local of [false, true]) {
       s.template.hasResourceProperties('AWS::ApiGateway::RestApi', Match.not(Match.objectLike({ BinaryMediaTypes: Match.anyValue() })));
     });
 
-    it('Lambdas: Node 20, arm64, memory/timeout, env vars', () => {
+    it('Lambdas: Node 24, arm64, memory/timeout, env vars', () => {
       s.template.hasResourceProperties('AWS::Lambda::Function', {
-        Runtime: 'nodejs20.x',
+        Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         MemorySize: 1024,
         Timeout: 15,
@@ -173,7 +173,7 @@ for (const local of [false, true]) {
         Environment: { Variables: { BUCKET_NAME: Match.anyValue() } },
       });
       s.template.hasResourceProperties('AWS::Lambda::Function', {
-        Runtime: 'nodejs20.x',
+        Runtime: 'nodejs24.x',
         Environment: { Variables: { BUCKET_NAME: Match.anyValue(), QUEUE_URL: Match.anyValue() } },
       });
       s.template.resourceCountIs('AWS::Lambda::Function', 2);
