@@ -16,18 +16,21 @@ function simulate(chooser: ThreadChooser, steps: number, costOf: (threads: numbe
 
 const count = (xs: number[], x: number) => xs.filter((v) => v === x).length;
 
-test('thread chooser: times every candidate, then keeps to the fastest', () => {
-  const chooser = new ThreadChooser({ candidates: [1, 2], window: 5, recheckEvery: 100, recheckSteps: 3 });
-  const used = simulate(chooser, 400, (threads) => (threads === 2 ? 0.5 : 0.8));
-  // The first 10 steps take turns; afterwards 1 thread is only re-timed for 3 steps every 100.
+test('thread chooser: times every candidate, then keeps to the fastest, re-timing the other less and less often', () => {
+  const chooser = new ThreadChooser({ candidates: [1, 2], window: 5, firstRecheck: 20, recheckEvery: 100, recheckSteps: 3 });
+  const used = simulate(chooser, 600, (threads) => (threads === 2 ? 0.5 : 0.8));
+  // The first 10 steps take turns; afterwards 1 thread is only re-timed, 3 steps at a time.
   assert.deepEqual(used.slice(0, 10).sort(), [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
-  assert.ok(count(used.slice(10), 1) <= 3 * 4, `1 thread used ${count(used.slice(10), 1)} times`);
-  assert.ok(count(used.slice(10), 1) >= 3 * 3, 'the slower choice is still re-timed');
+  const starts = used.map((t, i) => (i >= 10 && t === 1 && used[i - 1] === 2 ? i : -1)).filter((i) => i >= 0);
+  starts.forEach((start) => assert.deepEqual(used.slice(start, start + 4), [1, 1, 1, 2]));
+  // Rechecks after 20, 40, 80, then every 100 steps on 2 threads.
+  const gaps = [starts[0] - 10, ...starts.slice(1).map((s, i) => s - starts[i] - 3)];
+  assert.deepEqual(gaps, [20, 40, 80, 100, 100, 100, 100]);
   assert.equal(chooser.takeUsage(), 2);
 });
 
 test('thread chooser: moves to the other choice when the current one slows down, and back', () => {
-  const chooser = new ThreadChooser({ candidates: [1, 2], window: 5, recheckEvery: 50, recheckSteps: 3 });
+  const chooser = new ThreadChooser({ candidates: [1, 2], window: 5, firstRecheck: 10, recheckEvery: 50, recheckSteps: 3 });
   // 2 threads are fast until step 300 (a busy core from then on), then fast again from step 700.
   const busy = (s: number) => s >= 300 && s < 700;
   const used = simulate(chooser, 1000, (threads, s) => (threads === 1 ? 0.8 : busy(s) ? 1.0 : 0.5));

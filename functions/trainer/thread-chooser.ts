@@ -11,7 +11,13 @@ export interface ThreadChooserOptions {
   readonly candidates: readonly number[];
   /** Recent timings kept per candidate; its estimate is their median. Default 7. */
   readonly window?: number;
-  /** Steps on the current best before the others are timed again. Default 200. */
+  /**
+   * Steps on the current best before the others are timed again: first `firstRecheck`, doubling
+   * after each recheck up to `recheckEvery`, and back to `firstRecheck` when the best changes
+   * (early timings are the noisiest: a new worker thread's wasm code is still being optimised).
+   * Defaults 25 and 200.
+   */
+  readonly firstRecheck?: number;
   readonly recheckEvery?: number;
   /** Consecutive steps each other candidate gets when re-timed (a majority of its window). Default 4. */
   readonly recheckSteps?: number;
@@ -20,8 +26,11 @@ export interface ThreadChooserOptions {
 export class ThreadChooser {
   readonly candidates: readonly number[];
   private readonly window: number;
+  private readonly firstRecheck: number;
   private readonly recheckEvery: number;
   private readonly recheckSteps: number;
+  private recheckInterval: number;
+  private lastBest = -1;
   /** Recent ms per image, per candidate (ring buffers). */
   private readonly samples: number[][];
   private readonly next: number[];
@@ -36,6 +45,8 @@ export class ThreadChooser {
     this.candidates = opts.candidates;
     this.window = opts.window ?? 7;
     this.recheckEvery = opts.recheckEvery ?? 200;
+    this.firstRecheck = Math.min(opts.firstRecheck ?? 25, this.recheckEvery);
+    this.recheckInterval = this.firstRecheck;
     this.recheckSteps = Math.min(opts.recheckSteps ?? 4, this.window);
     this.samples = opts.candidates.map(() => []);
     this.next = opts.candidates.map(() => 0);
@@ -73,8 +84,14 @@ export class ThreadChooser {
       return this.samples.reduce((least, s, i) => (s.length < this.samples[least].length ? i : least), unfilled);
     }
     const best = this.bestIndex();
-    if (this.rechecks.length === 0 && this.candidates.length > 1 && ++this.sinceRecheck > this.recheckEvery) {
+    if (best !== this.lastBest) {
+      this.lastBest = best;
+      this.recheckInterval = this.firstRecheck;
       this.sinceRecheck = 0;
+    }
+    if (this.rechecks.length === 0 && this.candidates.length > 1 && ++this.sinceRecheck > this.recheckInterval) {
+      this.sinceRecheck = 0;
+      this.recheckInterval = Math.min(this.recheckInterval * 2, this.recheckEvery);
       this.rechecks = this.candidates.map((_, index) => ({ index, steps: this.recheckSteps })).filter((r) => r.index !== best);
     }
     const current = this.rechecks[0];
