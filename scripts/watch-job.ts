@@ -11,12 +11,25 @@ export function describeMetrics(status: JobStatus): string {
   return `loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_acc ${fmt(m.valAccuracy)} ${Math.round(m.imagesPerSecond)} img/s (${m.backend}${m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : ''})`;
 }
 
+/** Epochs done, with the running epoch's finished fraction. */
+export function epochsDone(status: JobStatus): number {
+  const p = status.progress;
+  return p ? p.epoch - 1 + p.batch / p.batches : (status.epoch ?? 0);
+}
+
+/** "epoch 3/20", or "epoch 4/20 batch 812/1688" while an epoch runs. */
+export function describePosition(status: JobStatus): string {
+  const p = status.progress;
+  const total = status.totalEpochs ?? '?';
+  return p ? `epoch ${p.epoch}/${total} batch ${p.batch}/${p.batches}` : `epoch ${status.epoch ?? 0}/${total}`;
+}
+
 /** Polls a job and shows a progress bar of its epochs until it ends; returns the final status. */
 export async function watchJob(client: ApiClient, jobId: string, intervalMs = 2000): Promise<JobStatus> {
   const interactive = Boolean(process.stderr.isTTY);
   const bar = new cliProgress.SingleBar(
     {
-      format: ' {status} |{bar}| epoch {value}/{total} | {metrics}',
+      format: ' {status} |{bar}| {where} | {metrics}',
       hideCursor: true,
       noTTYOutput: !interactive,
       notTTYSchedule: 1e9, // non-interactive: we print a line per change ourselves
@@ -26,12 +39,13 @@ export async function watchJob(client: ApiClient, jobId: string, intervalMs = 20
   );
   let status = await client.job(jobId);
   let lastLine = '';
-  if (interactive) bar.start(status.totalEpochs ?? 1, status.epoch ?? 0, { status: status.status, metrics: describeMetrics(status) });
+  // The bar counts hundredths of an epoch, so it moves inside an epoch too (from the job's progress).
+  if (interactive) bar.start(100 * (status.totalEpochs ?? 1), 0, { status: status.status, where: describePosition(status), metrics: describeMetrics(status) });
   for (;;) {
     const line = `${status.status} epoch ${status.epoch ?? 0}/${status.totalEpochs ?? '?'} ${describeMetrics(status)}`;
     if (interactive) {
-      bar.setTotal(status.totalEpochs ?? 1);
-      bar.update(status.epoch ?? 0, { status: status.status.padEnd(9), metrics: describeMetrics(status) });
+      bar.setTotal(100 * (status.totalEpochs ?? 1));
+      bar.update(Math.round(100 * epochsDone(status)), { status: status.status.padEnd(9), where: describePosition(status), metrics: describeMetrics(status) });
     } else if (line !== lastLine) {
       process.stderr.write(`${line}\n`);
     }

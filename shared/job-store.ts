@@ -1,7 +1,10 @@
 import type { Bucket } from './s3-objects';
-import type { JobStatus } from './schemas';
+import type { JobProgress, JobStatus } from './schemas';
 
 export const jobKey = (jobId: string) => `jobs/${jobId}.json`;
+/** Not `.json`: list() reads only the status documents. A key of its own, so the frequent progress
+ * writes never race the read-modify-write of the status document. */
+export const progressKey = (jobId: string) => `jobs/${jobId}.progress`;
 
 /** Job status documents in S3, one per job, rewritten whole on every change. */
 export class JobStore {
@@ -21,6 +24,17 @@ export class JobStore {
     const now = new Date().toISOString();
     const current = (await this.get(jobId)) ?? { jobId, status: 'QUEUED', createdAt: now, updatedAt: now, metrics: [] };
     return this.put({ ...current, ...patch, jobId, updatedAt: now });
+  }
+
+  putProgress(jobId: string, progress: Omit<JobProgress, 'updatedAt'>): Promise<void> {
+    return this.bucket.putJson(progressKey(jobId), { ...progress, updatedAt: new Date().toISOString() });
+  }
+
+  /** The status with `progress` added while the job is RUNNING and its progress is of the epoch after the last finished one. */
+  async getWithProgress(jobId: string): Promise<JobStatus | undefined> {
+    const [status, progress] = await Promise.all([this.get(jobId), this.bucket.getJson<JobProgress>(progressKey(jobId))]);
+    if (!status || status.status !== 'RUNNING' || !progress || progress.epoch !== (status.epoch ?? 0) + 1) return status;
+    return { ...status, progress };
   }
 
   async list(): Promise<JobStatus[]> {

@@ -87,6 +87,16 @@ export interface EpochMetrics {
   threads?: number;
 }
 
+/** Where a running job is inside its current epoch (`jobs/<jobId>.progress`, rewritten every few seconds). */
+export interface JobProgress {
+  /** The epoch being trained, 1-based. */
+  epoch: number;
+  /** Batches of it done so far, of `batches`. */
+  batch: number;
+  batches: number;
+  updatedAt: string;
+}
+
 /** The job status document kept at `jobs/<jobId>.json`. */
 export interface JobStatus {
   jobId: string;
@@ -108,6 +118,8 @@ export interface JobStatus {
   promotion?: string;
   reason?: string;
   attempts?: number;
+  /** Only in GET /jobs/{id} answers, while the job is RUNNING: the current epoch's batches done. */
+  progress?: JobProgress;
 }
 
 /** The pointer at `models/latest.json` to the model the prediction Lambda serves. */

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { makeSqsClient } from '../shared/aws';
 import { initBackend } from '../shared/backend';
-import { JobStore } from '../shared/job-store';
+import { JobStore, progressKey } from '../shared/job-store';
 import { makeLogger } from '../shared/log';
 import { modelKeys, readLatestPointer, type CheckpointInfo } from '../shared/model-store';
 import type { Bucket } from '../shared/s3-objects';
+import type { JobProgress } from '../shared/schemas';
 import { TrainerWorker, type WorkerOptions } from '../functions/trainer/worker';
 import { uploadMnist } from '../scripts/upload-mnist';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from './helpers/aws';
@@ -52,8 +53,27 @@ async function queueDepth(): Promise<number> {
 
 test('a job runs from the queue to SUCCEEDED with a checkpoint per epoch, a final model and the message deleted', async () => {
   await send({ jobId: 'job-ok', params: tiny });
-  assert.equal(await worker().pollOnce(), true);
-  const status = (await new JobStore(bucket).get('job-ok'))!;
+  // Progress is written while training (at most one write in flight); record what watchers could see.
+  const seen: JobProgress[] = [];
+  const jobs = new JobStore(bucket);
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const progress = (await jobs.getWithProgress('job-ok'))?.progress;
+      if (progress) seen.push(progress);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  assert.equal(await worker({ progressEveryMs: 0 }).pollOnce(), true);
+  watching = false;
+  await watcher;
+  const status = (await jobs.get('job-ok'))!;
+  const batches = Math.ceil((tiny.trainSubset * (1 - tiny.validationSplit)) / 32);
+  assert.ok(seen.length > 0, 'a watcher saw in-epoch progress');
+  assert.ok(seen.every((p) => p.epoch >= 1 && p.epoch <= 2 && p.batch >= 1 && p.batch <= batches && p.batches === batches), JSON.stringify(seen));
+  const last = await bucket.getJson<JobProgress>(progressKey('job-ok'));
+  assert.ok(last && last.epoch === 2 && last.batch >= 1, `last progress written: ${JSON.stringify(last)}`);
+  assert.equal((await jobs.getWithProgress('job-ok'))?.progress, undefined, 'no progress once the job has ended');
   assert.equal(status.status, 'SUCCEEDED', status.reason);
   assert.deepEqual(status.metrics.map((m) => m.epoch), [1, 2]);
   assert.ok(status.metrics.every((m) => m.backend === 'wasm' && m.imagesPerSecond > 0 && m.valAccuracy !== undefined));

@@ -24,6 +24,8 @@ export interface JobContext {
   guard?: () => Promise<void>;
   /** Write a mid-epoch checkpoint when stopped between batches (default true). */
   checkpointOnStop?: () => boolean;
+  /** Least time between two writes of the job's in-epoch progress (default 5000 ms). */
+  progressEveryMs?: number;
   /** Loads the dataset; defaults to reading it from the job's S3 prefix. */
   loadData?: (prefix: string) => Promise<TrainTestData>;
 }
@@ -81,6 +83,18 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     reason: undefined,
   });
 
+  // In-epoch progress for watchers: at most one write in flight, none more often than progressEveryMs.
+  let progressWrite: Promise<void> | undefined;
+  let progressAt = 0;
+  const reportProgress = (epoch: number, batch: number, batches: number) => {
+    if (progressWrite || Date.now() - progressAt < (ctx.progressEveryMs ?? 5000)) return;
+    progressAt = Date.now();
+    progressWrite = jobs
+      .putProgress(jobId, { epoch: epoch + 1, batch, batches })
+      .catch((err) => logger.warn('progress write failed', { jobId, error: String(err) }))
+      .finally(() => (progressWrite = undefined));
+  };
+
   try {
     const outcome = await train(model, trainSet, {
       params,
@@ -89,7 +103,10 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       resumeAt: last?.position,
       hooks: {
         shouldStop: ctx.shouldStop,
-        onBatchEnd: ctx.onBatchEnd,
+        onBatchEnd: (epoch, batch, batches) => {
+          ctx.onBatchEnd?.(epoch, batch, batches);
+          reportProgress(epoch, batch, batches);
+        },
         onStop: async (at) => {
           if (at.batch === 0 || ctx.checkpointOnStop?.() === false) return;
           await ctx.guard?.();
@@ -130,6 +147,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     logger.info('job succeeded', { jobId, testAccuracy: test.accuracy, promoted: decision.promote, promotion: decision.reason });
     return 'succeeded';
   } finally {
+    await progressWrite;
     disposeModel(model);
   }
 }

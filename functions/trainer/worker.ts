@@ -46,6 +46,8 @@ export interface WorkerOptions {
   /** How long SQS calls that must not be lost (delete, release) are retried through an outage. Default 120 s. */
   sqsRetryDeadlineMs?: number;
   onBatchEnd?: JobContext['onBatchEnd'];
+  /** Least time between two writes of a job's in-epoch progress. Default 5000 ms. */
+  progressEveryMs?: number;
 }
 
 /** A job error that retrying cannot fix: the job is marked FAILED and its message deleted. */
@@ -168,6 +170,7 @@ export class TrainerWorker {
         checkpointOnStop: () => !leaseLost,
         guard: renewLease,
         onBatchEnd: this.opts.onBatchEnd,
+        progressEveryMs: this.opts.progressEveryMs,
       });
       if (leaseLost) {
         logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId });
