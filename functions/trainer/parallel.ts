@@ -117,7 +117,8 @@ export class ParallelGradients {
     // Contiguous shares, the caller's first; sizes differ by at most one.
     const parts = threads;
     const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * n) / parts));
-    const active = this.handles.slice(0, parts - 1).filter((_, i) => bounds[i + 2] > bounds[i + 1]);
+    const used = this.handles.slice(0, parts - 1);
+    const active = used.filter((_, i) => bounds[i + 2] > bounds[i + 1]);
     if (active.length > 0) {
       let offset = 0;
       for (const v of vars) {
@@ -126,7 +127,7 @@ export class ParallelGradients {
         offset += view.length;
       }
       this.seq++;
-      this.handles.slice(0, parts - 1).forEach((h, i) => {
+      used.forEach((h, i) => {
         const from = bounds[i + 1];
         const to = bounds[i + 2];
         if (to <= from) return;
