@@ -16,6 +16,7 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
 import type { Dataset } from '../shared/idx';
+import { JobStore, jobKey, progressKey } from '../shared/job-store';
 import { modelKeys } from '../shared/model-store';
 import { Bucket } from '../shared/s3-objects';
 import type { JobStatus } from '../shared/schemas';
@@ -101,10 +102,21 @@ test('the web page: drawing digits in Chromium shows their predictions and the j
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
+    // A job in the middle of an epoch, as a trainer leaves it in S3 (status document + progress).
+    const jobs = new JobStore(bucket);
+    await jobs.put({ jobId: 'page-running', status: 'RUNNING', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), epoch: 3, totalEpochs: 20, metrics: [] });
+    await jobs.putProgress('page-running', { epoch: 4, batch: 812, batches: 1688 });
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    await page.goto(api.baseUrl);
-    await page.locator('#jobs tbody tr').first().waitFor();
-    assert.match(await page.locator('#jobs tbody').innerText(), /SUCCEEDED/);
+    try {
+      await page.goto(api.baseUrl);
+      await page.locator('#jobs tbody tr').first().waitFor();
+      assert.match(await page.locator('#jobs tbody').innerText(), /SUCCEEDED/);
+      const running = page.locator('#jobs tbody tr', { hasText: 'page-running' });
+      await running.locator('td', { hasText: 'batch' }).waitFor({ timeout: 15_000 });
+      assert.match(await running.innerText(), /RUNNING\s+4\/20, batch 812\/1688/);
+    } finally {
+      for (const key of [jobKey('page-running'), progressKey('page-running')]) await bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }));
+    }
     const pad = (await page.locator('#pad').boundingBox())!;
     const stroke = async (points: [number, number][]) => {
       await page.mouse.move(pad.x + points[0][0], pad.y + points[0][1]);

@@ -96,8 +96,15 @@ async function loadJobs() {
     for (const j of jobs) {
       const tr = document.createElement('tr');
       tr.className = 'job';
-      for (const text of [j.jobId, j.status, (j.epoch || 0) + '/' + (j.totalEpochs || '?'), j.testAccuracy ? (j.testAccuracy * 100).toFixed(2) + '%' : '']) {
-        const td = document.createElement('td'); td.textContent = text; tr.appendChild(td);
+      const cells = [j.jobId, j.status, (j.epoch || 0) + '/' + (j.totalEpochs || '?'), j.testAccuracy ? (j.testAccuracy * 100).toFixed(2) + '%' : ''].map((text) => {
+        const td = document.createElement('td'); td.textContent = text; tr.appendChild(td); return td;
+      });
+      // A running job's own status carries its place inside the current epoch.
+      if (j.status === 'RUNNING') {
+        api('jobs/' + encodeURIComponent(j.jobId)).then((full) => {
+          const p = full.progress;
+          if (p) cells[2].textContent = p.epoch + '/' + (full.totalEpochs || '?') + ', batch ' + p.batch + '/' + p.batches;
+        }).catch(() => {});
       }
       tr.onclick = () => plot(j);
       tbody.appendChild(tr);
@@ -122,7 +129,7 @@ function plot(job) {
   svg.innerHTML = out;
 }
 loadJobs();
-setInterval(loadJobs, 10000);
+setInterval(loadJobs, 5000);
 </script>
 </body>
 </html>
