@@ -20,6 +20,12 @@ const number = (kind: 'int' | 'float') => (value: string) => {
   return n;
 };
 
+const workersOption = (value: string): 'auto' | number => {
+  if (value === 'auto') return value;
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`"${value}" is neither "auto" nor a whole number.`);
+  return Number(value);
+};
+
 program
   .command('submit')
   .description('submit a training job')
@@ -27,11 +33,13 @@ program
   .option('--batch-size <n>', 'batch size (default 32)', number('int'))
   .option('--learning-rate <x>', 'Adam (peak) learning rate (default 0.0005)', number('float'))
   .option('--lr-schedule <name>', 'cosine (default) or constant (the seed recipe)')
+  .option('--augment-shift <n>', 'shift training images by up to N pixels (default 2; 0 is the seed recipe)', number('int'))
   .option('--validation-split <x>', 'fraction held out for validation (default 0.1)', number('float'))
   .option('--seed <n>', 'seed for weights and data order', number('int'))
   .option('--train-subset <n>', 'train on the first N images only', number('int'))
   .option('--test-subset <n>', 'evaluate on the first N test images only', number('int'))
   .option('--dataset-prefix <prefix>', 'S3 prefix of the IDX dataset (default datasets/mnist/)')
+  .option('--workers <auto|n>', 'gradient threads on the portable backend (default auto)', workersOption)
   .option('--watch', 'watch the job until it ends')
   .action(async (opts) => {
     const { watch, ...params } = opts;

@@ -178,6 +178,9 @@ test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON f
     [['predict', join(dir, 'missing.png')], /^lenet: cannot read .*missing\.png: ENOENT/],
     [['submit', '--epochs', 'many'], /"many" is not an integer/],
     [['submit', '--epochs', '0'], /^lenet: Invalid request: epochs: Too small/],
+    [['submit', '--workers', 'many'], /"many" is neither "auto" nor a whole number/],
+    [['submit', '--workers', '0'], /^lenet: Invalid request: workers: /],
+    [['submit', '--augment-shift', '9'], /^lenet: Invalid request: augmentShift: Too big/],
   ] as const) {
     const res = lenet(...args);
     assert.notEqual(res.status, 0, args.join(' '));
