@@ -3,7 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from '../../shared/idx';
 import type { TrainPosition } from '../../shared/model-store';
 import { IMAGE_SIZE, NUM_CLASSES, setLearningRate } from '../../shared/model';
-import type { EpochMetrics, TrainingParams } from '../../shared/schemas';
+import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
 import { createStepper, type StepMode } from './stepper';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
@@ -39,9 +39,10 @@ export interface TrainOptions {
  * another process holds a core; 'auto' follows whichever is faster at the moment.
  */
 export function defaultWorkers(env: string | undefined = process.env.TRAINER_WORKERS): number | 'auto' {
-  if (env === undefined || env === '' || env === 'auto') return 'auto';
-  const count = Number(env);
-  if (Number.isInteger(count) && count >= 1 && count <= 16) return count;
+  if (env === undefined || env === '') return 'auto';
+  // The job param's own schema, so the env and the param accept the same values.
+  const parsed = TrainingParams.shape.workers.safeParse(env === 'auto' ? env : Number(env));
+  if (parsed.success && parsed.data !== undefined) return parsed.data;
   throw new Error(`TRAINER_WORKERS must be 'auto' or a whole number from 1 to 16, got '${env}'`);
 }
 
