@@ -3,7 +3,6 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from './wasm-kernels';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -32,7 +31,6 @@ async function tryBackend(name: BackendName): Promise<boolean> {
     }
     if (name === 'wasm') {
       setWasmDir();
-      registerWasmTrainingKernels();
     }
     if (!(await tf.setBackend(name))) return false;
     await tf.ready();

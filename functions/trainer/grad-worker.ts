@@ -8,8 +8,8 @@
  */
 import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../shared/backend';
-import { wasmHeap } from '../../shared/heap-simd';
+import { initTrainingBackend } from './training-backend';
+import { wasmHeap } from './wasm/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients } from './lenet-step';
 import { CTRL, type WorkerInit } from './parallel-protocol';
@@ -24,7 +24,7 @@ const result = new Float64Array(init.result);
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 
 try {
-  const backend = await initBackend('wasm');
+  const backend = await initTrainingBackend('wasm');
   if (backend !== 'wasm') throw new Error(`gradient worker: wasm backend unavailable (got ${backend})`);
   const heap = wasmHeap();
   const sizes = init.shapes.map((shape) => shape.reduce((a, b) => a * b, 1));

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AvgPoolGrad, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
-import { heapSimd, wasmHeap } from '../../shared/heap-simd';
+import { heapSimd, wasmHeap } from './wasm/heap-simd';
 import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
 
 const EPSILON = 1e-7;

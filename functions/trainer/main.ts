@@ -16,7 +16,8 @@
  *   TRAINER_WORKERS (auto)           gradient threads when a job does not set `workers`: auto or 1-16
  */
 import { makeS3Client, makeSqsClient, requireEnv } from '../../shared/aws';
-import { initBackend, type BackendName } from '../../shared/backend';
+import { type BackendName } from '../../shared/backend';
+import { initTrainingBackend } from './training-backend';
 import { makeLogger } from '../../shared/log';
 import { DEFAULT_MIN_ACCURACY } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
@@ -32,7 +33,7 @@ async function main() {
     onRetry: ({ what, attempt, delayMs, error }) => logger.warn('retrying', { what, attempt, delayMs, error: String(error) }),
   });
   const queueUrl = requireEnv('QUEUE_URL');
-  const backend = await initBackend(process.env.TFJS_BACKEND as BackendName | undefined);
+  const backend = await initTrainingBackend(process.env.TFJS_BACKEND as BackendName | undefined);
   const minAccuracy = Number(process.env.PROMOTION_MIN_ACCURACY ?? DEFAULT_MIN_ACCURACY);
   logger.info('trainer started', { backend, bucket: bucket.name, queueUrl, minAccuracy, workers: defaultWorkers(), pid: process.pid });
 

@@ -10,7 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { heapSimd, wasmHeap } from '../../shared/heap-simd';
+import { heapSimd, wasmHeap } from './wasm/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients, type StepResult } from './lenet-step';
 import { CTRL, type WorkerInit } from './parallel-protocol';

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DatasetError } from '../../shared/idx';
 import { JobStore } from '../../shared/job-store';
-import { JobLease, LeaseLostError } from '../../shared/lease';
+import { JobLease, LeaseLostError } from './lease';
 import { withRetry } from '../../shared/retry';
 import type { Bucket } from '../../shared/s3-objects';
 import { JobMessage, JobId, describeZodError } from '../../shared/schemas';

@@ -6,7 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '../../shared/backend';
+import { type BackendName } from '../../shared/backend';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { buildLeNet5 } from '../../shared/model';
 
 const { values: opts } = parseArgs({
@@ -21,7 +22,7 @@ const batches = Number(opts.batches);
 const warmup = Number(opts.warmup);
 const batchSize = Number(opts['batch-size']);
 
-const backend = await initBackend(opts.backend as BackendName);
+const backend = await initTrainingBackend(opts.backend as BackendName);
 const model = buildLeNet5({ seed: 1 });
 
 // A few distinct random batches, cycled, so every step sees a different input tensor.

@@ -19,7 +19,7 @@ import { buildLeNet5, disposeModel } from '../../shared/model';
 import { modelKeys, saveCheckpoint } from '../../shared/model-store';
 import { promoteIfBetter } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
-import { deployStack, emulatorEnv, startEmulator, stopEmulator } from '../../scripts/emulator';
+import { deployStack, emulatorEnv, startEmulator, stopEmulator } from '../../local/emulator';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '500' } } });
 const calls = Number(values.calls);

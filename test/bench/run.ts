@@ -21,7 +21,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '../../shared/backend';
+import { type BackendName } from '../../shared/backend';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { batchArrays, shuffledIndices } from '../../functions/trainer/train';
@@ -46,7 +47,7 @@ const batches = Number(opts.batches);
 const warmup = Number(opts.warmup);
 const batchSize = 32;
 
-const backend = await initBackend(opts.backend as BackendName);
+const backend = await initTrainingBackend(opts.backend as BackendName);
 const dataDir = mnistDataDir();
 const data = await loadDatasetFromDir(dataDir);
 const cpus = os.availableParallelism();

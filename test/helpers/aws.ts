@@ -3,7 +3,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { Bucket } from '../../shared/s3-objects';
-import { emulatorEnv, startEmulator, stopEmulator } from './emulator';
+import { emulatorEnv, startEmulator, stopEmulator } from '../../local/emulator';
 
 let ready: Promise<boolean> | undefined;
 

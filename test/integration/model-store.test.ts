@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../shared/backend';
-import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
-import { take } from '../shared/idx';
-import { buildLeNet5 } from '../shared/model';
-import { findLastCheckpoint, loadModel, modelKeys, s3ModelHandler, saveCheckpoint } from '../shared/model-store';
-import { TrainingParams } from '../shared/schemas';
-import { batchTensors, train } from '../functions/trainer/train';
-import { freshBucket, useEmulator } from './helpers/aws';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { take } from '../../shared/idx';
+import { buildLeNet5 } from '../../shared/model';
+import { findLastCheckpoint, loadModel, modelKeys, s3ModelHandler, saveCheckpoint } from '../../shared/model-store';
+import { TrainingParams } from '../../shared/schemas';
+import { batchTensors, train } from '../../functions/trainer/train';
+import { freshBucket, useEmulator } from '../helpers/aws';
 
 useEmulator();
 
@@ -17,7 +17,7 @@ async function predictions(model: ReturnType<typeof buildLeNet5>, xs: tf.Tensor)
 }
 
 test('a checkpoint saved to S3 loads back with identical predictions and optimizer state, on wasm and on cpu', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const bucket = await freshBucket();
   const data = await loadDatasetFromDir(mnistDataDir());
   const model = buildLeNet5({ seed: 5 });
@@ -46,7 +46,7 @@ test('a checkpoint saved to S3 loads back with identical predictions and optimiz
 });
 
 test('a checkpoint without its marker is never picked for resume', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const bucket = await freshBucket();
   const model = buildLeNet5({ seed: 1 });
   const info = (epoch: number) => ({ jobId: 'job-m', epoch, backend: 'wasm', createdAt: new Date().toISOString() });

@@ -1,6 +1,6 @@
 /**
- * `npm run build:wasm`: assembles shared/heap-simd.wat into shared/heap-simd-binary.ts (the
- * module as base64), so running the project needs no assembler. test/heap-simd.test.ts checks
+ * `npm run build:wasm`: assembles heap-simd.wat into heap-simd-binary.ts (the
+ * module as base64), so running the project needs no assembler. test/unit/heap-simd.test.ts checks
  * that the committed binary is exactly what the .wat assembles to.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -8,9 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import initWabt from 'wabt';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const WAT_PATH = path.join(root, 'shared/heap-simd.wat');
-const BINARY_PATH = path.join(root, 'shared/heap-simd-binary.ts');
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WAT_PATH = path.join(here, 'heap-simd.wat');
+const BINARY_PATH = path.join(here, 'heap-simd-binary.ts');
 
 /** The .wat assembled to wasm bytes (SIMD enabled, no debug names: the bytes are stable). */
 export async function assembleHeapSimd(): Promise<Uint8Array> {
@@ -34,5 +34,5 @@ export function binarySource(bytes: Uint8Array): string {
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const bytes = await assembleHeapSimd();
   writeFileSync(BINARY_PATH, binarySource(bytes));
-  console.log(`wrote ${path.relative(root, BINARY_PATH)} (${bytes.length} bytes)`);
+  console.log(`wrote ${BINARY_PATH} (${bytes.length} bytes)`);
 }

@@ -8,18 +8,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { gzipSync } from 'node:zlib';
-import { makeSqsClient } from '../shared/aws';
-import { initBackend } from '../shared/backend';
-import { DATASET_FILES } from '../shared/dataset';
-import { JobStore } from '../shared/job-store';
-import { buildLeNet5, disposeModel } from '../shared/model';
-import { modelKeys, readLatestPointer, saveCheckpoint } from '../shared/model-store';
-import { promoteIfBetter } from '../shared/promotion';
-import type { Bucket } from '../shared/s3-objects';
-import type { JobStatus } from '../shared/schemas';
+import { makeSqsClient } from '../../shared/aws';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { DATASET_FILES } from '../../shared/dataset';
+import { JobStore } from '../../shared/job-store';
+import { buildLeNet5, disposeModel } from '../../shared/model';
+import { modelKeys, readLatestPointer, saveCheckpoint } from '../../shared/model-store';
+import { promoteIfBetter } from '../../shared/promotion';
+import type { Bucket } from '../../shared/s3-objects';
+import type { JobStatus } from '../../shared/schemas';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { freshBucket, freshQueue, useEmulator, emulatorReady } from './helpers/aws';
-import { idx, mnistSlices, queueArn, queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from './helpers/trainer';
+import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
+import { idx, mnistSlices, queueArn, queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from '../helpers/trainer';
 
 useEmulator();
 
@@ -33,7 +33,7 @@ const figures: Record<string, unknown> = {};
 
 before(async () => {
   await emulatorReady();
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   bucket = await freshBucket('reliability-input');
   jobs = new JobStore(bucket);
   dlqUrl = await freshQueue('reliability-dlq');

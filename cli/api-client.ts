@@ -1,6 +1,6 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { JobStatus, LatestModel, TrainingParams } from '../shared/schemas';
-import { localApiUrl } from './emulator';
+import { localApiUrl } from '../local/emulator';
 
 /** An error the API answered with; its message is the API's own `error` text. */
 export class ApiError extends Error {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { buildLeNet5, LENET5_PARAMS } from '../shared/model';
+import { buildLeNet5, LENET5_PARAMS } from '../../shared/model';
 
 test('LeNet-5 has the reference layer shapes and 303,626 trainable parameters', async () => {
   await tf.setBackend('cpu');

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../shared/backend';
-import { heapSimd } from '../shared/heap-simd';
-import { HEAP_SIMD_WASM_BASE64 } from '../shared/heap-simd-binary';
-import { assembleHeapSimd, binarySource } from '../scripts/build-wasm';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { heapSimd } from '../../functions/trainer/wasm/heap-simd';
+import { HEAP_SIMD_WASM_BASE64 } from '../../functions/trainer/wasm/heap-simd-binary';
+import { assembleHeapSimd, binarySource } from '../../functions/trainer/wasm/build';
 
 /** Deterministic values in [-2, 2), none exactly zero. */
 function values(n: number, seed: number): Float32Array {
@@ -31,12 +31,12 @@ const SIZES = [0, 1, 3, 4, 5, 8, 1029];
 test('the committed wasm binary is exactly what heap-simd.wat assembles to', async () => {
   const bytes = await assembleHeapSimd();
   assert.equal(Buffer.from(HEAP_SIMD_WASM_BASE64, 'base64').toString('hex'), Buffer.from(bytes).toString('hex'),
-    'shared/heap-simd-binary.ts is stale: run `npm run build:wasm`');
-  assert.equal(readFileSync(new URL('../shared/heap-simd-binary.ts', import.meta.url), 'utf8'), binarySource(bytes));
+    'functions/trainer/wasm/heap-simd-binary.ts is stale: run `npm run build:wasm`');
+  assert.equal(readFileSync(new URL('../../functions/trainer/wasm/heap-simd-binary.ts', import.meta.url), 'utf8'), binarySource(bytes));
 });
 
 test('addInto, tanhGrad and columnSum match plain loops (wasm)', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const simd = heapSimd();
   for (const n of SIZES) {
     const [a, b] = [values(n, n + 1), values(n, n + 2)];
@@ -64,7 +64,7 @@ test('addInto, tanhGrad and columnSum match plain loops (wasm)', async () => {
 });
 
 test('adam matches Adam in float64 on every element, tails included (wasm)', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const simd = heapSimd();
   const c = { beta1: 0.9, beta2: 0.999, step: 0.001 / (1 - 0.9 ** 3), inv2: 1 / (1 - 0.999 ** 3), epsilon: 1e-7 };
   for (const n of SIZES) {
@@ -85,7 +85,7 @@ test('adam matches Adam in float64 on every element, tails included (wasm)', asy
 });
 
 test('heapSimd on a backend other than wasm says what it needs', async () => {
-  await initBackend('cpu');
+  await initTrainingBackend('cpu');
   assert.throws(() => heapSimd(), /needs the tfjs wasm backend/);
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
 });

@@ -2,14 +2,14 @@ import os from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../shared/backend';
-import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
-import { take } from '../shared/idx';
-import { buildLeNet5, disposeModel } from '../shared/model';
-import { TrainingParams, type EpochMetrics } from '../shared/schemas';
-import { adamUpdate, fastTrainerSupported, lenetGradients } from '../functions/trainer/lenet-step';
-import { createStepper } from '../functions/trainer/stepper';
-import { batchArrays, evaluate, shuffledIndices, train } from '../functions/trainer/train';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { take } from '../../shared/idx';
+import { buildLeNet5, disposeModel } from '../../shared/model';
+import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
+import { adamUpdate, fastTrainerSupported, lenetGradients } from '../../functions/trainer/lenet-step';
+import { createStepper } from '../../functions/trainer/stepper';
+import { batchArrays, evaluate, shuffledIndices, train } from '../../functions/trainer/train';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 const data = await loadDatasetFromDir(mnistDataDir());
@@ -24,7 +24,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 test('hand-written LeNet-5 gradients equal autodiff of the tfjs-layers model (wasm)', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const model = buildLeNet5({ seed: 5 });
   assert.ok(fastTrainerSupported(model));
   for (const n of [32, 7, 1]) {
@@ -48,7 +48,7 @@ test('hand-written LeNet-5 gradients equal autodiff of the tfjs-layers model (wa
 });
 
 test('the fused Adam update equals exact Adam and tf.train.adam, state included (wasm)', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const lr = 0.05;
   const initial = [[[1, -2], [3, 0.5]], [0.1, 0, -4]];
   const make = (tag: string) => ({
@@ -105,7 +105,7 @@ async function trainSteps(mode: 'layers' | 'fast', workers: number | 'auto', ste
 }
 
 test('fast step and data-parallel workers train the same model as trainOnBatch (same seed and data order)', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const steps = 25;
   const layers = await trainSteps('layers', 1, steps);
   const fast = await trainSteps('fast', 1, steps);
@@ -131,7 +131,7 @@ test('fast step and data-parallel workers train the same model as trainOnBatch (
 });
 
 test('train() with workers: the epoch metrics and stop hook work as single-threaded', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const subset = take(data.train, 640);
   const metrics: Record<string, EpochMetrics> = {};
   for (const workers of [1, 2]) {
@@ -162,13 +162,13 @@ test('a short run on the portable backend reaches the accuracy of the same run o
   const test200 = take(data.test, 500);
   const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 0, lrSchedule: 'constant', seed: 9 });
 
-  assert.equal(await initBackend('cpu'), 'cpu');
+  assert.equal(await initTrainingBackend('cpu'), 'cpu');
   const onCpu = buildLeNet5({ seed: 9 });
   await train(onCpu, subset, { params, backend: 'cpu' });
   const cpuWeights = snapshot(onCpu);
   disposeModel(onCpu);
 
-  assert.equal(await initBackend('wasm'), 'wasm');
+  assert.equal(await initTrainingBackend('wasm'), 'wasm');
   const onWasm = buildLeNet5({ seed: 9 });
   await train(onWasm, subset, { params, backend: 'wasm' });
   const fromCpu = buildLeNet5({ seed: 9 });

@@ -1,12 +1,12 @@
 /**
  * Local AWS emulator (MiniStack, https://pypi.org/project/ministack/) for development and tests.
  *
- *   npx tsx scripts/emulator.ts start    # create .venv/ if needed, start MiniStack on 127.0.0.1:4566
+ *   npx tsx local/emulator.ts start    # create .venv/ if needed, start MiniStack on 127.0.0.1:4566
  *                                        # (another port: LENET_EMULATOR_PORT=4567)
- *   npx tsx scripts/emulator.ts status
- *   npx tsx scripts/emulator.ts reset    # wipe all emulated state (POST /_ministack/reset)
- *   npx tsx scripts/emulator.ts deploy   # cdk bootstrap + cdk deploy -c local=true, prints the outputs
- *   npx tsx scripts/emulator.ts stop
+ *   npx tsx local/emulator.ts status
+ *   npx tsx local/emulator.ts reset    # wipe all emulated state (POST /_ministack/reset)
+ *   npx tsx local/emulator.ts deploy   # cdk bootstrap + cdk deploy -c local=true, prints the outputs
+ *   npx tsx local/emulator.ts stop
  *
  * MiniStack runs as a host process (no Docker): Python in the git-ignored `.venv/`, log in
  * `.local/ministack.log`, pid in `.local/ministack.pid`. See docs/ministack-notes.md.
@@ -295,7 +295,7 @@ function localQueueUrl(url: string | undefined): string | undefined {
 export async function deployStack(opts: DeployOptions = {}): Promise<StackOutputs> {
   const stackName = opts.stackName ?? 'LenetMnist';
   const env = childEnv({ CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true' });
-  if (!(await isHealthy())) throw new Error(`no emulator at ${EMULATOR_URL}; run: npx tsx scripts/emulator.ts start`);
+  if (!(await isHealthy())) throw new Error(`no emulator at ${EMULATOR_URL}; run: npx tsx local/emulator.ts start`);
   mkdirSync(LOCAL_DIR, { recursive: true });
   const quiet = opts.quiet ?? false;
   if (opts.bootstrap ?? true) {
@@ -363,7 +363,7 @@ async function main(argv: string[]): Promise<void> {
       break;
     }
     default:
-      console.error('usage: npx tsx scripts/emulator.ts start|stop|status|reset|env|deploy [-c key=value ...]');
+      console.error('usage: npx tsx local/emulator.ts start|stop|status|reset|env|deploy [-c key=value ...]');
       process.exitCode = 2;
   }
 }

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../shared/backend';
-import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
-import { take } from '../shared/idx';
-import { buildLeNet5 } from '../shared/model';
-import { TrainingParams, type EpochMetrics } from '../shared/schemas';
-import { batchTensors, evaluate, learningRateFor, shuffledIndices, train } from '../functions/trainer/train';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { take } from '../../shared/idx';
+import { buildLeNet5 } from '../../shared/model';
+import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
+import { batchTensors, evaluate, learningRateFor, shuffledIndices, train } from '../../functions/trainer/train';
 
 test('one epoch on 8,000 real MNIST images on the portable backend reaches >= 90% on the 10,000 test images', async () => {
-  const backend = await initBackend('wasm');
+  const backend = await initTrainingBackend('wasm');
   assert.equal(backend, 'wasm');
   const data = await loadDatasetFromDir(mnistDataDir());
   const model = buildLeNet5({ seed: 3 });
@@ -27,7 +27,7 @@ test('one epoch on 8,000 real MNIST images on the portable backend reaches >= 90
 });
 
 test('stopping between batches returns "stopped" without running the epoch hook', async () => {
-  await initBackend('wasm');
+  await initTrainingBackend('wasm');
   const data = await loadDatasetFromDir(mnistDataDir());
   const model = buildLeNet5({ seed: 1 });
   let batches = 0;

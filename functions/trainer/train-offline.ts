@@ -4,17 +4,17 @@
  * A comma list of seeds trains once per seed and ends with their mean, min and max: one run's
  * final accuracy moves by ±0.1% with nothing but float rounding, so compare recipes over seeds.
  *
- *   npx tsx scripts/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--lr-schedule cosine|constant] [--augment-shift 2] [--validation-split 0.1] [--workers auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
+ *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--lr-schedule cosine|constant] [--augment-shift 2] [--validation-split 0.1] [--workers auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
  *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { initBackend } from '../shared/backend';
-import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
-import { take } from '../shared/idx';
-import { buildLeNet5, disposeModel } from '../shared/model';
-import { describeZodError, TrainingParams, type EpochMetrics } from '../shared/schemas';
-import { evaluate, train } from '../functions/trainer/train';
+import { initTrainingBackend } from './training-backend';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { take } from '../../shared/idx';
+import { buildLeNet5, disposeModel } from '../../shared/model';
+import { describeZodError, TrainingParams, type EpochMetrics } from '../../shared/schemas';
+import { evaluate, train } from './train';
 
 const { values } = parseArgs({
   options: {
@@ -44,11 +44,11 @@ const parsed = seeds.map((seed) => TrainingParams.safeParse({
 }));
 for (const result of parsed) {
   if (!result.success) {
-    console.error(`train-offline: ${describeZodError(result.error)} (see the usage at the top of scripts/train-offline.ts)`);
+    console.error(`train-offline: ${describeZodError(result.error)} (see the usage at the top of functions/trainer/train-offline.ts)`);
     process.exit(2);
   }
 }
-const backend = await initBackend();
+const backend = await initTrainingBackend();
 const data = await loadDatasetFromDir(mnistDataDir());
 
 /** One training run; prints a JSON line per epoch and returns the run's summary. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { emulatorPort } from '../scripts/emulator';
+import { emulatorPort } from '../../local/emulator';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -27,7 +27,7 @@ test('starting the emulator on a port something else holds fails at once and say
   try {
     // Asynchronous: the server in this process must keep answering while the child runs.
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--import', 'tsx', 'scripts/emulator.ts', 'start'], {
+      const child = execFile(process.execPath, ['--import', 'tsx', 'local/emulator.ts', 'start'], {
         cwd: ROOT, env: { ...process.env, LENET_EMULATOR_PORT: String(port) }, timeout: 60_000,
       }, (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }));
     });
@@ -38,7 +38,7 @@ test('starting the emulator on a port something else holds fails at once and say
     server.close();
   }
   // A bad port value is reported before anything starts.
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/emulator.ts', 'status'], {
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'local/emulator.ts', 'status'], {
     cwd: ROOT, env: { ...process.env, LENET_EMULATOR_PORT: 'http://x' }, encoding: 'utf8',
   });
   assert.notEqual(bad.status, 0);

@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { kernelTuning, registerWasmTrainingKernels } from '../shared/wasm-kernels';
-import { buildLeNet5 } from '../shared/model';
+import { kernelTuning, registerWasmTrainingKernels } from '../../functions/trainer/wasm/wasm-kernels';
+import { buildLeNet5 } from '../../shared/model';
 
 // ---------------------------------------------------------------------------------------------
 // Plain nested-loop references (NHWC, filter [KH, KW, Ci, Co]), independent of tfjs.

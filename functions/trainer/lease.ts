@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Bucket } from './s3-objects';
+import type { Bucket } from '../../shared/s3-objects';
 
 /**
  * A job lease: `jobs/<jobId>.lease` in the bucket says which worker is training a job and until when.

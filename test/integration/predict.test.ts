@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
-import { initBackend } from '../shared/backend';
-import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
-import { take, type Dataset } from '../shared/idx';
-import { buildLeNet5, disposeModel } from '../shared/model';
-import { modelKeys, saveCheckpoint } from '../shared/model-store';
-import { promoteIfBetter } from '../shared/promotion';
-import type { Bucket } from '../shared/s3-objects';
-import { TrainingParams } from '../shared/schemas';
-import { train } from '../functions/trainer/train';
-import { handler } from '../functions/predict/handler';
-import { freshBucket, useEmulator, emulatorReady } from './helpers/aws';
+import { initBackend } from '../../shared/backend';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { take, type Dataset } from '../../shared/idx';
+import { buildLeNet5, disposeModel } from '../../shared/model';
+import { modelKeys, saveCheckpoint } from '../../shared/model-store';
+import { promoteIfBetter } from '../../shared/promotion';
+import type { Bucket } from '../../shared/s3-objects';
+import { TrainingParams } from '../../shared/schemas';
+import { train } from '../../functions/trainer/train';
+import { handler } from '../../functions/predict/handler';
+import { freshBucket, useEmulator, emulatorReady } from '../helpers/aws';
 
 useEmulator();
 

@@ -13,11 +13,11 @@ import { makeS3Client } from '../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
 import { Bucket } from '../shared/s3-objects';
 import type { TrainingParams } from '../shared/schemas';
-import { ApiClient } from './api-client';
+import { ApiClient } from '../cli/api-client';
 import { deployStack, EMULATOR_HOST, EMULATOR_PORT, EMULATOR_URL, emulatorEnv, startEmulator } from './emulator';
 import { startLocalTrainer, stopLocalTrainer, TRAINER_LOG } from './local-trainer';
-import { uploadMnist } from './upload-mnist';
-import { watchJob } from './watch-job';
+import { uploadMnist } from '../cli/upload-mnist';
+import { watchJob } from '../cli/watch-job';
 
 const { values } = parseArgs({
   options: {
@@ -96,7 +96,7 @@ async function main() {
   console.log(`Page: ${outputs.ApiUrl}`);
   // The emulator scripts read the port from the environment: repeat a non-default one in the hints.
   const port = process.env.LENET_EMULATOR_PORT ? `LENET_EMULATOR_PORT=${EMULATOR_PORT} ` : '';
-  console.log(`CLI: eval "$(${port}npx tsx scripts/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch`);
+  console.log(`CLI: eval "$(${port}npx tsx local/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch`);
   console.log(`Stop everything: ${port}npm run stop`);
 }
 
