@@ -12,13 +12,8 @@ const app = new App();
 const local = flag(app, 'local');
 const stackName: string = app.node.tryGetContext('stackName') ?? 'LenetMnist';
 
-// Optional handler overrides (e.g. throwaway handlers for emulator experiments).
-const predictEntry: string | undefined = app.node.tryGetContext('predictEntry');
-const apiEntry: string | undefined = app.node.tryGetContext('apiEntry');
-
 new LenetStack(app, stackName, {
   local,
-  api: { predictEntry, apiEntry },
   description: 'LeNet-5 on MNIST: S3 + SQS + Fargate trainer + Lambda/API Gateway predictions',
 });
 

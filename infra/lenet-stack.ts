@@ -3,8 +3,8 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { acknowledge } from './nag';
 import type { Construct } from 'constructs';
 import { JobQueue, type JobQueueProps } from './job-queue';
-import { ModelBucket, type ModelBucketProps } from './model-bucket';
-import { PredictionApi, type PredictionApiProps } from './prediction-api';
+import { DataBucket, type DataBucketProps } from './data-bucket';
+import { ServiceApi, type ServiceApiProps } from './service-api';
 import { TrainerService, type TrainerServiceProps } from './trainer-service';
 
 /** Props of {@link LenetStack}. */
@@ -28,9 +28,9 @@ export interface LenetStackProps extends StackProps {
   readonly localTrainerImage?: string;
   /**
    * Options of the data bucket.
-   * @default ModelBucket defaults
+   * @default DataBucket defaults
    */
-  readonly bucket?: ModelBucketProps;
+  readonly bucket?: DataBucketProps;
   /**
    * Options of the job queue.
    * @default JobQueue defaults
@@ -43,28 +43,30 @@ export interface LenetStackProps extends StackProps {
   readonly trainer?: Omit<TrainerServiceProps, 'bucket' | 'queue'>;
   /**
    * Options of the API and its functions (bucket and queue are wired by the stack).
-   * @default PredictionApi defaults
+   * @default ServiceApi defaults
    */
-  readonly api?: Omit<PredictionApiProps, 'bucket' | 'queue'>;
+  readonly api?: Omit<ServiceApiProps, 'bucket' | 'queue'>;
 }
 
 /** The whole system: bucket, job queue, Fargate trainer and the prediction/jobs REST API. */
 export class LenetStack extends Stack {
-  readonly storage: ModelBucket;
+  /** The data bucket: datasets, jobs, checkpoints, models (shared/bucket-layout.ts). */
+  readonly data: DataBucket;
   readonly jobs: JobQueue;
   readonly trainer: TrainerService;
-  readonly api: PredictionApi;
+  readonly api: ServiceApi;
 
   constructor(scope: Construct, id: string, props: LenetStackProps = {}) {
     super(scope, id, props);
     const local = props.local ?? false;
 
-    this.storage = new ModelBucket(this, 'Storage', {
+    // Construct id kept from the former ModelBucket, so the bucket's logical id (and the bucket) stay.
+    this.data = new DataBucket(this, 'Storage', {
       removalPolicy: local ? RemovalPolicy.DESTROY : undefined,
       ...props.bucket,
     });
     this.jobs = new JobQueue(this, 'Jobs', props.queue);
-    const bucket = this.storage.bucket;
+    const bucket = this.data.bucket;
     const queue = this.jobs.queue;
 
     this.trainer = new TrainerService(this, 'Trainer', {
@@ -80,7 +82,7 @@ export class LenetStack extends Stack {
       queue,
     });
 
-    this.api = new PredictionApi(this, 'Api', {
+    this.api = new ServiceApi(this, 'Api', {
       ...(local ? { bundleAwsSdk: true } : {}),
       ...props.api,
       bucket,

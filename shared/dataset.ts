@@ -2,15 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DatasetError, parseIdx, toDataset, type Dataset } from './idx';
+import { DATASET_FILES, datasetKey } from './bucket-layout';
 import type { Bucket } from './s3-objects';
 
-/** The four files of an MNIST-style dataset, in the original IDX names (each may also end in `.gz`). */
-export const DATASET_FILES = {
-  trainImages: 'train-images-idx3-ubyte',
-  trainLabels: 'train-labels-idx1-ubyte',
-  testImages: 't10k-images-idx3-ubyte',
-  testLabels: 't10k-labels-idx1-ubyte',
-} as const;
+export { DATASET_FILES } from './bucket-layout';
 
 export interface TrainTestData {
   train: Dataset;
@@ -26,7 +21,7 @@ export async function loadDatasetFromS3(bucket: Bucket, prefix: string): Promise
     throw new DatasetError(`s3://${bucket.name}/${prefix}`, 'no dataset under this prefix; upload one (npm run upload-mnist) or fix datasetPrefix.');
   }
   return loadWith(async (file) => {
-    const key = [prefix + file, `${prefix + file}.gz`].find((k) => keys.has(k));
+    const key = [datasetKey(prefix, file), datasetKey(prefix, `${file}.gz`)].find((k) => keys.has(k));
     const where = `s3://${bucket.name}/${prefix + file}`;
     if (!key) throw new DatasetError(where, 'is missing (looked for it with and without .gz).');
     const bytes = await bucket.getBytes(key);

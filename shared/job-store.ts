@@ -1,10 +1,10 @@
 import type { Bucket } from './s3-objects';
 import type { JobProgress, JobStatus } from './schemas';
 
-export const jobKey = (jobId: string) => `jobs/${jobId}.json`;
-/** Not `.json`: list() reads only the status documents. A key of its own, so the frequent progress
- * writes never race the read-modify-write of the status document. */
-export const progressKey = (jobId: string) => `jobs/${jobId}.progress`;
+import { isJobStatusKey, jobKeys, PREFIXES } from './bucket-layout';
+
+export const jobKey = jobKeys.status;
+export const progressKey = jobKeys.progress;
 
 /** Job status documents in S3, one per job, rewritten whole on every change. */
 export class JobStore {
@@ -38,7 +38,7 @@ export class JobStore {
   }
 
   async list(): Promise<JobStatus[]> {
-    const keys = (await this.bucket.listKeys('jobs/')).filter((k) => k.endsWith('.json'));
+    const keys = (await this.bucket.listKeys(PREFIXES.jobs)).filter(isJobStatusKey);
     const docs = await Promise.all(keys.map((k) => this.bucket.getJson<JobStatus>(k)));
     return docs.filter((d): d is JobStatus => d !== undefined).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }

@@ -1,23 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { modelKeys, parseCheckpointMarker } from './bucket-layout';
 import type { Bucket } from './s3-objects';
-import type { EpochMetrics, LatestModel } from './schemas';
+import type { EpochMetrics } from './schemas';
 
-/** Where models live in the bucket. A checkpoint counts only once its marker exists. */
-export const modelKeys = {
-  job: (jobId: string) => `models/${jobId}/`,
-  epoch: (jobId: string, epoch: number) => `models/${jobId}/epoch-${String(epoch).padStart(4, '0')}/`,
-  final: (jobId: string) => `models/${jobId}/final/`,
-  /**
-   * A mid-epoch checkpoint written when a worker is asked to stop (SIGTERM): `epoch` epochs done
-   * plus `batch` batches of the next. Each gets its own prefix, so none is ever overwritten in place.
-   */
-  partial: (jobId: string, epoch: number, batch: number) =>
-    `models/${jobId}/partial-e${String(epoch).padStart(4, '0')}-b${String(batch).padStart(6, '0')}/`,
-  latest: 'models/latest.json',
-  /** Written last: its presence means every other object of the checkpoint is complete. */
-  marker: 'checkpoint.json',
-};
+export { modelKeys } from './bucket-layout';
+export { readLatestPointer } from './promotion';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
@@ -106,21 +94,6 @@ export async function loadModel(bucket: Bucket, prefix: string): Promise<tfl.Lay
   return tfl.loadLayersModel(s3ModelHandler(bucket, prefix));
 }
 
-/** The last checkpoint of a job whose marker was written, or undefined if there is none. */
-export async function findLastCheckpoint(bucket: Bucket, jobId: string): Promise<CheckpointInfo | undefined> {
-  const keys = await bucket.listKeys(modelKeys.job(jobId));
-  const epochs = keys
-    .map((key) => key.match(/\/epoch-(\d{4,})\/checkpoint\.json$/)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number);
-  if (epochs.length === 0) return undefined;
-  return bucket.getJson<CheckpointInfo>(modelKeys.epoch(jobId, Math.max(...epochs)) + modelKeys.marker);
-}
-
-export async function readLatestPointer(bucket: Bucket): Promise<LatestModel | undefined> {
-  return bucket.getJson<LatestModel>(modelKeys.latest);
-}
-
 /**
  * Where to resume a job: the most advanced complete checkpoint, an epoch checkpoint or a mid-epoch
  * one (only those with a marker count; a partial older than the last epoch checkpoint is ignored).
@@ -129,16 +102,11 @@ export async function findResumePoint(
   bucket: Bucket,
   jobId: string,
 ): Promise<{ prefix: string; info: CheckpointInfo; position?: TrainPosition } | undefined> {
-  const keys = await bucket.listKeys(modelKeys.job(jobId));
-  const epochs = keys
-    .map((key) => key.match(/\/epoch-(\d{4,})\/checkpoint\.json$/)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number);
+  const refs = (await bucket.listKeys(modelKeys.checkpoints(jobId))).map(parseCheckpointMarker);
+  const epochs = refs.flatMap((r) => (r?.kind === 'epoch' ? [r.epoch] : []));
   const lastEpoch = epochs.length ? Math.max(...epochs) : 0;
-  const partials = keys
-    .map((key) => key.match(/\/partial-e(\d{4,})-b(\d{6,})\/checkpoint\.json$/))
-    .filter((m): m is RegExpMatchArray => m !== null)
-    .map((m) => ({ epoch: Number(m[1]), batch: Number(m[2]) }))
+  const partials = refs
+    .flatMap((r) => (r?.kind === 'partial' ? [r] : []))
     .filter((p) => p.epoch >= lastEpoch && p.batch > 0)
     .sort((a, b) => b.epoch - a.epoch || b.batch - a.batch);
   if (partials.length) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { modelKeys, type CheckpointInfo } from './model-store';
+import { modelKeys } from './bucket-layout';
+import type { CheckpointInfo } from './model-store';
 import type { Bucket } from './s3-objects';
 import type { LatestModel } from './schemas';
 
@@ -11,6 +12,10 @@ export interface PromotionPolicy {
 }
 
 export const DEFAULT_MIN_ACCURACY = 0.98;
+
+export async function readLatestPointer(bucket: Bucket): Promise<LatestModel | undefined> {
+  return bucket.getJson<LatestModel>(modelKeys.latest);
+}
 
 export interface PromotionDecision {
   promote: boolean;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_DATASET_PREFIX } from './bucket-layout';
 
 /** Hyperparameters of a training job, with defaults and bounds. */
 export const TrainingParams = z.strictObject({
@@ -33,7 +34,7 @@ export const TrainingParams = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9._\-/]+\/$/, 'must be an S3 key prefix of letters, digits, . _ - / ending in "/"')
     .refine((p) => !p.includes('..') && !p.startsWith('/'), 'must not contain ".." or start with "/"')
-    .default('datasets/mnist/'),
+    .default(DEFAULT_DATASET_PREFIX),
 });
 export type TrainingParams = z.infer<typeof TrainingParams>;
 

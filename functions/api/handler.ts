@@ -1,10 +1,11 @@
-/** REST API for jobs and models, and the web page: GET /, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote. */
+/** REST API for jobs and models, and the web page: the `api` routes of shared/routes.ts. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { makeS3Client, makeSqsClient, requireEnv } from '../../shared/aws';
 import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
 import { DEFAULT_MIN_ACCURACY } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
+import { describeRoutes, matchRoute, routeKey, type RouteKeyOf } from '../../shared/routes';
 import { TrainingParams } from '../../shared/schemas';
 import { JobsApi, PromoteRequest } from './jobs-api';
 import { PAGE_HTML } from './page';
@@ -27,28 +28,32 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
   }
 }
 
+type Handler = (event: APIGatewayProxyEvent, params: Record<string, string>, api: JobsApi) => Promise<APIGatewayProxyResult>;
+
+/** One implementation per api route of shared/routes.ts; the type makes a missing one a compile error. */
+const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
+  'GET /': async () => ({ statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: PAGE_HTML }),
+  'POST /jobs': async (event, _params, api) => {
+    const status = await api.submit(parseJsonBody(event, TrainingParams));
+    logger.info('job submitted', { jobId: status.jobId, params: status.params });
+    return json(202, status);
+  },
+  'GET /jobs': async (_event, _params, api) => json(200, { jobs: await api.listJobs() }),
+  'GET /jobs/{id}': async (event, params, api) => json(200, await api.status(event.pathParameters?.id ?? params.id)),
+  'GET /models': async (_event, _params, api) => json(200, await api.listModels()),
+  'POST /models/promote': async (event, _params, api) => {
+    const pointer = await api.promote(parseJsonBody(event, PromoteRequest));
+    logger.info('model promoted', { ...pointer });
+    return json(200, pointer);
+  },
+};
+
 async function route(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   const method = event.httpMethod;
   const path = (event.resource && !event.resource.includes('{proxy') ? event.resource : event.path).replace(/\/+$/, '') || '/';
   const api = getApi();
-  if (method === 'GET' && path === '/') {
-    return { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: PAGE_HTML };
-  }
-  if (method === 'POST' && path === '/jobs') {
-    const status = await api.submit(parseJsonBody(event, TrainingParams));
-    logger.info('job submitted', { jobId: status.jobId, params: status.params });
-    return json(202, status);
-  }
-  if (method === 'GET' && path === '/jobs') return json(200, { jobs: await api.listJobs() });
-  if (method === 'GET' && (path === '/jobs/{id}' || path.startsWith('/jobs/'))) {
-    const id = event.pathParameters?.id ?? decodeURIComponent(path.slice('/jobs/'.length));
-    return json(200, await api.status(id));
-  }
-  if (method === 'GET' && path === '/models') return json(200, await api.listModels());
-  if (method === 'POST' && path === '/models/promote') {
-    const pointer = await api.promote(parseJsonBody(event, PromoteRequest));
-    logger.info('model promoted', { ...pointer });
-    return json(200, pointer);
-  }
-  throw new HttpError(404, `No route ${method} ${event.path}. Routes: GET /, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /predict.`);
+  const found = matchRoute(method, path);
+  const handle = found?.route.target === 'api' ? HANDLERS[routeKey(found.route) as RouteKeyOf<'api'>] : undefined;
+  if (!found || !handle) throw new HttpError(404, `No route ${method} ${event.path}. Routes: ${describeRoutes()}.`);
+  return handle(event, found.params, api);
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { DATASET_FILES } from '../../shared/dataset';
 import { HttpError } from '../../shared/http';
 import { JobStore } from '../../shared/job-store';
-import { modelKeys, readLatestPointer, type CheckpointInfo } from '../../shared/model-store';
-import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
+import { DATASET_FILES, datasetKey, modelKeys, parseFinalModelMarker, PREFIXES } from '../../shared/bucket-layout';
+import type { CheckpointInfo } from '../../shared/model-store';
+import { promoteIfBetter, readLatestPointer, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import { JobId, TrainingParams, type JobMessage, type JobStatus, type LatestModel } from '../../shared/schemas';
 
@@ -48,7 +48,7 @@ export class JobsApi {
   /** Refuses a job whose dataset is not in the bucket, before it reaches the queue. */
   private async checkDatasetExists(prefix: string): Promise<void> {
     const keys = new Set(await this.bucket.listKeys(prefix));
-    const missing = Object.values(DATASET_FILES).filter((f) => !keys.has(prefix + f) && !keys.has(`${prefix + f}.gz`));
+    const missing = Object.values(DATASET_FILES).filter((f) => !keys.has(datasetKey(prefix, f)) && !keys.has(datasetKey(prefix, `${f}.gz`)));
     if (missing.length > 0) {
       throw new HttpError(400, `No dataset at ${prefix}: missing ${missing.join(', ')} (optionally .gz). Upload one first (npm run upload-mnist) or fix datasetPrefix.`);
     }
@@ -67,8 +67,8 @@ export class JobsApi {
   }
 
   async listModels(): Promise<{ latest: LatestModel | null; models: ModelSummary[] }> {
-    const [keys, latest] = await Promise.all([this.bucket.listKeys('models/'), readLatestPointer(this.bucket)]);
-    const markers = keys.filter((k) => /^models\/[^/]+\/final\/checkpoint\.json$/.test(k));
+    const [keys, latest] = await Promise.all([this.bucket.listKeys(PREFIXES.models), readLatestPointer(this.bucket)]);
+    const markers = keys.filter((k) => parseFinalModelMarker(k) !== undefined);
     const infos = await Promise.all(markers.map((k) => this.bucket.getJson<CheckpointInfo>(k)));
     const models = infos
       .filter((i): i is CheckpointInfo => i !== undefined)

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { jobKeys } from '../../shared/bucket-layout';
 import type { Bucket } from '../../shared/s3-objects';
 
 /**
@@ -35,7 +36,7 @@ export type AcquireResult =
   | { acquired: true; lease: JobLease; tookOverFrom?: string }
   | { acquired: false; holder: string; expiresAt: string; remainingMs: number };
 
-export const leaseKey = (jobId: string) => `jobs/${jobId}.lease`;
+export const leaseKey = jobKeys.lease;
 
 export class JobLease {
   private constructor(

@@ -4,7 +4,7 @@
  * loopback only (127.0.0.1), bounded in count and time (`--max-seconds`), stops by itself.
  * Prints JSON: requests, errors, HTTP statuses, throughput, latency p50/p90/p99/max in ms.
  *
- * The stage throttles at 50 requests/s (burst 100; infra/prediction-api.ts) and MiniStack enforces
+ * The stage throttles at 50 requests/s (burst 100; infra/service-api.ts) and MiniStack enforces
  * it, so the default rate of 40/s stays under it; above it the extra requests get 429 by design.
  *
  *   npx tsx test/bench/predict-load.ts [--requests 600] [--concurrency 16] [--rate 40] [--max-seconds 180]

@@ -5,7 +5,7 @@ import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5 } from '../../shared/model';
-import { findLastCheckpoint, loadModel, modelKeys, s3ModelHandler, saveCheckpoint } from '../../shared/model-store';
+import { findResumePoint, loadModel, modelKeys, s3ModelHandler, saveCheckpoint } from '../../shared/model-store';
 import { TrainingParams } from '../../shared/schemas';
 import { batchTensors, train } from '../../functions/trainer/train';
 import { freshBucket, useEmulator } from '../helpers/aws';
@@ -50,11 +50,11 @@ test('a checkpoint without its marker is never picked for resume', async () => {
   const bucket = await freshBucket();
   const model = buildLeNet5({ seed: 1 });
   const info = (epoch: number) => ({ jobId: 'job-m', epoch, backend: 'wasm', createdAt: new Date().toISOString() });
-  assert.equal(await findLastCheckpoint(bucket, 'job-m'), undefined);
+  assert.equal(await findResumePoint(bucket, 'job-m'), undefined);
   await saveCheckpoint(bucket, modelKeys.epoch('job-m', 1), model, info(1));
   await saveCheckpoint(bucket, modelKeys.epoch('job-m', 2), model, info(2));
   // Epoch 3 crashed mid-write: model files exist, the marker does not.
   await model.save(s3ModelHandler(bucket, modelKeys.epoch('job-m', 3)));
-  assert.equal((await findLastCheckpoint(bucket, 'job-m'))?.epoch, 2);
+  assert.equal((await findResumePoint(bucket, 'job-m'))?.info.epoch, 2);
   model.dispose();
 });

@@ -97,7 +97,7 @@ test('hard crash: kill -9 mid-epoch, a new trainer resumes from the last complet
   const killedAt = Date.now();
   assert.equal((await a.exited).signal, 'SIGKILL');
   // The last complete checkpoint is the last epoch with a marker (read after the kill: nothing can change now).
-  const markers = (await bucket.listKeys(modelKeys.job(jobId))).filter((k) => /epoch-\d+\/checkpoint\.json$/.test(k));
+  const markers = (await bucket.listKeys(modelKeys.checkpoints(jobId))).filter((k) => /epoch-\d+\/checkpoint\.json$/.test(k));
   const lastEpoch = markers.length;
   assert.ok(lastEpoch >= 1 && lastEpoch < 3, `killed after ${lastEpoch} complete epochs`);
   const epochMarker = await bucket.getJson<CheckpointInfo>(modelKeys.epoch(jobId, lastEpoch) + modelKeys.marker);

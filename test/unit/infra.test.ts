@@ -4,7 +4,7 @@
  * DockerImageAsset is only hashed/staged at synth time (never built).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,29 +12,39 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { LenetStack } from '../../infra/lenet-stack';
 import { AwsSolutionsChecks } from '../../infra/nag';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { DEFAULT_DATASET_PREFIX, jobKeys, modelKeys } from '../../shared/bucket-layout';
+import { saveCheckpoint } from '../../shared/model-store';
+import { buildLeNet5 } from '../../shared/model';
+import type { Bucket } from '../../shared/s3-objects';
+
+/** The object keys of an epoch, a partial and a final checkpoint, written as the trainer writes them, into a bucket that only records keys. */
+async function writtenCheckpointKeys(): Promise<{ epoch: string[]; partial: string[]; final: string[] }> {
+  await tf.setBackend('cpu');
+  const written: string[] = [];
+  const bucket = {
+    name: 'fake',
+    putBytes: async (key: string) => void written.push(key),
+    putJson: async (key: string) => void written.push(key),
+  } as unknown as Bucket;
+  const model = buildLeNet5({ seed: 1 });
+  const info = { jobId: 'job-x', epoch: 1, backend: 'cpu', createdAt: new Date().toISOString() };
+  const collect = async (prefix: string) => {
+    written.length = 0;
+    await saveCheckpoint(bucket, prefix, model, info);
+    return [...written];
+  };
+  const keys = {
+    epoch: await collect(modelKeys.epoch('job-x', 1)),
+    partial: await collect(modelKeys.partial('job-x', 1, 10)),
+    final: await collect(modelKeys.final('job-x')),
+  };
+  model.dispose();
+  return keys;
+}
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/**
- * The real handlers, or (while they are still being written) throwaway stubs in the
- * git-ignored .local/ — NodejsFunction needs an existing entry under the project root.
- */
-function entries(): { predictEntry: string; apiEntry: string } {
-  const real = {
-    predictEntry: path.join(REPO_ROOT, 'functions/predict/handler.ts'),
-    apiEntry: path.join(REPO_ROOT, 'functions/api/handler.ts'),
-  };
-  const stubDir = path.join(REPO_ROOT, '.local/test-stubs');
-  const result = { ...real };
-  for (const key of ['predictEntry', 'apiEntry'] as const) {
-    if (existsSync(real[key])) continue;
-    mkdirSync(stubDir, { recursive: true });
-    const stub = path.join(stubDir, `${key}.ts`);
-    writeFileSync(stub, 'export const handler = async () => ({ statusCode: 200, body: "stub" });\n');
-    result[key] = stub;
-  }
-  return result;
-}
 
 interface Synth {
   app: App;
@@ -45,7 +55,7 @@ interface Synth {
 
 function synth(local: boolean): Synth {
   const app = new App();
-  const stack = new LenetStack(app, local ? 'LocalStack' : 'AwsStack', { local, api: entries() });
+  const stack = new LenetStack(app, local ? 'LocalStack' : 'AwsStack', { local });
   const template = Template.fromStack(stack);
   return { app, stack, template, outdir: app.outdir };
 }
@@ -101,7 +111,7 @@ for (const local of [false, true]) {
         },
         LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }),
       });
-      const dataBucketId = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as any);
+      const dataBucketId = s.stack.getLogicalId(s.stack.data.bucket.node.defaultChild as any);
       s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
         Bucket: { Ref: dataBucketId },
         PolicyDocument: {
@@ -116,13 +126,16 @@ for (const local of [false, true]) {
       });
     });
 
-    it('bucket lifecycle never expires current final models or models/latest.json', () => {
-      const bucket = s.template.toJSON().Resources[s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as any)];
+    it('bucket lifecycle expires the checkpoints the trainer writes, and never final models or the pointer', async () => {
+      const bucket = s.template.toJSON().Resources[s.stack.getLogicalId(s.stack.data.bucket.node.defaultChild as any)];
       const rules: any[] = bucket.Properties.LifecycleConfiguration.Rules;
-      for (const rule of rules) {
-        if (rule.ExpirationInDays === undefined) continue;
-        // A rule that expires *current* objects must be narrowed by the checkpoint tag.
-        assert.deepEqual(rule.TagFilters, [{ Key: 'lenet:kind', Value: 'epoch-checkpoint' }], JSON.stringify(rule));
+      const expiring = rules.filter((r) => r.ExpirationInDays !== undefined);
+      const expires = (key: string) => expiring.some((r) => key.startsWith(r.Prefix ?? '') && !r.TagFilters);
+      const keys = await writtenCheckpointKeys();
+      assert.ok(keys.epoch.length >= 3 && keys.partial.length >= 3 && keys.final.length >= 3, JSON.stringify(keys));
+      for (const key of [...keys.epoch, ...keys.partial]) assert.ok(expires(key), `${key} is not expired by ${JSON.stringify(expiring)}`);
+      for (const key of [...keys.final, modelKeys.latest, jobKeys.status('j'), DEFAULT_DATASET_PREFIX + 'train-images-idx3-ubyte']) {
+        assert.ok(!expires(key), `${key} must never expire`);
       }
       assert.ok(rules.some((r) => r.NoncurrentVersionExpiration?.NoncurrentDays === 30));
     });

@@ -1,10 +1,11 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { PREFIXES } from '../shared/bucket-layout';
 import { acknowledge } from './nag';
 import { Construct } from 'constructs';
 
-/** Props of {@link ModelBucket}. */
-export interface ModelBucketProps {
+/** Props of {@link DataBucket}. */
+export interface DataBucketProps {
   /**
    * Removal policy of both buckets (data and access logs).
    * @default RemovalPolicy.RETAIN
@@ -20,20 +21,13 @@ export interface ModelBucketProps {
   readonly noncurrentVersionExpirationDays?: number;
 
   /**
-   * Days after which *current* epoch checkpoints expire. S3 lifecycle filters can only
-   * match a key prefix, tags or size, and `models/<jobId>/epoch-NNNN/` has the job id
-   * before `epoch-`, so the rule matches a tag instead: the trainer must tag its epoch
-   * checkpoint objects with {@link checkpointTag}. Untagged objects (final models,
-   * `models/latest.json`, datasets, job docs) never match. `undefined` disables the rule.
+   * Days after which epoch and mid-epoch checkpoints expire. They live under their own prefix
+   * (`checkpoints/`, see shared/bucket-layout.ts), so a prefix filter matches them and nothing else:
+   * final models, the served-model pointer, datasets and job documents are never touched.
+   * `undefined` disables the rule.
    * @default 14
    */
   readonly checkpointExpirationDays?: number;
-
-  /**
-   * The object tag that marks an expendable epoch checkpoint.
-   * @default { key: 'lenet:kind', value: 'epoch-checkpoint' }
-   */
-  readonly checkpointTag?: { readonly key: string; readonly value: string };
 
   /**
    * Write S3 server access logs to a separate bucket (AwsSolutions-S1).
@@ -43,25 +37,20 @@ export interface ModelBucketProps {
 }
 
 /**
- * The project bucket: datasets under `datasets/`, checkpoints `models/<jobId>/epoch-NNNN/`,
- * final models `models/<jobId>/final/`, the pointer `models/latest.json` and job documents
- * `jobs/<jobId>.json`. Versioned, S3-managed encryption, no public access, TLS only.
+ * The project's data bucket: datasets, job documents and leases, checkpoints, final models and the
+ * served-model pointer, laid out as shared/bucket-layout.ts says. Versioned, S3-managed encryption,
+ * no public access, TLS only.
  */
-export class ModelBucket extends Construct {
-  /** Default tag that marks expendable epoch checkpoints. */
-  static readonly DEFAULT_CHECKPOINT_TAG = { key: 'lenet:kind', value: 'epoch-checkpoint' } as const;
+export class DataBucket extends Construct {
 
   /** The data bucket. */
   readonly bucket: s3.Bucket;
   /** The server access log bucket, if enabled. */
   readonly accessLogsBucket?: s3.Bucket;
-  /** The tag that marks expendable epoch checkpoints. */
-  readonly checkpointTag: { readonly key: string; readonly value: string };
 
-  constructor(scope: Construct, id: string, props: ModelBucketProps = {}) {
+  constructor(scope: Construct, id: string, props: DataBucketProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    this.checkpointTag = props.checkpointTag ?? ModelBucket.DEFAULT_CHECKPOINT_TAG;
     const checkpointDays = 'checkpointExpirationDays' in props ? props.checkpointExpirationDays : 14;
 
     if (props.serverAccessLogs ?? true) {
@@ -90,9 +79,8 @@ export class ModelBucket extends Construct {
     ];
     if (checkpointDays !== undefined) {
       lifecycleRules.push({
-        id: 'expire-epoch-checkpoints',
-        prefix: 'models/',
-        tagFilters: { [this.checkpointTag.key]: this.checkpointTag.value },
+        id: 'expire-checkpoints',
+        prefix: PREFIXES.checkpoints,
         expiration: Duration.days(checkpointDays),
       });
     }

@@ -9,24 +9,15 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { acknowledge, bucketGrantAcks } from './nag';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
+import { ROUTES, type Route, type RouteTarget } from '../shared/routes';
 
-/** Props of {@link PredictionApi}. */
-export interface PredictionApiProps {
+/** Props of {@link ServiceApi}. */
+export interface ServiceApiProps {
   /** Bucket with the models (read by predict; read/write by the api function). */
   readonly bucket: s3.IBucket;
   /** Training-job queue the api function sends jobs to. */
   readonly queue: sqs.IQueue;
 
-  /**
-   * Entry file of the predict function (exports `handler`).
-   * @default '<repo>/functions/predict/handler.ts'
-   */
-  readonly predictEntry?: string;
-  /**
-   * Entry file of the api function (exports `handler`).
-   * @default '<repo>/functions/api/handler.ts'
-   */
-  readonly apiEntry?: string;
   /**
    * Memory of the predict function (MiB). TF.js-wasm inference of LeNet-5 is CPU-bound and
    * Lambda CPU scales with memory.
@@ -90,12 +81,10 @@ export interface PredictionApiProps {
 }
 
 /**
- * The REST API and its two Lambda functions:
- * `POST /predict` → predict; `GET /`, `GET /models`, `POST /models/promote`, `POST /jobs`,
- * `GET /jobs`, `GET /jobs/{id}` → api. All are Lambda proxy integrations; images travel base64 in JSON,
- * so no binary media types are configured.
+ * The REST API and its two Lambda functions, predict and api, with the routes of shared/routes.ts.
+ * All are Lambda proxy integrations; images travel base64 in JSON, so no binary media types are configured.
  */
-export class PredictionApi extends Construct {
+export class ServiceApi extends Construct {
   /** The predict function (S3 read only). */
   readonly predictFunction: NodejsFunction;
   /** The api function (S3 read/write, SQS send). */
@@ -105,7 +94,7 @@ export class PredictionApi extends Construct {
   /** The URL of the deployed stage, ending in '/'. */
   readonly url: string;
 
-  constructor(scope: Construct, id: string, props: PredictionApiProps) {
+  constructor(scope: Construct, id: string, props: ServiceApiProps) {
     super(scope, id);
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const removalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
@@ -143,7 +132,7 @@ export class PredictionApi extends Construct {
 
     this.predictFunction = new NodejsFunction(this, 'PredictFunction', {
       ...common,
-      entry: props.predictEntry ?? path.join(REPO_ROOT, 'functions/predict/handler.ts'),
+      entry: path.join(REPO_ROOT, 'functions/predict/handler.ts'),
       description: 'POST /predict: LeNet-5 inference with TF.js (wasm backend)',
       memorySize: props.predictMemorySize ?? 1024,
       timeout: props.predictTimeout ?? Duration.seconds(15),
@@ -155,7 +144,7 @@ export class PredictionApi extends Construct {
 
     this.apiFunction = new NodejsFunction(this, 'ApiFunction', {
       ...common,
-      entry: props.apiEntry ?? path.join(REPO_ROOT, 'functions/api/handler.ts'),
+      entry: path.join(REPO_ROOT, 'functions/api/handler.ts'),
       description: 'Web page, models and training jobs API',
       memorySize: props.apiMemorySize ?? 256,
       timeout: props.apiTimeout ?? Duration.seconds(10),
@@ -180,22 +169,25 @@ export class PredictionApi extends Construct {
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
         throttlingRateLimit: rate,
         throttlingBurstLimit: rate * 2,
+        methodOptions: Object.fromEntries(
+          (ROUTES as readonly Route[])
+            .filter((r) => r.throttle)
+            .map((r) => [`${r.path === '/' ? '' : r.path}/${r.method}`, { throttlingRateLimit: r.throttle!.rateLimit, throttlingBurstLimit: r.throttle!.burstLimit }]),
+        ),
       },
     });
 
-    const predict = new apigw.LambdaIntegration(this.predictFunction, { allowTestInvoke: false });
-    const api = new apigw.LambdaIntegration(this.apiFunction, { allowTestInvoke: false });
-    const root = this.restApi.root;
-    root.addMethod('GET', api);
-    root.addResource('predict').addMethod('POST', predict);
-    const models = root.addResource('models');
-    models.addMethod('GET', api);
-    models.addResource('promote').addMethod('POST', api);
-    const jobs = root.addResource('jobs');
-    jobs.addMethod('POST', api);
-    // Not in the original route list, but functions/api/handler.ts serves it (job list for the web page).
-    jobs.addMethod('GET', api);
-    jobs.addResource('{id}').addMethod('GET', api);
+    const integrations: Record<RouteTarget, apigw.LambdaIntegration> = {
+      predict: new apigw.LambdaIntegration(this.predictFunction, { allowTestInvoke: false }),
+      api: new apigw.LambdaIntegration(this.apiFunction, { allowTestInvoke: false }),
+    };
+    for (const route of ROUTES as readonly Route[]) {
+      // resourceForPath adds each missing path part with the part as its construct id, as addResource did.
+      const resource = route.path === '/' ? this.restApi.root : this.restApi.root.resourceForPath(route.path);
+      resource.addMethod(route.method, integrations[route.target], {
+        authorizationType: route.auth === 'iam' ? apigw.AuthorizationType.IAM : apigw.AuthorizationType.NONE,
+      });
+    }
     this.url = this.restApi.url;
 
     const basicRole = {

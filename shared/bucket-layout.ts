@@ -1,0 +1,81 @@
+/**
+ * The data bucket's key layout, in one place: every reader and writer, the lifecycle rules and the
+ * IAM prefixes build their keys here. No runtime dependencies (infra imports it too).
+ *
+ *   datasets/<name>/<IDX file>[.gz]                 datasets (the default is datasets/mnist/)
+ *   jobs/<jobId>.json                               job status document
+ *   jobs/<jobId>.progress                           in-epoch progress (not .json: listing reads only status docs)
+ *   jobs/<jobId>.lease                              job lease (conditional writes)
+ *   checkpoints/<jobId>/epoch-NNNN/                 checkpoint after each epoch (expires)
+ *   checkpoints/<jobId>/partial-eNNNN-bNNNNNN/      mid-epoch checkpoint written on stop (expires)
+ *   models/<jobId>/final/                           final model (kept)
+ *   models/latest.json                              pointer to the served model
+ *
+ * Every checkpoint and model prefix holds model.json, weights.bin and, written last, checkpoint.json.
+ */
+
+export const PREFIXES = {
+  datasets: 'datasets/',
+  jobs: 'jobs/',
+  /** Epoch and partial checkpoints only: a lifecycle rule expires everything under it. */
+  checkpoints: 'checkpoints/',
+  /** Final models and the served-model pointer: never expired. */
+  models: 'models/',
+} as const;
+
+export const DEFAULT_DATASET_PREFIX = `${PREFIXES.datasets}mnist/`;
+
+/** The four files under a dataset prefix, in the original IDX names (each may also end in `.gz`). */
+export const DATASET_FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+/** The key of one dataset file (`file` may carry a `.gz`). */
+export const datasetKey = (prefix: string, file: string) => prefix + file;
+
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+export const jobKeys = {
+  status: (jobId: string) => `${PREFIXES.jobs}${jobId}.json`,
+  /** A key of its own, so the frequent progress writes never race the read-modify-write of the status document. */
+  progress: (jobId: string) => `${PREFIXES.jobs}${jobId}.progress`,
+  lease: (jobId: string) => `${PREFIXES.jobs}${jobId}.lease`,
+};
+
+/** Where checkpoints and models live. A checkpoint counts only once its marker exists. */
+export const modelKeys = {
+  /** Every checkpoint (epoch and partial) of a job. */
+  checkpoints: (jobId: string) => `${PREFIXES.checkpoints}${jobId}/`,
+  epoch: (jobId: string, epoch: number) => `${PREFIXES.checkpoints}${jobId}/epoch-${pad(epoch, 4)}/`,
+  /**
+   * A mid-epoch checkpoint written when the trainer is asked to stop (SIGTERM): `epoch` epochs done
+   * plus `batch` batches of the next. Each gets its own prefix, so none is ever overwritten in place.
+   */
+  partial: (jobId: string, epoch: number, batch: number) => `${PREFIXES.checkpoints}${jobId}/partial-e${pad(epoch, 4)}-b${pad(batch, 6)}/`,
+  final: (jobId: string) => `${PREFIXES.models}${jobId}/final/`,
+  latest: `${PREFIXES.models}latest.json`,
+  /** Written last: its presence means every other object of the checkpoint is complete. */
+  marker: 'checkpoint.json',
+};
+
+export type CheckpointRef = { kind: 'epoch'; jobId: string; epoch: number } | { kind: 'partial'; jobId: string; epoch: number; batch: number };
+
+/** The checkpoint a marker key belongs to, or undefined if the key is not a checkpoint marker. */
+export function parseCheckpointMarker(key: string): CheckpointRef | undefined {
+  const epoch = key.match(/^checkpoints\/([^/]+)\/epoch-(\d{4,})\/checkpoint\.json$/);
+  if (epoch) return { kind: 'epoch', jobId: epoch[1], epoch: Number(epoch[2]) };
+  const partial = key.match(/^checkpoints\/([^/]+)\/partial-e(\d{4,})-b(\d{6,})\/checkpoint\.json$/);
+  if (partial) return { kind: 'partial', jobId: partial[1], epoch: Number(partial[2]), batch: Number(partial[3]) };
+  return undefined;
+}
+
+/** The job id of a final model's marker key, or undefined if the key is not one. */
+export function parseFinalModelMarker(key: string): string | undefined {
+  return key.match(/^models\/([^/]+)\/final\/checkpoint\.json$/)?.[1];
+}
+
+/** Whether a key is a job status document (not its progress or lease). */
+export const isJobStatusKey = (key: string) => key.startsWith(PREFIXES.jobs) && key.endsWith('.json');

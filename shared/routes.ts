@@ -1,0 +1,63 @@
+/**
+ * The REST API's routes, in one table: infra/service-api.ts creates the API Gateway resources and
+ * methods from it, and functions/api/handler.ts dispatches (and lists routes in its 404) from it.
+ * The README's route table must match (test/unit/routes.test.ts checks it).
+ */
+
+/** The Lambda function that serves a route. */
+export type RouteTarget = 'predict' | 'api';
+
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  /** API Gateway path template, `{name}` for a path parameter. */
+  readonly path: string;
+  readonly target: RouteTarget;
+  /** 'none': open to anyone (the page, predictions); 'iam': SigV4-signed callers only. */
+  readonly auth: 'none' | 'iam';
+  /** Per-route API Gateway throttling; the stage-wide limit applies when absent. */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+}
+
+export const ROUTES = [
+  { method: 'GET', path: '/', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/jobs', target: 'api', auth: 'none' },
+  { method: 'POST', path: '/jobs', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/models', target: 'api', auth: 'none' },
+  { method: 'POST', path: '/models/promote', target: 'api', auth: 'none' },
+  { method: 'POST', path: '/predict', target: 'predict', auth: 'none' },
+] as const satisfies readonly Route[];
+
+export type RouteKey = `${(typeof ROUTES)[number]['method']} ${(typeof ROUTES)[number]['path']}`;
+/** The routes one function serves, as "METHOD /path" keys. */
+export type RouteKeyOf<T extends RouteTarget> = Extract<(typeof ROUTES)[number], { target: T }> extends infer R
+  ? R extends { method: string; path: string }
+    ? `${R['method']} ${R['path']}`
+    : never
+  : never;
+
+export const routeKey = (route: Pick<Route, 'method' | 'path'>) => `${route.method} ${route.path}`;
+
+/** Every route as "METHOD /path", in table order (for error messages). */
+export const describeRoutes = () => ROUTES.map(routeKey).join(', ');
+
+/**
+ * The route a request matches, with its path parameters. `path` may be the concrete path
+ * (`/jobs/abc`) or API Gateway's resource template (`/jobs/{id}`).
+ */
+export function matchRoute(method: string, path: string): { route: Route; params: Record<string, string> } | undefined {
+  const parts = path.split('/').filter(Boolean);
+  for (const route of ROUTES as readonly Route[]) {
+    if (route.method !== method) continue;
+    const template = route.path.split('/').filter(Boolean);
+    if (template.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    const ok = template.every((t, i) => {
+      if (!t.startsWith('{')) return t === parts[i];
+      params[t.slice(1, -1)] = decodeURIComponent(parts[i]);
+      return true;
+    });
+    if (ok) return { route, params };
+  }
+  return undefined;
+}

@@ -1,0 +1,57 @@
+/** The shared contracts: bucket layout, route table (against the README), and the api bundle staying free of tfjs. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { isJobStatusKey, jobKeys, modelKeys, parseCheckpointMarker, parseFinalModelMarker } from '../../shared/bucket-layout';
+import { describeRoutes, matchRoute, ROUTES } from '../../shared/routes';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+test('bucket layout: key builders and parsers agree', () => {
+  assert.deepEqual(parseCheckpointMarker(modelKeys.epoch('job-1', 12) + modelKeys.marker), { kind: 'epoch', jobId: 'job-1', epoch: 12 });
+  assert.deepEqual(parseCheckpointMarker(modelKeys.partial('job-1', 3, 250) + modelKeys.marker), { kind: 'partial', jobId: 'job-1', epoch: 3, batch: 250 });
+  assert.equal(parseCheckpointMarker(modelKeys.epoch('job-1', 12) + 'model.json'), undefined);
+  assert.equal(parseCheckpointMarker(modelKeys.final('job-1') + modelKeys.marker), undefined);
+  assert.equal(parseFinalModelMarker(modelKeys.final('job-1') + modelKeys.marker), 'job-1');
+  assert.equal(parseFinalModelMarker(modelKeys.epoch('job-1', 1) + modelKeys.marker), undefined);
+  assert.ok(modelKeys.epoch('job-1', 1).startsWith(modelKeys.checkpoints('job-1')));
+  assert.ok(modelKeys.partial('job-1', 1, 2).startsWith(modelKeys.checkpoints('job-1')));
+  assert.ok(isJobStatusKey(jobKeys.status('j')));
+  assert.ok(!isJobStatusKey(jobKeys.progress('j')) && !isJobStatusKey(jobKeys.lease('j')));
+});
+
+test('routes: matching by concrete path and by resource template', () => {
+  assert.deepEqual(matchRoute('GET', '/jobs/abc')?.params, { id: 'abc' });
+  assert.equal(matchRoute('GET', '/jobs/{id}')?.route.path, '/jobs/{id}');
+  assert.equal(matchRoute('GET', '/')?.route.target, 'api');
+  assert.equal(matchRoute('POST', '/predict')?.route.target, 'predict');
+  assert.equal(matchRoute('DELETE', '/jobs'), undefined);
+  assert.equal(matchRoute('GET', '/nope'), undefined);
+  assert.equal(describeRoutes(), 'GET /, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /predict');
+});
+
+test("routes: the README's API table lists exactly the route table", () => {
+  const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
+  const section = readme.slice(readme.indexOf('### The API'));
+  const documented = [...section.slice(0, section.indexOf('\n\n', section.indexOf('| Route'))).matchAll(/^\| `(GET|POST) ([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+  assert.deepEqual(documented.sort(), ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+});
+
+test('the api function bundle carries no tfjs', async () => {
+  const out = await build({
+    entryPoints: [`${REPO_ROOT}functions/api/handler.ts`],
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['@aws-sdk/*'],
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const tfjs = Object.keys(out.metafile.inputs).filter((f) => f.includes('@tensorflow/'));
+  assert.deepEqual(tfjs, []);
+});
