@@ -12,8 +12,14 @@ const app = new App();
 const local = flag(app, 'local');
 const stackName: string = app.node.tryGetContext('stackName') ?? 'LenetMnist';
 
+const minAccuracy: string | undefined = app.node.tryGetContext('promotionMinAccuracy');
+if (minAccuracy !== undefined && !(Number(minAccuracy) >= 0 && Number(minAccuracy) <= 1)) {
+  throw new Error(`-c promotionMinAccuracy=${minAccuracy}: must be a number from 0 to 1.`);
+}
+
 new LenetStack(app, stackName, {
   local,
+  promotionMinAccuracy: minAccuracy === undefined ? undefined : Number(minAccuracy),
   description: 'LeNet-5 on MNIST: S3 + SQS + Fargate trainer + Lambda/API Gateway predictions',
 });
 

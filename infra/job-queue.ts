@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { QUEUE_DEFAULTS } from '../shared/settings';
 
 /** Props of {@link JobQueue}. */
 export interface JobQueueProps {
@@ -37,12 +38,15 @@ export class JobQueue extends Construct {
   readonly queue: sqs.Queue;
   /** The dead-letter queue that takes jobs received `maxReceiveCount` times. */
   readonly deadLetterQueue: sqs.Queue;
-  /** The configured max receive count. */
+  /** The configured max receive count (the trainer's last try). */
   readonly maxReceiveCount: number;
+  /** The configured visibility timeout (the trainer's heartbeat extension and lease length). */
+  readonly visibilityTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: JobQueueProps = {}) {
     super(scope, id);
-    this.maxReceiveCount = props.maxReceiveCount ?? 3;
+    this.maxReceiveCount = props.maxReceiveCount ?? QUEUE_DEFAULTS.maxReceiveCount;
+    this.visibilityTimeout = props.visibilityTimeout ?? Duration.seconds(QUEUE_DEFAULTS.visibilityTimeoutSeconds);
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -51,10 +55,10 @@ export class JobQueue extends Construct {
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: props.visibilityTimeout ?? Duration.minutes(5),
+      visibilityTimeout: this.visibilityTimeout,
       retentionPeriod: props.retentionPeriod ?? Duration.days(4),
       // Long polling by default, so a consumer that does not pass WaitTimeSeconds still long-polls.
-      receiveMessageWaitTime: Duration.seconds(20),
+      receiveMessageWaitTime: Duration.seconds(QUEUE_DEFAULTS.receiveWaitSeconds),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: this.maxReceiveCount },
     });
   }

@@ -2,6 +2,7 @@ import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { acknowledge } from './nag';
 import type { Construct } from 'constructs';
+import { DEFAULT_PROMOTION_MIN_ACCURACY } from '../shared/settings';
 import { JobQueue, type JobQueueProps } from './job-queue';
 import { DataBucket, type DataBucketProps } from './data-bucket';
 import { ServiceApi, type ServiceApiProps } from './service-api';
@@ -40,12 +41,17 @@ export interface LenetStackProps extends StackProps {
    * Options of the trainer service (bucket and queue are wired by the stack).
    * @default TrainerService defaults
    */
-  readonly trainer?: Omit<TrainerServiceProps, 'bucket' | 'queue'>;
+  readonly trainer?: Omit<TrainerServiceProps, 'bucket' | 'queue' | 'queueVisibilityTimeout' | 'queueMaxReceiveCount' | 'promotionMinAccuracy'>;
   /**
    * Options of the API and its functions (bucket and queue are wired by the stack).
    * @default ServiceApi defaults
    */
-  readonly api?: Omit<ServiceApiProps, 'bucket' | 'queue'>;
+  readonly api?: Omit<ServiceApiProps, 'bucket' | 'queue' | 'promotionMinAccuracy'>;
+  /**
+   * Least test accuracy for a model to be promoted, by the trainer and by `POST /models/promote`.
+   * @default DEFAULT_PROMOTION_MIN_ACCURACY (shared/settings.ts)
+   */
+  readonly promotionMinAccuracy?: number;
 }
 
 /** The whole system: bucket, job queue, Fargate trainer and the prediction/jobs REST API. */
@@ -68,6 +74,7 @@ export class LenetStack extends Stack {
     this.jobs = new JobQueue(this, 'Jobs', props.queue);
     const bucket = this.data.bucket;
     const queue = this.jobs.queue;
+    const promotionMinAccuracy = props.promotionMinAccuracy ?? DEFAULT_PROMOTION_MIN_ACCURACY;
 
     this.trainer = new TrainerService(this, 'Trainer', {
       ...(local
@@ -80,6 +87,9 @@ export class LenetStack extends Stack {
       ...props.trainer,
       bucket,
       queue,
+      queueVisibilityTimeout: this.jobs.visibilityTimeout,
+      queueMaxReceiveCount: this.jobs.maxReceiveCount,
+      promotionMinAccuracy,
     });
 
     this.api = new ServiceApi(this, 'Api', {
@@ -87,6 +97,7 @@ export class LenetStack extends Stack {
       ...props.api,
       bucket,
       queue,
+      promotionMinAccuracy,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the REST API stage' });

@@ -10,6 +10,7 @@ import { acknowledge, bucketGrantAcks } from './nag';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { ROUTES, type Route, type RouteTarget } from '../shared/routes';
+import { DEFAULT_MODEL_REFRESH_SECONDS, ENV } from '../shared/settings';
 
 /** Props of {@link ServiceApi}. */
 export interface ServiceApiProps {
@@ -17,6 +18,13 @@ export interface ServiceApiProps {
   readonly bucket: s3.IBucket;
   /** Training-job queue the api function sends jobs to. */
   readonly queue: sqs.IQueue;
+  /** Least test accuracy for `POST /models/promote` (the trainer gets the same). */
+  readonly promotionMinAccuracy: number;
+  /**
+   * How often the predict function re-checks the served-model pointer.
+   * @default DEFAULT_MODEL_REFRESH_SECONDS (shared/settings.ts)
+   */
+  readonly modelRefreshSeconds?: number;
 
   /**
    * Memory of the predict function (MiB). TF.js-wasm inference of LeNet-5 is CPU-bound and
@@ -136,7 +144,10 @@ export class ServiceApi extends Construct {
       description: 'POST /predict: LeNet-5 inference with TF.js (wasm backend)',
       memorySize: props.predictMemorySize ?? 1024,
       timeout: props.predictTimeout ?? Duration.seconds(15),
-      environment: { BUCKET_NAME: props.bucket.bucketName },
+      environment: {
+        [ENV.bucketName]: props.bucket.bucketName,
+        [ENV.modelRefreshSeconds]: String(props.modelRefreshSeconds ?? DEFAULT_MODEL_REFRESH_SECONDS),
+      },
       bundling: bundling(true),
       logGroup: new logs.LogGroup(this, 'PredictLogs', { retention, removalPolicy }),
     });
@@ -148,7 +159,11 @@ export class ServiceApi extends Construct {
       description: 'Web page, models and training jobs API',
       memorySize: props.apiMemorySize ?? 256,
       timeout: props.apiTimeout ?? Duration.seconds(10),
-      environment: { BUCKET_NAME: props.bucket.bucketName, QUEUE_URL: props.queue.queueUrl },
+      environment: {
+        [ENV.bucketName]: props.bucket.bucketName,
+        [ENV.queueUrl]: props.queue.queueUrl,
+        [ENV.promotionMinAccuracy]: String(props.promotionMinAccuracy),
+      },
       bundling: bundling(false),
       logGroup: new logs.LogGroup(this, 'ApiLogs', { retention, removalPolicy }),
     });

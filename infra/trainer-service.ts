@@ -11,6 +11,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { acknowledge, bucketGrantAcks, refOf } from './nag';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
+import { ENV } from '../shared/settings';
 
 /** Props of {@link TrainerService}. */
 export interface TrainerServiceProps {
@@ -18,6 +19,12 @@ export interface TrainerServiceProps {
   readonly bucket: s3.IBucket;
   /** Training-job queue the trainer long-polls (receive, change visibility, delete). */
   readonly queue: sqs.IQueue;
+  /** The queue's visibility timeout: the trainer's heartbeat extends messages by it and its lease lasts as long. */
+  readonly queueVisibilityTimeout: Duration;
+  /** The queue's maxReceiveCount: the trainer marks a failing job FAILED on that receive. */
+  readonly queueMaxReceiveCount: number;
+  /** Least test accuracy for the trainer to promote a finished model (the api function gets the same). */
+  readonly promotionMinAccuracy: number;
 
   /**
    * Container image of the trainer. Give one to skip the Docker asset, e.g.
@@ -72,7 +79,7 @@ export interface TrainerServiceProps {
    */
   readonly autoScaling?: boolean;
   /**
-   * Extra environment variables of the trainer container (BUCKET_NAME and QUEUE_URL are always set).
+   * Extra environment variables of the trainer container (the bucket, queue and promotion settings are always set).
    * @default none
    */
   readonly environment?: Record<string, string>;
@@ -182,8 +189,11 @@ export class TrainerService extends Construct {
       essential: true,
       environment: {
         ...props.environment,
-        BUCKET_NAME: props.bucket.bucketName,
-        QUEUE_URL: props.queue.queueUrl,
+        [ENV.bucketName]: props.bucket.bucketName,
+        [ENV.queueUrl]: props.queue.queueUrl,
+        [ENV.promotionMinAccuracy]: String(props.promotionMinAccuracy),
+        [ENV.visibilityTimeoutSeconds]: String(props.queueVisibilityTimeout.toSeconds()),
+        [ENV.maxReceives]: String(props.queueMaxReceiveCount),
       },
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'trainer', logGroup: this.logGroup }),
       // Fargate's maximum: time for the trainer to write a checkpoint and release its message on SIGTERM.

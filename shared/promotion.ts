@@ -11,7 +11,6 @@ export interface PromotionPolicy {
   force?: boolean;
 }
 
-export const DEFAULT_MIN_ACCURACY = 0.98;
 
 export async function readLatestPointer(bucket: Bucket): Promise<LatestModel | undefined> {
   return bucket.getJson<LatestModel>(modelKeys.latest);

@@ -1,12 +1,12 @@
 /** REST API for jobs and models, and the web page: the `api` routes of shared/routes.ts. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { makeS3Client, makeSqsClient, requireEnv } from '../../shared/aws';
+import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
-import { DEFAULT_MIN_ACCURACY } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
 import { describeRoutes, matchRoute, routeKey, type RouteKeyOf } from '../../shared/routes';
 import { TrainingParams } from '../../shared/schemas';
+import { readApiConfig } from './config';
 import { JobsApi, PromoteRequest } from './jobs-api';
 import { PAGE_HTML } from './page';
 
@@ -14,9 +14,10 @@ const logger = makeLogger('api');
 let api: JobsApi | undefined;
 
 function getApi(): JobsApi {
-  api ??= new JobsApi(new Bucket(makeS3Client(), requireEnv('BUCKET_NAME')), makeSqsClient(), requireEnv('QUEUE_URL'), {
-    minAccuracy: Number(process.env.PROMOTION_MIN_ACCURACY ?? DEFAULT_MIN_ACCURACY),
-  });
+  if (!api) {
+    const config = readApiConfig();
+    api = new JobsApi(new Bucket(makeS3Client(), config.BUCKET_NAME), makeSqsClient(), config.QUEUE_URL, { minAccuracy: config.PROMOTION_MIN_ACCURACY });
+  }
   return api;
 }
 

@@ -1,10 +1,11 @@
 /** POST /predict: classifies 28x28 digits with the latest promoted LeNet-5. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { makeS3Client, requireEnv } from '../../shared/aws';
+import { makeS3Client } from '../../shared/aws';
 import { initBackend } from '../../shared/backend';
 import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
+import { readPredictConfig } from './config';
 import { PredictRequest, toImages, USAGE } from './input';
 import { ModelCache } from './model-cache';
 import { predictDigits } from './predict';
@@ -18,7 +19,10 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
     const request = parseJsonBody(event, PredictRequest, USAGE);
     const images = toImages(request);
     await ready;
-    cache ??= new ModelCache(new Bucket(makeS3Client(), requireEnv('BUCKET_NAME')), Number(process.env.MODEL_REFRESH_SECONDS ?? 30));
+    if (!cache) {
+      const config = readPredictConfig();
+      cache = new ModelCache(new Bucket(makeS3Client(), config.BUCKET_NAME), config.MODEL_REFRESH_SECONDS);
+    }
     const served = await cache.get();
     if (!served) throw new HttpError(503, 'No model has been trained and promoted yet. Submit a job with POST /jobs and wait for it to succeed.');
     const predictions = predictDigits(served.model, images);

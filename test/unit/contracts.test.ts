@@ -55,3 +55,22 @@ test('the api function bundle carries no tfjs', async () => {
   const tfjs = Object.keys(out.metafile.inputs).filter((f) => f.includes('@tensorflow/'));
   assert.deepEqual(tfjs, []);
 });
+
+test('configuration: defaults, and a bad or missing variable fails naming it', async () => {
+  const { readTrainerConfig } = await import('../../functions/trainer/config');
+  const { readApiConfig } = await import('../../functions/api/config');
+  const base = { BUCKET_NAME: 'b', QUEUE_URL: 'q' };
+  const trainer = readTrainerConfig({ ...base, WORKER_ID: '', LEASE_SECONDS: '' });
+  assert.equal(trainer.VISIBILITY_TIMEOUT_SECONDS, 300);
+  assert.equal(trainer.MAX_RECEIVES, 3);
+  assert.equal(trainer.PROMOTION_MIN_ACCURACY, 0.98);
+  assert.equal(trainer.TRAINER_WORKERS, 'auto');
+  assert.equal(trainer.WORKER_ID, undefined);
+  assert.equal(trainer.LEASE_SECONDS, undefined);
+  assert.equal(readTrainerConfig({ ...base, TRAINER_WORKERS: '2', HEARTBEAT_SECONDS: '0.5' }).TRAINER_WORKERS, 2);
+  assert.throws(() => readTrainerConfig({ ...base, HEARTBEAT_SECONDS: 'soon' }), /HEARTBEAT_SECONDS="soon"/);
+  assert.throws(() => readTrainerConfig({ ...base, TRAINER_WORKERS: '99' }), /TRAINER_WORKERS="99": must be 'auto'/);
+  assert.throws(() => readTrainerConfig({ BUCKET_NAME: 'b' }), /QUEUE_URL is not set/);
+  assert.throws(() => readApiConfig({ ...base, PROMOTION_MIN_ACCURACY: 'x' }), /PROMOTION_MIN_ACCURACY="x"/);
+  assert.equal(readApiConfig({ ...base, PROMOTION_MIN_ACCURACY: '0.9' }).PROMOTION_MIN_ACCURACY, 0.9);
+});

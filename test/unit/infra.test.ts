@@ -18,6 +18,12 @@ import { DEFAULT_DATASET_PREFIX, jobKeys, modelKeys } from '../../shared/bucket-
 import { saveCheckpoint } from '../../shared/model-store';
 import { buildLeNet5 } from '../../shared/model';
 import type { Bucket } from '../../shared/s3-objects';
+import type { z } from 'zod';
+import { ApiConfigSchema } from '../../functions/api/config';
+import { PredictConfigSchema } from '../../functions/predict/config';
+import { TrainerConfigSchema } from '../../functions/trainer/config';
+import { readConfig } from '../../shared/config';
+import { DEFAULT_PROMOTION_MIN_ACCURACY } from '../../shared/settings';
 
 /** The object keys of an epoch, a partial and a final checkpoint, written as the trainer writes them, into a bucket that only records keys. */
 async function writtenCheckpointKeys(): Promise<{ epoch: string[]; partial: string[]; final: string[] }> {
@@ -190,6 +196,43 @@ for (const local of [false, true]) {
         Environment: { Variables: { BUCKET_NAME: Match.anyValue(), QUEUE_URL: Match.anyValue() } },
       });
       s.template.resourceCountIs('AWS::Lambda::Function', 2);
+    });
+
+    it('environment: each function and the trainer task get exactly what their config schema reads, from the resources\' own settings', () => {
+      const res = s.template.toJSON().Resources as Resources;
+      const fnEnv = (fn: any) => res[s.stack.getLogicalId(fn.node.defaultChild)].Properties.Environment.Variables as Record<string, unknown>;
+      const taskDef = Object.values(res).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+      const trainerEnv = Object.fromEntries(
+        (taskDef.Properties.ContainerDefinitions[0].Environment as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]),
+      );
+      const cases = [
+        ['predict', fnEnv(s.stack.api.predictFunction), PredictConfigSchema],
+        ['api', fnEnv(s.stack.api.apiFunction), ApiConfigSchema],
+        ['trainer', trainerEnv, TrainerConfigSchema],
+      ] as const;
+      for (const [name, env, schema] of cases) {
+        const read = Object.keys(schema.shape);
+        const required = read.filter((k) => !(schema.shape as Record<string, z.ZodType>)[k].safeParse(undefined).success);
+        assert.deepEqual(Object.keys(env).filter((k) => !read.includes(k)), [], `${name} gets variables its config does not read`);
+        assert.deepEqual(required.filter((k) => !(k in env)), [], `${name} lacks required variables`);
+        // Tokens (Refs) stand in as placeholder strings; literal values must pass the schema.
+        const asStrings = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : 'token']));
+        assert.doesNotThrow(() => readConfig(schema, asStrings), name);
+      }
+      const queue = Object.values(res).find((r) => r.Type === 'AWS::SQS::Queue' && r.Properties?.RedrivePolicy)!.Properties;
+      assert.equal(trainerEnv.VISIBILITY_TIMEOUT_SECONDS, String(queue.VisibilityTimeout));
+      assert.equal(trainerEnv.MAX_RECEIVES, String(queue.RedrivePolicy.maxReceiveCount));
+      assert.equal(trainerEnv.PROMOTION_MIN_ACCURACY, String(DEFAULT_PROMOTION_MIN_ACCURACY));
+      assert.equal(fnEnv(s.stack.api.apiFunction).PROMOTION_MIN_ACCURACY, trainerEnv.PROMOTION_MIN_ACCURACY);
+    });
+
+    it('one promotion threshold for the trainer and the api function', () => {
+      const stack = new LenetStack(new App(), 'Threshold', { local, promotionMinAccuracy: 0.9 });
+      const t = Template.fromStack(stack);
+      t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ QUEUE_URL: Match.anyValue(), PROMOTION_MIN_ACCURACY: '0.9' }) } });
+      t.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'PROMOTION_MIN_ACCURACY', Value: '0.9' }]) })],
+      });
     });
 
     it('predict bundle ships the single-threaded tfjs wasm binaries, not the threaded one Node never loads', () => {

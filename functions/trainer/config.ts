@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { envNumber, optionalEnvNumber, envString, optionalEnvString, readConfig } from '../../shared/config';
+import { DEFAULT_PROMOTION_MIN_ACCURACY, QUEUE_DEFAULTS } from '../../shared/settings';
+import { defaultWorkers } from './train';
+
+/**
+ * What the trainer reads from its environment. infra/trainer-service.ts sets BUCKET_NAME, QUEUE_URL,
+ * PROMOTION_MIN_ACCURACY, VISIBILITY_TIMEOUT_SECONDS and MAX_RECEIVES from the constants that define
+ * the queue and the API; the rest are tuning knobs for tests and the local harness.
+ */
+export const TrainerConfigSchema = z.object({
+  BUCKET_NAME: envString(),
+  QUEUE_URL: envString(),
+  /** tensorflow | wasm | cpu; unset: the best that loads. */
+  TFJS_BACKEND: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['tensorflow', 'wasm', 'cpu']).optional()),
+  PROMOTION_MIN_ACCURACY: envNumber(DEFAULT_PROMOTION_MIN_ACCURACY, { max: 1 }),
+  /** Long-poll wait. */
+  WAIT_TIME_SECONDS: envNumber(QUEUE_DEFAULTS.receiveWaitSeconds, { max: 20 }),
+  /** How long each heartbeat hides the message; also the job lease length. The queue's visibility timeout. */
+  VISIBILITY_TIMEOUT_SECONDS: envNumber(QUEUE_DEFAULTS.visibilityTimeoutSeconds, { max: 43_200 }),
+  /** How often the heartbeat renews the lease and the visibility. */
+  HEARTBEAT_SECONDS: envNumber(60),
+  /** Job lease length, if not the visibility timeout. */
+  LEASE_SECONDS: optionalEnvNumber(),
+  /** A transiently failed job comes back after base * 2^(receives-1) s. */
+  RETRY_BASE_SECONDS: envNumber(30),
+  /** The queue's maxReceiveCount: the last try marks a failing job FAILED. */
+  MAX_RECEIVES: envNumber(QUEUE_DEFAULTS.maxReceiveCount, { min: 1 }),
+  /** How long S3 and SQS calls are retried through an outage. */
+  S3_RETRY_SECONDS: envNumber(120),
+  /** This trainer's name in job leases. */
+  WORKER_ID: optionalEnvString(),
+  /** Gradient threads when a job does not set `workers`: auto or 1-16. */
+  TRAINER_WORKERS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        try {
+          return defaultWorkers(v);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: "must be 'auto' or a whole number from 1 to 16" });
+          return z.NEVER;
+        }
+      }),
+  ),
+});
+export type TrainerConfig = z.infer<typeof TrainerConfigSchema>;
+
+export const readTrainerConfig = (env: NodeJS.ProcessEnv = process.env): TrainerConfig => readConfig(TrainerConfigSchema, env);

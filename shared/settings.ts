@@ -1,0 +1,28 @@
+/**
+ * Settings that infra and the deployables must agree on: environment variable names and the
+ * defaults both sides use. Plain constants only, so infra/ can import it without runtime code.
+ */
+
+/** The job queue. The trainer's heartbeat and lease follow the visibility timeout; its last try is maxReceiveCount. */
+export const QUEUE_DEFAULTS = {
+  visibilityTimeoutSeconds: 300,
+  maxReceiveCount: 3,
+  /** Long-poll wait (the SQS maximum). */
+  receiveWaitSeconds: 20,
+} as const;
+
+/** Least test accuracy a model needs to be promoted, by the trainer and by POST /models/promote alike. */
+export const DEFAULT_PROMOTION_MIN_ACCURACY = 0.98;
+
+/** How often the predict function re-checks the served-model pointer. */
+export const DEFAULT_MODEL_REFRESH_SECONDS = 30;
+
+/** Environment variable names, per deployable. */
+export const ENV = {
+  bucketName: 'BUCKET_NAME',
+  queueUrl: 'QUEUE_URL',
+  promotionMinAccuracy: 'PROMOTION_MIN_ACCURACY',
+  modelRefreshSeconds: 'MODEL_REFRESH_SECONDS',
+  visibilityTimeoutSeconds: 'VISIBILITY_TIMEOUT_SECONDS',
+  maxReceives: 'MAX_RECEIVES',
+} as const;
