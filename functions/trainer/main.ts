@@ -7,7 +7,7 @@ import { initTrainingBackend } from './training-backend';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { readTrainerConfig } from './config';
-import { TrainerWorker } from './worker';
+import { JobConsumer } from './job-consumer';
 
 const logger = makeLogger('trainer');
 
@@ -23,7 +23,7 @@ async function main() {
   const minAccuracy = config.PROMOTION_MIN_ACCURACY;
   logger.info('trainer started', { backend, bucket: bucket.name, queueUrl, minAccuracy, workers: config.TRAINER_WORKERS, pid: process.pid });
 
-  const worker = new TrainerWorker({
+  const worker = new JobConsumer({
     sqs: makeSqsClient({}),
     queueUrl,
     bucket,

@@ -21,7 +21,7 @@ export interface JobContext {
    * Called before every write of a checkpoint, the final model and the promotion: throws if this
    * worker may no longer write for the job (its lease was taken over). The worker renews its lease here.
    */
-  guard?: () => Promise<void>;
+  assertLeaseHeld?: () => Promise<void>;
   /** Write a mid-epoch checkpoint when stopped between batches (default true). */
   checkpointOnStop?: () => boolean;
   /** Least time between two writes of the job's in-epoch progress (default 5000 ms). */
@@ -109,13 +109,13 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
         },
         onStop: async (at) => {
           if (at.batch === 0 || ctx.checkpointOnStop?.() === false) return;
-          await ctx.guard?.();
+          await ctx.assertLeaseHeld?.();
           const prefix = modelKeys.partial(jobId, at.epoch, at.batch);
           await saveCheckpoint(bucket, prefix, model, { jobId, epoch: at.epoch, backend, position: at, createdAt: new Date().toISOString() });
           logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
         },
         onEpochEnd: async (m) => {
-          await ctx.guard?.();
+          await ctx.assertLeaseHeld?.();
           await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
             jobId,
             epoch: m.epoch,
@@ -132,7 +132,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     if (outcome === 'stopped') return 'stopped';
 
     const test = await evaluate(model, testSet);
-    await ctx.guard?.();
+    await ctx.assertLeaseHeld?.();
     await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
       // The served model needs no optimizer state: smaller and faster for the prediction Lambda.
       includeOptimizer: false,
@@ -154,7 +154,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
 
 /** Promotes a complete final model if the policy allows and records the job as SUCCEEDED. */
 async function finishJob(ctx: JobContext, jobs: JobStore, jobId: string, epoch: number, test: { accuracy: number; loss: number }) {
-  await ctx.guard?.();
+  await ctx.assertLeaseHeld?.();
   const decision = await promoteIfBetter(ctx.bucket, { jobId, epoch, testAccuracy: test.accuracy }, ctx.promotion);
   await jobs.update(jobId, {
     status: 'SUCCEEDED',

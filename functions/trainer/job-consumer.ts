@@ -18,7 +18,7 @@ import type { PromotionPolicy } from '../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
 import { setTaskProtection } from './task-protection';
 
-export interface WorkerOptions {
+export interface JobConsumerOptions {
   sqs: SQSClient;
   queueUrl: string;
   bucket: Bucket;
@@ -54,12 +54,12 @@ export interface WorkerOptions {
 export class PermanentJobError extends Error {}
 
 /** Long-polls the queue and runs one job at a time until stopped. */
-export class TrainerWorker {
+export class JobConsumer {
   private stopping = false;
   private readonly jobs: JobStore;
   readonly workerId: string;
 
-  constructor(private readonly opts: WorkerOptions) {
+  constructor(private readonly opts: JobConsumerOptions) {
     this.jobs = new JobStore(opts.bucket);
     this.workerId = opts.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   }
@@ -168,7 +168,7 @@ export class TrainerWorker {
         promotion: this.opts.promotion,
         shouldStop: () => this.stopping || leaseLost,
         checkpointOnStop: () => !leaseLost,
-        guard: renewLease,
+        assertLeaseHeld: renewLease,
         onBatchEnd: this.opts.onBatchEnd,
         progressEveryMs: this.opts.progressEveryMs,
       });

@@ -8,7 +8,7 @@ import { makeLogger } from '../../shared/log';
 import { modelKeys, readLatestPointer, type CheckpointInfo } from '../../shared/model-store';
 import type { Bucket } from '../../shared/s3-objects';
 import type { JobProgress } from '../../shared/schemas';
-import { TrainerWorker, type WorkerOptions } from '../../functions/trainer/worker';
+import { JobConsumer, type JobConsumerOptions } from '../../functions/trainer/job-consumer';
 import { uploadMnist } from '../../cli/upload-mnist';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 
@@ -27,8 +27,8 @@ before(async () => {
   await uploadMnist(bucket);
 });
 
-function worker(extra: Partial<WorkerOptions> = {}) {
-  return new TrainerWorker({
+function worker(extra: Partial<JobConsumerOptions> = {}) {
+  return new JobConsumer({
     sqs: sqs(),
     queueUrl,
     bucket,
