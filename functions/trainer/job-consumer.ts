@@ -50,9 +50,6 @@ export interface JobConsumerOptions {
   progressEveryMs?: number;
 }
 
-/** A job error that retrying cannot fix: the job is marked FAILED and its message deleted. */
-export class PermanentJobError extends Error {}
-
 /** Long-polls the queue and runs one job at a time until stopped. */
 export class JobConsumer {
   private stopping = false;
@@ -174,7 +171,7 @@ export class JobConsumer {
       });
       if (leaseLost) {
         logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId });
-        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(() => undefined);
+        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(this.logFailure('returning the message to the new lease holder failed', job.jobId));
       } else if (outcome === 'stopped') {
         logger.info('job stopped; returning it to the queue', { jobId: job.jobId });
         heartbeat.stop();
@@ -188,10 +185,11 @@ export class JobConsumer {
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof LeaseLostError || leaseLost) {
         logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId, reason });
-        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(() => undefined);
+        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(this.logFailure('returning the message to the new lease holder failed', job.jobId));
         return;
       }
-      const permanent = err instanceof DatasetError || err instanceof PermanentJobError;
+      // Retrying cannot fix a bad dataset: the job is marked FAILED and its message deleted.
+      const permanent = err instanceof DatasetError;
       const lastTry = receives >= (this.opts.maxReceives ?? 3);
       logger.error('job failed', { jobId: job.jobId, reason, permanent, receives });
       if (permanent || lastTry) {
@@ -199,11 +197,11 @@ export class JobConsumer {
         await this.jobs.update(job.jobId, { status: 'FAILED', reason: why });
         // A transient failure on its last try stays on the queue so SQS moves it to the DLQ.
         if (permanent) await this.delete(message);
-        else await this.setVisibility(message, 0).catch(() => undefined);
+        else await this.setVisibility(message, 0).catch(this.logFailure('handing the message to the DLQ failed', job.jobId));
       } else {
         const delay = Math.min(this.visibilitySeconds, Math.ceil((this.opts.retryBaseSeconds ?? 30) * 2 ** (receives - 1)));
         await this.jobs.update(job.jobId, { status: 'QUEUED', reason: `retrying in ${delay} s after error: ${reason}` });
-        await this.setVisibility(message, delay).catch(() => undefined);
+        await this.setVisibility(message, delay).catch(this.logFailure('delaying the retry failed', job.jobId));
       }
     } finally {
       heartbeat.stop();
@@ -250,9 +248,14 @@ export class JobConsumer {
         if (stopped) return;
         stopped = true;
         clearInterval(timer);
-        void setTaskProtection(false).catch(() => undefined);
+        void setTaskProtection(false).catch((err) => logger.warn('task protection release failed', { error: String(err) }));
       },
     };
+  }
+
+  /** A catch handler for a call whose failure the job can survive (SQS puts the message back by itself): logged, not thrown. */
+  private logFailure(what: string, jobId: string) {
+    return (err: unknown) => this.opts.logger.warn(what, { jobId, error: String(err) });
   }
 
   private sqsCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
