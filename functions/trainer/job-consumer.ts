@@ -188,20 +188,23 @@ export class JobConsumer {
         await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(this.logFailure('returning the message to the new lease holder failed', job.jobId));
         return;
       }
-      // Retrying cannot fix a bad dataset: the job is marked FAILED and its message deleted.
       const permanent = err instanceof DatasetError;
-      const lastTry = receives >= (this.opts.maxReceives ?? 3);
+      const next = dispositionAfterFailure({
+        permanent,
+        receives,
+        maxReceives: this.opts.maxReceives ?? 3,
+        retryBaseSeconds: this.opts.retryBaseSeconds ?? 30,
+        visibilitySeconds: this.visibilitySeconds,
+      });
       logger.error('job failed', { jobId: job.jobId, reason, permanent, receives });
-      if (permanent || lastTry) {
+      if (next.action === 'retry') {
+        await this.jobs.update(job.jobId, { status: 'QUEUED', reason: `retrying in ${next.delaySeconds} s after error: ${reason}` });
+        await this.setVisibility(message, next.delaySeconds).catch(this.logFailure('delaying the retry failed', job.jobId));
+      } else {
         const why = permanent ? reason : `failed on ${receives} attempts; last error: ${reason}`;
         await this.jobs.update(job.jobId, { status: 'FAILED', reason: why });
-        // A transient failure on its last try stays on the queue so SQS moves it to the DLQ.
-        if (permanent) await this.delete(message);
+        if (next.action === 'delete') await this.delete(message);
         else await this.setVisibility(message, 0).catch(this.logFailure('handing the message to the DLQ failed', job.jobId));
-      } else {
-        const delay = Math.min(this.visibilitySeconds, Math.ceil((this.opts.retryBaseSeconds ?? 30) * 2 ** (receives - 1)));
-        await this.jobs.update(job.jobId, { status: 'QUEUED', reason: `retrying in ${delay} s after error: ${reason}` });
-        await this.setVisibility(message, delay).catch(this.logFailure('delaying the retry failed', job.jobId));
       }
     } finally {
       heartbeat.stop();
@@ -283,6 +286,24 @@ export class JobConsumer {
   private async release(message: Message) {
     await this.setVisibility(message, 0);
   }
+}
+
+/** What becomes of a message whose job failed (the lease still held). */
+export type Disposition =
+  | { action: 'delete' } // permanent: no retry can fix it, so it never reaches the DLQ
+  | { action: 'to-dlq' } // a transient failure on its last receive: visible at once, SQS moves it to the DLQ
+  | { action: 'retry'; delaySeconds: number }; // back on the queue after an exponential delay
+
+export function dispositionAfterFailure(f: {
+  permanent: boolean;
+  receives: number;
+  maxReceives: number;
+  retryBaseSeconds: number;
+  visibilitySeconds: number;
+}): Disposition {
+  if (f.permanent) return { action: 'delete' };
+  if (f.receives >= f.maxReceives) return { action: 'to-dlq' };
+  return { action: 'retry', delaySeconds: Math.min(f.visibilitySeconds, Math.ceil(f.retryBaseSeconds * 2 ** (f.receives - 1))) };
 }
 
 type ParsedMessage = { ok: true; job: JobMessage } | { ok: false; jobId: string; reason: string };

@@ -74,3 +74,13 @@ test('configuration: defaults, and a bad or missing variable fails naming it', a
   assert.throws(() => readApiConfig({ ...base, PROMOTION_MIN_ACCURACY: 'x' }), /PROMOTION_MIN_ACCURACY="x"/);
   assert.equal(readApiConfig({ ...base, PROMOTION_MIN_ACCURACY: '0.9' }).PROMOTION_MIN_ACCURACY, 0.9);
 });
+
+test('job consumer: what becomes of a failed job message', async () => {
+  const { dispositionAfterFailure } = await import('../../functions/trainer/job-consumer');
+  const base = { permanent: false, maxReceives: 3, retryBaseSeconds: 30, visibilitySeconds: 300 };
+  assert.deepEqual(dispositionAfterFailure({ ...base, permanent: true, receives: 1 }), { action: 'delete' });
+  assert.deepEqual(dispositionAfterFailure({ ...base, receives: 1 }), { action: 'retry', delaySeconds: 30 });
+  assert.deepEqual(dispositionAfterFailure({ ...base, receives: 2 }), { action: 'retry', delaySeconds: 60 });
+  assert.deepEqual(dispositionAfterFailure({ ...base, receives: 3 }), { action: 'to-dlq' });
+  assert.deepEqual(dispositionAfterFailure({ ...base, maxReceives: 10, receives: 6 }), { action: 'retry', delaySeconds: 300 });
+});
