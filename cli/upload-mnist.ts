@@ -7,14 +7,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeS3Client, requireEnv } from '../shared/aws';
-import { DATASET_FILES, mnistDataDir } from '../shared/dataset';
+import { DATASET_FILES, datasetKey, DEFAULT_DATASET_PREFIX } from '../shared/bucket-layout';
+import { mnistDataDir } from '../shared/dataset';
 import { Bucket } from '../shared/s3-objects';
 
-export async function uploadMnist(bucket: Bucket, prefix = 'datasets/mnist/'): Promise<string[]> {
+export async function uploadMnist(bucket: Bucket, prefix = DEFAULT_DATASET_PREFIX): Promise<string[]> {
   const keys: string[] = [];
   for (const file of Object.values(DATASET_FILES)) {
-    await bucket.putBytes(prefix + file, await readFile(join(mnistDataDir(), file)));
-    keys.push(prefix + file);
+    await bucket.putBytes(datasetKey(prefix, file), await readFile(join(mnistDataDir(), file)));
+    keys.push(datasetKey(prefix, file));
   }
   return keys;
 }
