@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { emulatorPort } from '../../local/emulator';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 test('the emulator port is 4566 unless LENET_EMULATOR_PORT names another valid port', () => {
   assert.equal(emulatorPort(undefined), 4566);

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { LenetStack } from '../../infra/lenet-stack';
@@ -49,8 +48,6 @@ async function writtenCheckpointKeys(): Promise<{ epoch: string[]; partial: stri
   model.dispose();
   return keys;
 }
-
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 interface Synth {
   app: App;
