@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
-import { initBackend } from '../../shared/backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take, type Dataset } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
@@ -12,6 +11,7 @@ import { promoteIfBetter } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import { TrainingParams } from '../../shared/schemas';
 import { train } from '../../functions/trainer/train';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { handler } from '../../functions/predict/handler';
 import { freshBucket, useEmulator, emulatorReady } from '../helpers/aws';
 
@@ -42,7 +42,8 @@ async function trainAndPromote(jobId: string, images: number, force = false) {
 
 before(async () => {
   await emulatorReady();
-  await initBackend('wasm');
+  // The test trains its models, so it needs the trainer's gradient kernels on top of the predict backend.
+  await initTrainingBackend('wasm');
   bucket = await freshBucket('predict');
   process.env.BUCKET_NAME = bucket.name;
   process.env.MODEL_REFRESH_SECONDS = '0';
