@@ -34,7 +34,8 @@ export interface TrainerServiceProps {
   readonly image?: ecs.ContainerImage;
   /**
    * Docker build context of the default image asset. The repo root, because the trainer
-   * imports `shared/`. Heavy directories are excluded from the context (see {@link exclude}).
+   * imports `shared/`. The root `.dockerignore` (which CDK reads) allow-lists what the image needs,
+   * so `cdk synth -o <any dir>` never stages the assembly into its own asset.
    * @default the repository root
    */
   readonly buildContext?: string;
