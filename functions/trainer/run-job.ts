@@ -95,6 +95,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       .finally(() => (progressWrite = undefined));
   };
 
+  let firstBatchLogged = false;
   try {
     const outcome = await train(model, trainSet, {
       params,
@@ -105,6 +106,11 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
         shouldStop: ctx.shouldStop,
         onBatchEnd: (epoch, batch, batches) => {
           ctx.onBatchEnd?.(epoch, batch, batches);
+          // Once per run: marks the first training step (container cold start → first step in docs/container.md).
+          if (!firstBatchLogged) {
+            firstBatchLogged = true;
+            logger.info('first batch done', { jobId, epoch: epoch + 1, batch, processUptimeSeconds: Math.round(process.uptime() * 10) / 10 });
+          }
           reportProgress(epoch, batch, batches);
         },
         onStop: async (at) => {
