@@ -183,10 +183,10 @@ test('docker kill mid-epoch: a second container resumes from the last complete e
   const killedAt = Date.now();
   assert.equal(await a.wait(), 137);
   assert.equal(await logOf(a, 'mid-epoch checkpoint written'), undefined, 'no checkpoint on SIGKILL');
-  const markers = (await bucket.listKeys(modelKeys.job(jobId))).filter((k) => /epoch-\d+\/checkpoint\.json$/.test(k));
+  const markers = (await bucket.listKeys(modelKeys.checkpoints(jobId))).filter((k) => /epoch-\d+\/checkpoint\.json$/.test(k));
   const lastEpoch = markers.length;
   assert.ok(lastEpoch >= 1 && lastEpoch < 3, `killed after ${lastEpoch} complete epochs`);
-  assert.equal((await bucket.listKeys(modelKeys.job(jobId))).filter((k) => k.includes('/partial-')).length, 0);
+  assert.equal((await bucket.listKeys(modelKeys.checkpoints(jobId))).filter((k) => k.includes('/partial-')).length, 0);
 
   const b = await trainer('kill-b', q);
   const done = await waitFor<JobStatus>(`${jobId} to finish`, finished(jobId), 300_000);
