@@ -15,6 +15,8 @@ export interface CheckpointInfo {
   jobId: string;
   epoch: number;
   backend: string;
+  /** The training step's route (functions/trainer/stepper.ts), when known. */
+  route?: string;
   metrics?: EpochMetrics;
   testAccuracy?: number;
   testLoss?: number;

@@ -84,7 +84,9 @@ export interface EpochMetrics {
   seconds: number;
   imagesPerSecond: number;
   backend: string;
-  /** Gradient threads used for most of the epoch's steps (portable backend's fast step). */
+  /** The training step's route: 'native×auto', 'fast×2', 'layers'… (functions/trainer/stepper.ts). */
+  route?: string;
+  /** Gradient threads used for most of the epoch's steps (fast and native routes). */
   threads?: number;
 }
 

@@ -96,6 +96,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   };
 
   let firstBatchLogged = false;
+  let route: string | undefined;
   try {
     const outcome = await train(model, trainSet, {
       params,
@@ -104,6 +105,10 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       resumeAt: last?.position,
       hooks: {
         shouldStop: ctx.shouldStop,
+        onRoute: (name, fallback) => {
+          route = name;
+          logger.info('training route', { jobId, backend, route, fallback });
+        },
         onBatchEnd: (epoch, batch, batches) => {
           ctx.onBatchEnd?.(epoch, batch, batches);
           // Once per run: marks the first training step (container cold start → first step in docs/container.md).
@@ -117,7 +122,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           if (at.batch === 0 || ctx.checkpointOnStop?.() === false) return;
           await ctx.assertLeaseHeld?.();
           const prefix = modelKeys.partial(jobId, at.epoch, at.batch);
-          await saveCheckpoint(bucket, prefix, model, { jobId, epoch: at.epoch, backend, position: at, createdAt: new Date().toISOString() });
+          await saveCheckpoint(bucket, prefix, model, { jobId, epoch: at.epoch, backend, route, position: at, createdAt: new Date().toISOString() });
           logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
         },
         onEpochEnd: async (m) => {
@@ -126,6 +131,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             jobId,
             epoch: m.epoch,
             backend,
+            route,
             metrics: m,
             createdAt: new Date().toISOString(),
           });
@@ -145,6 +151,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       jobId,
       epoch: params.epochs,
       backend,
+      route,
       testAccuracy: test.accuracy,
       testLoss: test.loss,
       createdAt: new Date().toISOString(),

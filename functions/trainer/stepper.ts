@@ -1,19 +1,22 @@
 /**
- * One training step on a batch, by one of two equivalent routes:
+ * One training step on a batch, by one of three equivalent routes:
  *  - 'layers': tfjs-layers' `model.trainOnBatch` (any model, any backend);
  *  - 'fast':   the hand-written LeNet-5 step of ./lenet-step.ts (gradients + fused Adam), optionally
  *              data-parallel over worker threads (./parallel.ts). wasm backend, `buildLeNet5` models.
- * Both train the same LayersModel variables and optimizer state.
+ *  - 'native': the same step on oneDNN in a Node-API addon (./native/), OpenMP threads. Any
+ *              backend, `buildLeNet5` models, when the addon is built.
+ * All train the same LayersModel variables and optimizer state.
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
 import { adamUpdate, fastTrainerSupported, lenetGradients, type StepResult } from './lenet-step';
+import { loadNativeAddon, NativeLeNet } from './native/native-step';
 import { ParallelGradients } from './parallel';
 import { ThreadChooser } from './thread-chooser';
 
-export type StepMode = 'auto' | 'layers' | 'fast';
+export type StepMode = 'auto' | 'layers' | 'fast' | 'native';
 
 export interface Batch {
   pixels: Float32Array;
@@ -22,16 +25,20 @@ export interface Batch {
 }
 
 export interface BatchStepper {
-  /** 'layers', 'fast', 'fast×N' (N data-parallel workers) or 'fast×auto'. */
+  /** 'layers', 'fast', 'fast×N' (N data-parallel workers), 'fast×auto', 'native×N' or 'native×auto'. */
   readonly name: string;
+  /** Why a faster route was not taken, when one was wanted (e.g. the addon is not built). */
+  readonly fallback?: string;
   step(batch: Batch): Promise<StepResult>;
   /** The thread count used for most steps since the last call (undefined if none). */
   takeThreadsUsed(): number | undefined;
+  /** Brings the model's variables and optimizer state up to date (before evaluating or saving it). */
+  sync(): void;
   dispose(): Promise<void>;
 }
 
 export interface StepperOptions {
-  /** Default: env LENET_STEP, else 'auto' (= 'fast' when supported, else 'layers'). */
+  /** Default: env LENET_STEP, else 'auto' (= 'native' when the addon loads, else 'fast' when supported, else 'layers'). */
   mode?: StepMode;
   /**
    * Data-parallel workers for the fast step: a count (1 = this thread only), or 'auto' to pick
@@ -54,9 +61,16 @@ export function fastStepAvailable(model: tfl.LayersModel): boolean {
 
 export async function createStepper(model: tfl.LayersModel, opts: StepperOptions): Promise<BatchStepper> {
   const mode = opts.mode ?? (process.env.LENET_STEP as StepMode | undefined) ?? 'auto';
-  if (!['auto', 'layers', 'fast'].includes(mode)) throw new Error(`unknown step mode '${mode}' (auto, layers or fast)`);
+  if (!['auto', 'layers', 'fast', 'native'].includes(mode)) throw new Error(`unknown step mode '${mode}' (auto, layers, fast or native)`);
+  let fallback: string | undefined;
+  if (mode === 'native' || mode === 'auto') {
+    const { addon, error } = loadNativeAddon();
+    if (addon && fastTrainerSupported(model)) return nativeStepper(model, addon, opts);
+    fallback = error ?? 'the native step supports only the buildLeNet5 model with Adam';
+    if (mode === 'native') throw new Error(`native training step unavailable: ${fallback}`);
+  }
   const fast = mode === 'fast' || (mode === 'auto' && fastStepAvailable(model));
-  if (!fast) return layersStepper(model);
+  if (!fast) return { ...layersStepper(model), fallback };
   if (!fastStepAvailable(model)) {
     throw new Error(`the fast training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
   }
@@ -67,6 +81,7 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
   const chooser = auto && parallel ? new ThreadChooser({ candidates: [...new Set([1, 2, workers])] }) : undefined;
   return {
     name: chooser ? 'fast×auto' : parallel ? `fast×${workers}` : 'fast',
+    fallback,
     async step({ pixels, labels }) {
       const n = labels.length;
       const threads = chooser?.choose() ?? workers;
@@ -81,8 +96,37 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
       return result;
     },
     takeThreadsUsed: () => (chooser ? chooser.takeUsage() : workers),
+    // The fast step trains the model's own variables.
+    sync() {},
     async dispose() {
       await parallel?.dispose();
+    },
+  };
+}
+
+/**
+ * The oneDNN step. 'auto' threads: the faster of 1 and all cores (at most 2), chosen step by step
+ * as for the fast route, since OpenMP's threads wait for a descheduled one just the same.
+ */
+function nativeStepper(model: tfl.LayersModel, addon: NonNullable<ReturnType<typeof loadNativeAddon>['addon']>, opts: StepperOptions): BatchStepper {
+  const auto = opts.workers === 'auto';
+  const cores = Math.max(1, addon.maxThreads());
+  const workers = auto ? Math.min(2, cores) : Math.max(1, Math.floor(Number(opts.workers ?? 1)));
+  const chooser = auto && workers > 1 ? new ThreadChooser({ candidates: [1, workers] }) : undefined;
+  const net = new NativeLeNet(addon, modelVariables(model), model.optimizer, { batch: opts.maxBatch, threads: chooser ? [...chooser.candidates] : [workers] });
+  return {
+    name: chooser ? 'native×auto' : `native×${workers}`,
+    step({ pixels, labels }) {
+      const threads = chooser?.choose() ?? workers;
+      const started = performance.now();
+      const result = net.step(pixels, labels, threads);
+      chooser?.record(threads, (performance.now() - started) / labels.length);
+      return Promise.resolve(result);
+    },
+    takeThreadsUsed: () => (chooser ? chooser.takeUsage() : workers),
+    sync: () => net.sync(),
+    async dispose() {
+      net.sync();
     },
   };
 }
@@ -108,6 +152,7 @@ function layersStepper(model: tfl.LayersModel): BatchStepper {
     },
     // The backend decides its own threading.
     takeThreadsUsed: () => undefined,
+    sync() {},
     async dispose() {},
   };
 }

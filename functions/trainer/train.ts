@@ -16,6 +16,8 @@ export interface TrainHooks {
   shouldStop?(): boolean;
   /** Called when training stops early (shouldStop), with where it stopped; a mid-epoch checkpoint is written here. */
   onStop?(at: TrainPosition): Promise<void>;
+  /** Called once the training route is chosen (e.g. 'native×auto', 'fast×2'), with why a faster one was not taken. */
+  onRoute?(route: string, fallback?: string): void;
 }
 
 export interface TrainOptions {
@@ -28,7 +30,8 @@ export interface TrainOptions {
   hooks?: TrainHooks;
   /**
    * How a batch is trained: 'layers' (model.trainOnBatch), 'fast' (hand-written LeNet-5 step,
-   * wasm only) or 'auto' (fast when possible). Default: env LENET_STEP, else 'auto'.
+   * wasm only), 'native' (the same step on oneDNN, ./native/) or 'auto' (native, else fast, when
+   * possible). Default: env LENET_STEP, else 'auto'.
    */
   step?: StepMode;
 }
@@ -179,6 +182,7 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
   const { train: trainSet, validation } = splitValidation(data, params.validationSplit);
   const batches = Math.ceil(trainSet.count / params.batchSize);
   const stepper = await createStepper(model, { mode: opts.step, workers: params.workers ?? defaultWorkers(), maxBatch: params.batchSize });
+  hooks.onRoute?.(stepper.name, stepper.fallback);
   try {
     for (let epoch = opts.resumeAt?.epoch ?? opts.startEpoch ?? 0; epoch < params.epochs; epoch++) {
       const learningRate = learningRateFor(params, epoch);
@@ -201,6 +205,7 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
           yielded = performance.now();
         }
         if (hooks.shouldStop?.()) {
+          stepper.sync();
           await hooks.onStop?.({ epoch, batch: b, lossSum, correct });
           return 'stopped';
         }
@@ -211,6 +216,7 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
         hooks.onBatchEnd?.(epoch, b + 1, batches);
       }
       const seconds = (performance.now() - started) / 1000;
+      stepper.sync();
       const val = validation ? await evaluate(model, validation) : undefined;
       await hooks.onEpochEnd?.({
         epoch: epoch + 1,
@@ -222,6 +228,7 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
         seconds,
         imagesPerSecond: Math.max(1, trainSet.count - firstBatch * params.batchSize) / seconds,
         backend,
+        route: stepper.name,
         threads: stepper.takeThreadsUsed(),
       });
     }

@@ -1,0 +1,486 @@
+// The LeNet-5 training step of functions/trainer/lenet-step.ts (forward, softmax cross-entropy,
+// backward, Adam), on oneDNN 2.x primitives (the v2 C++ API of Debian's libdnnl 2.6).
+//
+// Primitives are created once per (batch size, thread count) and executed per batch. The weights
+// and the Adam moments live here, in the layouts the forward primitives chose ("master" layouts);
+// getParam/setParam reorder them from/to the Keras layouts of the LayersModel variables, so the
+// TS wrapper (./native-step.ts) can keep tf.Variables and the tf Adam state in step.
+#include <napi.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+#include "oneapi/dnnl/dnnl_version.h"
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+using dims = memory::dims;
+
+namespace {
+
+constexpr int NUM_PARAMS = 10;
+constexpr int CLASSES = 10;
+constexpr int PIXELS = 28 * 28;
+constexpr float CLIP = 1e-7f;
+
+// Logical oneDNN dims of the 10 trainable tensors, and the Keras layout of each as a format tag:
+// conv kernels [kh, kw, in, out] = hwio; the Dense after Flatten has a [h·w·c, 84] kernel, i.e.
+// hwio over (84, 120, 5, 5); the last Dense [84, 10] = io.
+const dims PARAM_DIMS[NUM_PARAMS] = {
+    {6, 1, 5, 5}, {6}, {16, 6, 5, 5}, {16}, {120, 16, 5, 5}, {120}, {84, 120, 5, 5}, {84}, {10, 84}, {10},
+};
+const tag KERAS_TAG[NUM_PARAMS] = {tag::hwio, tag::x, tag::hwio, tag::x, tag::hwio, tag::x, tag::hwio, tag::x, tag::io, tag::x};
+
+enum Kind { WEIGHT = 0, M = 1, V = 2, GRAD = 3 };
+
+struct Param {
+  memory::desc md;
+  memory w, m, v, g;  // all in md
+  size_t size() const { return md.get_size() / sizeof(float); }
+};
+
+memory zeroed(const memory::desc &md, const engine &eng) {
+  memory mem(md, eng);
+  std::memset(mem.get_data_handle(), 0, md.get_size());
+  return mem;
+}
+
+// A weight as one primitive wants it: the master memory itself, or a copy reordered per step.
+struct WeightUse {
+  memory mem;
+  bool reorder = false;
+};
+
+struct Trainer;
+
+// One set of primitives and activation buffers for a batch size and thread count.
+struct Net {
+  int batch, threads;
+  std::vector<std::pair<primitive, std::unordered_map<int, memory>>> forward, backward;
+  std::vector<std::pair<memory, memory>> preReorders;   // master weight -> layout a primitive wants
+  std::vector<std::pair<memory, memory>> postReorders;  // gradient as computed -> master layout
+  memory x, logits, dLogits;
+  std::vector<std::string> impls;
+};
+
+struct Trainer {
+  engine eng{engine::kind::cpu, 0};
+  stream strm{eng};
+  Param params[NUM_PARAMS];
+  bool mastersSet = false;
+  std::map<std::pair<int, int>, std::unique_ptr<Net>> nets;
+
+  // Uses the master layout when the primitive accepted it, else a scratch buffer reordered per step.
+  WeightUse weightFor(Net &net, int p, const memory::desc &want) {
+    if (want == params[p].md) return {params[p].w, false};
+    memory scratch = zeroed(want, eng);
+    net.preReorders.emplace_back(params[p].w, scratch);
+    return {scratch, true};
+  }
+  memory gradFor(Net &net, int p, const memory::desc &got) {
+    if (got == params[p].md) return params[p].g;
+    memory scratch = zeroed(got, eng);
+    net.postReorders.emplace_back(scratch, params[p].g);
+    return scratch;
+  }
+  void setMaster(int p, const memory::desc &md) {
+    if (mastersSet) return;
+    params[p].md = md;
+    params[p].w = zeroed(md, eng);
+    params[p].m = zeroed(md, eng);
+    params[p].v = zeroed(md, eng);
+    params[p].g = zeroed(md, eng);
+  }
+
+  static bool isRef(const char *impl) { return std::strncmp(impl, "ref", 3) == 0; }
+
+  Net &netFor(int batch, int threads) {
+    auto key = std::make_pair(batch, threads);
+    auto it = nets.find(key);
+    if (it != nets.end()) return *it->second;
+    omp_set_num_threads(threads);
+    auto net = std::make_unique<Net>();
+    net->batch = batch;
+    net->threads = threads;
+    build(*net);
+    mastersSet = true;
+    return *(nets[key] = std::move(net));
+  }
+
+  void build(Net &net) {
+    const memory::dim N = net.batch;
+    auto act = [&](memory::dim c, memory::dim hw) { return memory::desc({N, c, hw, hw}, dt::f32, tag::nhwc); };
+    auto anyW = [&](int p) { return memory::desc(PARAM_DIMS[p], dt::f32, tag::any); };
+    auto bias = [&](int p) { return memory::desc(PARAM_DIMS[p], dt::f32, tag::x); };
+    auto mem = [&](const memory::desc &md) { return zeroed(md, eng); };
+    primitive_attr tanhAttr;
+    {
+      post_ops po;
+      po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
+      tanhAttr.set_post_ops(po);
+    }
+    // Biases stay in plain `x` everywhere: set them up on first build.
+    for (int p = 1; p < NUM_PARAMS; p += 2) setMaster(p, bias(p));
+
+    struct ConvLayer {
+      int p;
+      memory src, dst;        // input activation, tanh output
+      memory dSrc, dDst;      // their gradients (dDst is also tanh's diff_src, in place)
+      bool needDataGrad;
+    };
+    memory::desc xMd({N, 1, 28, 28}, dt::f32, tag::nhwc);
+    net.x = memory(xMd, eng, nullptr);
+    memory a1 = mem(act(6, 24)), p1 = mem(act(6, 23)), a2 = mem(act(16, 19)), p2 = mem(act(16, 9)), a3 = mem(act(120, 5));
+    memory da1 = mem(act(6, 24)), dp1 = mem(act(6, 23)), da2 = mem(act(16, 19)), dp2 = mem(act(16, 9)), da3 = mem(act(120, 5));
+    memory::desc a4Md({N, 84}, dt::f32, tag::nc), logitMd({N, CLASSES}, dt::f32, tag::nc);
+    memory a4 = mem(a4Md), da4 = mem(a4Md);
+    net.logits = mem(logitMd);
+    net.dLogits = mem(logitMd);
+
+    std::vector<std::pair<primitive, std::unordered_map<int, memory>>> bwd;  // built in forward order, run reversed
+    auto note = [&](const char *what, const char *impl) { net.impls.push_back(std::string(what) + ": " + impl); };
+
+    // tanh backward in place on the gradient, from the saved tanh output.
+    auto tanhBackward = [&](const memory &y, const memory &dy, const char *what) {
+      eltwise_forward::desc hintD(prop_kind::forward_training, algorithm::eltwise_tanh_use_dst_for_bwd, y.get_desc(), 0.f, 0.f);
+      eltwise_forward::primitive_desc hint(hintD, eng);
+      eltwise_backward::desc d(algorithm::eltwise_tanh_use_dst_for_bwd, dy.get_desc(), y.get_desc(), 0.f, 0.f);
+      eltwise_backward::primitive_desc pd(d, eng, hint);
+      note(what, pd.impl_info_str());
+      return std::make_pair(primitive(eltwise_backward(pd)),
+                            std::unordered_map<int, memory>{{DNNL_ARG_DST, y}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dy}});
+    };
+
+    // conv 5x5 valid + tanh; backward: tanh, weights (+bias), data (unless first layer).
+    auto conv = [&](int p, const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, bool dataGrad,
+                    const char *name, std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &backward) {
+      dims strides{1, 1}, pad{0, 0};
+      convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, src.get_desc(), anyW(p), bias(p + 1),
+                                   dst.get_desc(), strides, pad, pad);
+      convolution_forward::primitive_desc fpd(fd, tanhAttr, eng);
+      setMaster(p, fpd.weights_desc());
+      note(name, fpd.impl_info_str());
+      WeightUse w = weightFor(net, p, fpd.weights_desc());
+      net.forward.emplace_back(convolution_forward(fpd), std::unordered_map<int, memory>{
+                                   {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_BIAS, params[p + 1].w}, {DNNL_ARG_DST, dst}});
+      // Backward weights: ask for the master layout first; fall back to `any` if refused or only a reference kernel.
+      auto makeBww = [&](const memory::desc &wmd) {
+        convolution_backward_weights::desc d(algorithm::convolution_direct, src.get_desc(), wmd, bias(p + 1), dDst.get_desc(), strides, pad, pad);
+        return convolution_backward_weights::primitive_desc(d, eng, fpd);
+      };
+      convolution_backward_weights::primitive_desc wpd;
+      try {
+        wpd = makeBww(params[p].md);
+        if (isRef(wpd.impl_info_str())) wpd = makeBww(anyW(p));
+      } catch (const dnnl::error &) {
+        wpd = makeBww(anyW(p));
+      }
+      note((std::string(name) + " bwd-weights").c_str(), wpd.impl_info_str());
+      std::vector<std::pair<primitive, std::unordered_map<int, memory>>> layerBwd;
+      layerBwd.push_back(tanhBackward(dst, dDst, (std::string(name) + " tanh bwd").c_str()));
+      layerBwd.emplace_back(convolution_backward_weights(wpd), std::unordered_map<int, memory>{
+                                {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dDst},
+                                {DNNL_ARG_DIFF_WEIGHTS, gradFor(net, p, wpd.diff_weights_desc())},
+                                {DNNL_ARG_DIFF_BIAS, params[p + 1].g}});
+      if (dataGrad) {
+        auto makeBwd = [&](const memory::desc &wmd) {
+          convolution_backward_data::desc d(algorithm::convolution_direct, dSrc.get_desc(), wmd, dDst.get_desc(), strides, pad, pad);
+          return convolution_backward_data::primitive_desc(d, eng, fpd);
+        };
+        convolution_backward_data::primitive_desc dpd;
+        try {
+          dpd = makeBwd(params[p].md);
+          if (isRef(dpd.impl_info_str())) dpd = makeBwd(anyW(p));
+        } catch (const dnnl::error &) {
+          dpd = makeBwd(anyW(p));
+        }
+        note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
+        WeightUse wb = weightFor(net, p, dpd.weights_desc());
+        layerBwd.emplace_back(convolution_backward_data(dpd), std::unordered_map<int, memory>{
+                                  {DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_WEIGHTS, wb.mem}, {DNNL_ARG_DIFF_SRC, dSrc}});
+      }
+      backward.insert(backward.begin(), layerBwd.begin(), layerBwd.end());
+    };
+
+    auto pool = [&](const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, memory::dim stride, const char *name,
+                    std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &backward) {
+      dims strides{stride, stride}, kernel{2, 2}, pad{0, 0};
+      pooling_forward::desc fd(prop_kind::forward_training, algorithm::pooling_avg_exclude_padding, src.get_desc(), dst.get_desc(), strides,
+                               kernel, pad, pad);
+      pooling_forward::primitive_desc fpd(fd, eng);
+      note(name, fpd.impl_info_str());
+      net.forward.emplace_back(pooling_forward(fpd), std::unordered_map<int, memory>{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+      pooling_backward::desc bd(algorithm::pooling_avg_exclude_padding, dSrc.get_desc(), dDst.get_desc(), strides, kernel, pad, pad);
+      pooling_backward::primitive_desc bpd(bd, eng, fpd);
+      note((std::string(name) + " bwd").c_str(), bpd.impl_info_str());
+      backward.insert(backward.begin(), std::make_pair(primitive(pooling_backward(bpd)),
+                                                       std::unordered_map<int, memory>{{DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_DIFF_SRC, dSrc}}));
+    };
+
+    // Dense layers: the first takes conv3's 4-D NHWC output directly (no flatten); its weights are
+    // forced to ohwi on all three passes so that none of them needs a per-step reorder.
+    auto dense = [&](int p, const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, bool withTanh, const memory::desc &wmd,
+                     const char *name, std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &backward) {
+      inner_product_forward::desc fd(prop_kind::forward_training, src.get_desc(), wmd, bias(p + 1), dst.get_desc());
+      inner_product_forward::primitive_desc fpd = withTanh ? inner_product_forward::primitive_desc(fd, tanhAttr, eng)
+                                                           : inner_product_forward::primitive_desc(fd, eng);
+      setMaster(p, fpd.weights_desc());
+      note(name, fpd.impl_info_str());
+      WeightUse w = weightFor(net, p, fpd.weights_desc());
+      net.forward.emplace_back(inner_product_forward(fpd), std::unordered_map<int, memory>{
+                                   {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_BIAS, params[p + 1].w}, {DNNL_ARG_DST, dst}});
+      auto makeBww = [&](const memory::desc &m) {
+        inner_product_backward_weights::desc d(src.get_desc(), m, bias(p + 1), dDst.get_desc());
+        return inner_product_backward_weights::primitive_desc(d, eng, fpd);
+      };
+      inner_product_backward_weights::primitive_desc wpd;
+      try {
+        wpd = makeBww(params[p].md);
+        if (isRef(wpd.impl_info_str())) wpd = makeBww(anyW(p));
+      } catch (const dnnl::error &) {
+        wpd = makeBww(anyW(p));
+      }
+      note((std::string(name) + " bwd-weights").c_str(), wpd.impl_info_str());
+      auto makeBwd = [&](const memory::desc &m) {
+        inner_product_backward_data::desc d(dSrc.get_desc(), m, dDst.get_desc());
+        return inner_product_backward_data::primitive_desc(d, eng, fpd);
+      };
+      inner_product_backward_data::primitive_desc dpd;
+      try {
+        dpd = makeBwd(params[p].md);
+        if (isRef(dpd.impl_info_str())) dpd = makeBwd(anyW(p));
+      } catch (const dnnl::error &) {
+        dpd = makeBwd(anyW(p));
+      }
+      note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
+      WeightUse wb = weightFor(net, p, dpd.weights_desc());
+      std::vector<std::pair<primitive, std::unordered_map<int, memory>>> layerBwd;
+      if (withTanh) layerBwd.push_back(tanhBackward(dst, dDst, (std::string(name) + " tanh bwd").c_str()));
+      layerBwd.emplace_back(inner_product_backward_weights(wpd), std::unordered_map<int, memory>{
+                                {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dDst},
+                                {DNNL_ARG_DIFF_WEIGHTS, gradFor(net, p, wpd.diff_weights_desc())}, {DNNL_ARG_DIFF_BIAS, params[p + 1].g}});
+      layerBwd.emplace_back(inner_product_backward_data(dpd), std::unordered_map<int, memory>{
+                                {DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_WEIGHTS, wb.mem}, {DNNL_ARG_DIFF_SRC, dSrc}});
+      backward.insert(backward.begin(), layerBwd.begin(), layerBwd.end());
+    };
+
+    std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &B = net.backward;
+    conv(0, net.x, a1, memory(), da1, false, "conv1", B);
+    pool(a1, p1, da1, dp1, 1, "pool1", B);
+    conv(2, p1, a2, dp1, da2, true, "conv2", B);
+    pool(a2, p2, da2, dp2, 2, "pool2", B);
+    conv(4, p2, a3, dp2, da3, true, "conv3", B);
+    dense(6, a3, a4, da3, da4, true, memory::desc(PARAM_DIMS[6], dt::f32, tag::ohwi), "dense1", B);
+    dense(8, a4, net.logits, da4, net.dLogits, false, anyW(8), "dense2", B);
+  }
+
+  // Softmax, Keras' clipped cross-entropy, arg-max hits and dLoss/dlogits = scale·(p − y).
+  void lossAndLogitGrad(Net &net, const uint8_t *labels, float scale, double &lossSum, int &correct) {
+    const float *z = static_cast<float *>(net.logits.get_data_handle());
+    float *dz = static_cast<float *>(net.dLogits.get_data_handle());
+    lossSum = 0;
+    correct = 0;
+    for (int i = 0; i < net.batch; i++) {
+      const float *row = z + i * CLASSES;
+      float *drow = dz + i * CLASSES;
+      float mx = row[0];
+      for (int c = 1; c < CLASSES; c++) mx = std::max(mx, row[c]);
+      float p[CLASSES], sum = 0;
+      for (int c = 0; c < CLASSES; c++) sum += (p[c] = std::exp(row[c] - mx));
+      int best = 0;
+      const int label = labels[i];
+      for (int c = 0; c < CLASSES; c++) {
+        p[c] /= sum;
+        if (p[c] > p[best]) best = c;
+      }
+      for (int c = 0; c < CLASSES; c++) drow[c] = scale * (p[c] - (c == label ? 1.f : 0.f));
+      if (best == label) correct++;
+      lossSum -= std::log(std::min(std::max(p[label], CLIP), 1.f - CLIP));
+    }
+  }
+
+  void run(std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &prims) {
+    for (auto &[prim, args] : prims) prim.execute(strm, args);
+  }
+
+  void step(Net &net, const float *pixels, const uint8_t *labels, float scale, double &lossSum, int &correct) {
+    omp_set_num_threads(net.threads);
+    net.x.set_data_handle(const_cast<float *>(pixels));
+    for (auto &[from, to] : net.preReorders) reorder(from, to).execute(strm, from, to);
+    run(net.forward);
+    strm.wait();
+    lossAndLogitGrad(net, labels, scale, lossSum, correct);
+    run(net.backward);
+    for (auto &[from, to] : net.postReorders) reorder(from, to).execute(strm, from, to);
+    strm.wait();
+  }
+
+  // tf.AdamOptimizer's update in its float32 order (as shared/heap-simd.wat):
+  //   m = b1·m + (1 − b1)·g;  v = b2·v + (1 − b2)·g·g;  w −= step·m / (√(v·inv2) + eps)
+  void adam(float b1, float b2, float stepSize, float inv2, float eps) {
+    const float ob1 = 1.f - b1, ob2 = 1.f - b2;
+    for (int p = 0; p < NUM_PARAMS; p++) {
+      float *w = static_cast<float *>(params[p].w.get_data_handle());
+      float *m = static_cast<float *>(params[p].m.get_data_handle());
+      float *v = static_cast<float *>(params[p].v.get_data_handle());
+      const float *g = static_cast<float *>(params[p].g.get_data_handle());
+      const long n = static_cast<long>(params[p].size());
+#pragma omp parallel for simd if (n > 16384) schedule(static)
+      for (long i = 0; i < n; i++) {
+        const float mi = b1 * m[i] + ob1 * g[i];
+        const float vi = b2 * v[i] + (ob2 * g[i]) * g[i];
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = w[i] - (stepSize * mi) / (std::sqrt(vi * inv2) + eps);
+      }
+    }
+  }
+
+  memory &buffer(int p, int kind) {
+    switch (kind) {
+      case WEIGHT: return params[p].w;
+      case M: return params[p].m;
+      case V: return params[p].v;
+      default: return params[p].g;
+    }
+  }
+
+  // Copies a parameter (weights, a moment or the last gradient) between its master layout and a Keras-layout array.
+  void transfer(int p, int kind, float *keras, bool toKeras) {
+    memory user(memory::desc(PARAM_DIMS[p], dt::f32, KERAS_TAG[p]), eng, keras);
+    memory &mine = buffer(p, kind);
+    if (toKeras) reorder(mine, user).execute(strm, mine, user);
+    else reorder(user, mine).execute(strm, user, mine);
+    strm.wait();
+  }
+};
+
+class Addon : public Napi::ObjectWrap<Addon> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function cls = DefineClass(env, "LeNetTrainer",
+                                     {InstanceMethod("prepare", &Addon::Prepare), InstanceMethod("step", &Addon::Step),
+                                      InstanceMethod("adam", &Addon::Adam), InstanceMethod("getParam", &Addon::GetParam),
+                                      InstanceMethod("setParam", &Addon::SetParam), InstanceMethod("paramSize", &Addon::ParamSize),
+                                      InstanceMethod("describe", &Addon::Describe)});
+    exports.Set("LeNetTrainer", cls);
+    exports.Set("dnnlVersion", Napi::String::New(env, std::to_string(DNNL_VERSION_MAJOR) + "." + std::to_string(DNNL_VERSION_MINOR) + "." +
+                                                          std::to_string(DNNL_VERSION_PATCH)));
+    exports.Set("maxThreads", Napi::Function::New(env, [](const Napi::CallbackInfo &info) {
+                  return Napi::Number::New(info.Env(), omp_get_num_procs());
+                }));
+    return exports;
+  }
+
+  explicit Addon(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Addon>(info) {}
+
+ private:
+  Trainer t;
+
+  template <typename F>
+  Napi::Value guard(const Napi::CallbackInfo &info, F f) {
+    try {
+      return f();
+    } catch (const dnnl::error &e) {
+      throw Napi::Error::New(info.Env(), std::string("oneDNN: ") + e.what() + " (status " + std::to_string(static_cast<int>(e.status)) + ")");
+    }
+  }
+
+  static int intArg(const Napi::CallbackInfo &info, size_t i, int lo, int hi, const char *what) {
+    if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+    int v = info[i].As<Napi::Number>().Int32Value();
+    if (v < lo || v > hi) throw Napi::RangeError::New(info.Env(), std::string(what) + " out of range");
+    return v;
+  }
+
+  // prepare(batch, threads): builds the primitives for that shape now (the first call fixes the master layouts).
+  Napi::Value Prepare(const Napi::CallbackInfo &info) {
+    int batch = intArg(info, 0, 1, 65536, "batch"), threads = intArg(info, 1, 1, 256, "threads");
+    return guard(info, [&]() -> Napi::Value {
+      t.netFor(batch, threads);
+      return info.Env().Undefined();
+    });
+  }
+
+  // step(pixels: Float32Array, labels: Uint8Array, threads, scale) -> [lossSum, correct]; leaves the gradients in place.
+  Napi::Value Step(const Napi::CallbackInfo &info) {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(info.Env(), "pixels must be a Float32Array");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw Napi::TypeError::New(info.Env(), "labels must be a Uint8Array");
+    auto pixels = info[0].As<Napi::Float32Array>();
+    auto labels = info[1].As<Napi::Uint8Array>();
+    int threads = intArg(info, 2, 1, 256, "threads");
+    float scale = info[3].As<Napi::Number>().FloatValue();
+    const int n = static_cast<int>(labels.ElementLength());
+    if (n < 1 || pixels.ElementLength() != static_cast<size_t>(n) * PIXELS)
+      throw Napi::RangeError::New(info.Env(), "pixels must hold 784 floats per label");
+    for (int i = 0; i < n; i++)
+      if (labels[i] >= CLASSES) throw Napi::RangeError::New(info.Env(), "labels must be 0-9");
+    return guard(info, [&]() -> Napi::Value {
+      Net &net = t.netFor(n, threads);
+      double lossSum;
+      int correct;
+      t.step(net, pixels.Data(), labels.Data(), scale, lossSum, correct);
+      Napi::Array out = Napi::Array::New(info.Env(), 2);
+      out.Set(0u, lossSum);
+      out.Set(1u, correct);
+      return out;
+    });
+  }
+
+  // adam(beta1, beta2, step, inv2, epsilon, threads): applies the last step's gradients.
+  Napi::Value Adam(const Napi::CallbackInfo &info) {
+    auto f = [&](size_t i) { return info[i].As<Napi::Number>().FloatValue(); };
+    omp_set_num_threads(intArg(info, 5, 1, 256, "threads"));
+    t.adam(f(0), f(1), f(2), f(3), f(4));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Transfer(const Napi::CallbackInfo &info, bool toKeras) {
+    if (!t.mastersSet) throw Napi::Error::New(info.Env(), "call prepare() first");
+    int p = intArg(info, 0, 0, NUM_PARAMS - 1, "param"), kind = intArg(info, 1, 0, 3, "kind");
+    auto arr = info[2].As<Napi::Float32Array>();
+    size_t want = 1;
+    for (auto d : PARAM_DIMS[p]) want *= d;
+    if (!info[2].IsTypedArray() || arr.ElementLength() != want) throw Napi::RangeError::New(info.Env(), "array size does not match the parameter");
+    return guard(info, [&]() -> Napi::Value {
+      t.transfer(p, kind, arr.Data(), toKeras);
+      return info.Env().Undefined();
+    });
+  }
+  Napi::Value GetParam(const Napi::CallbackInfo &info) { return Transfer(info, true); }
+  Napi::Value SetParam(const Napi::CallbackInfo &info) { return Transfer(info, false); }
+
+  Napi::Value ParamSize(const Napi::CallbackInfo &info) {
+    int p = intArg(info, 0, 0, NUM_PARAMS - 1, "param");
+    return Napi::Number::New(info.Env(), static_cast<double>(t.params[p].size()));
+  }
+
+  // describe(): the implementation of every primitive and the per-step reorders, per built shape.
+  Napi::Value Describe(const Napi::CallbackInfo &info) {
+    std::string s;
+    for (auto &[key, net] : t.nets) {
+      s += "batch " + std::to_string(key.first) + ", " + std::to_string(key.second) + " thread(s): " +
+           std::to_string(net->preReorders.size()) + " weight reorders, " + std::to_string(net->postReorders.size()) + " gradient reorders\n";
+      for (auto &line : net->impls) s += "  " + line + "\n";
+    }
+    return Napi::String::New(info.Env(), s);
+  }
+};
+
+}  // namespace
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Addon::Init(env, exports); }
+
+NODE_API_MODULE(lenet_native, InitAll)

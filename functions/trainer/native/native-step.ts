@@ -1,0 +1,159 @@
+/**
+ * The 'native' training route: the LeNet-5 step of ../lenet-step.ts on oneDNN primitives, in a
+ * Node-API addon (./lenet_native.cc, built by `npm run build:native`).
+ *
+ * The addon keeps its own copy of the weights and Adam moments (in oneDNN's layouts) between
+ * steps. The LayersModel stays the source of truth at the edges: the stepper loads the model's
+ * variables and its Adam state when created, and `sync()` writes them back (weights, `/m`, `/v`,
+ * β powers; the iteration count is kept step by step), which train() calls before every
+ * evaluation and checkpoint. So checkpoints are the same as the wasm fast step's, and move freely
+ * between routes.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { StepResult } from '../lenet-step';
+
+export interface NativeAddon {
+  dnnlVersion: string;
+  maxThreads(): number;
+  LeNetTrainer: new () => NativeTrainer;
+}
+
+export interface NativeTrainer {
+  /** Builds the primitives for a batch size and thread count (done lazily by step() otherwise). */
+  prepare(batch: number, threads: number): void;
+  /** Forward and backward on a batch; the gradients of scale × Σ loss stay in the addon. Returns [lossSum, correct]. */
+  step(pixels: Float32Array, labels: Uint8Array, threads: number, scale: number): [number, number];
+  /** Applies the last step's gradients: tf.AdamOptimizer's update with step = lr / (1 − β1^t), inv2 = 1 / (1 − β2^t). */
+  adam(beta1: number, beta2: number, step: number, inv2: number, epsilon: number, threads: number): void;
+  /** Copies parameter `index` (model order) out to / in from a Keras-layout array. kind: 0 weights, 1 m, 2 v, 3 last gradient. */
+  getParam(index: number, kind: ParamKind, out: Float32Array): void;
+  setParam(index: number, kind: ParamKind, from: Float32Array): void;
+  /** Which oneDNN implementation runs each primitive, and the per-step reorders, per built shape. */
+  describe(): string;
+}
+
+export const ParamKind = { Weights: 0, FirstMoment: 1, SecondMoment: 2, Gradient: 3 } as const;
+export type ParamKind = (typeof ParamKind)[keyof typeof ParamKind];
+
+const ADDON_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'lenet_native.node');
+
+let cached: { addon?: NativeAddon; error?: string } | undefined;
+
+/**
+ * The addon, or why it is unavailable (not built, libdnnl missing, or LENET_NATIVE=0).
+ * Loaded once per process.
+ */
+export function loadNativeAddon(): { addon?: NativeAddon; error?: string } {
+  if (process.env.LENET_NATIVE === '0') return { error: 'disabled by LENET_NATIVE=0' };
+  if (!cached) {
+    try {
+      cached = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeAddon };
+    } catch (err) {
+      const message = (err as Error).message.split('\n')[0];
+      cached = { error: `oneDNN addon not loaded (${message}); build it with npm run build:native` };
+    }
+  }
+  return cached;
+}
+
+interface AdamInternals {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
+  incrementIterations(): void;
+}
+
+/**
+ * One model's weights and Adam state inside the addon. `step` trains a batch on `threads` OpenMP
+ * threads; `sync` writes everything back to the model's variables and optimizer.
+ */
+export class NativeLeNet {
+  private readonly trainer: NativeTrainer;
+  private readonly adam: AdamInternals;
+  private accBeta1: number;
+  private accBeta2: number;
+  private dirty = false;
+
+  constructor(addon: NativeAddon, private readonly vars: tf.Variable[], optimizer: tf.Optimizer, prepare: { batch: number; threads: number[] }) {
+    this.trainer = new addon.LeNetTrainer();
+    this.adam = optimizer as unknown as AdamInternals;
+    // The first shape built fixes the addon's weight layouts; build the common ones now.
+    for (const threads of prepare.threads) this.trainer.prepare(prepare.batch, threads);
+    vars.forEach((v, i) => {
+      this.trainer.setParam(i, ParamKind.Weights, v.dataSync() as Float32Array);
+      const m = this.adam.accumulatedFirstMoment[i]?.variable;
+      const s = this.adam.accumulatedSecondMoment[i]?.variable;
+      const zeros = new Float32Array(v.size);
+      this.trainer.setParam(i, ParamKind.FirstMoment, m ? (m.dataSync() as Float32Array) : zeros);
+      this.trainer.setParam(i, ParamKind.SecondMoment, s ? (s.dataSync() as Float32Array) : zeros);
+    });
+    this.accBeta1 = this.adam.accBeta1.dataSync()[0];
+    this.accBeta2 = this.adam.accBeta2.dataSync()[0];
+  }
+
+  step(pixels: Float32Array, labels: Uint8Array, threads: number): StepResult {
+    const [lossSum, correct] = this.trainer.step(pixels, labels, threads, 1 / labels.length);
+    const { beta1, beta2, epsilon, learningRate } = this.adam;
+    // The same constants, in the same precision, as adamUpdate in ../lenet-step.ts.
+    this.trainer.adam(beta1, beta2, learningRate / (1 - this.accBeta1), 1 / (1 - this.accBeta2), epsilon, threads);
+    this.accBeta1 = Math.fround(this.accBeta1 * beta1);
+    this.accBeta2 = Math.fround(this.accBeta2 * beta2);
+    this.adam.incrementIterations();
+    this.dirty = true;
+    return { lossSum, correct };
+  }
+
+  /** Gradients of scale × Σ loss on a batch, in the model's layouts (for tests; no update). */
+  gradients(pixels: Float32Array, labels: Uint8Array, threads: number, scale: number): { grads: Float32Array[]; result: StepResult } {
+    const [lossSum, correct] = this.trainer.step(pixels, labels, threads, scale);
+    const grads = this.vars.map((v, i) => {
+      const out = new Float32Array(v.size);
+      this.trainer.getParam(i, ParamKind.Gradient, out);
+      return out;
+    });
+    return { grads, result: { lossSum, correct } };
+  }
+
+  /** Writes the weights and the Adam state back to the model (no-op if no step since the last sync). */
+  sync(): void {
+    if (!this.dirty) return;
+    const write = (target: tf.Variable, index: number, kind: ParamKind) => {
+      const values = new Float32Array(target.size);
+      this.trainer.getParam(index, kind, values);
+      const t = tf.tensor(values, target.shape, 'float32');
+      target.assign(t);
+      t.dispose();
+    };
+    this.vars.forEach((v, i) => {
+      write(v, i, ParamKind.Weights);
+      this.adam.accumulatedFirstMoment[i] ??= { originalName: `${v.name}/m`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };
+      this.adam.accumulatedSecondMoment[i] ??= { originalName: `${v.name}/v`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };
+      write(this.adam.accumulatedFirstMoment[i].variable, i, ParamKind.FirstMoment);
+      write(this.adam.accumulatedSecondMoment[i].variable, i, ParamKind.SecondMoment);
+    });
+    for (const [variable, value] of [[this.adam.accBeta1, this.accBeta1], [this.adam.accBeta2, this.accBeta2]] as const) {
+      const t = tf.scalar(value, 'float32');
+      variable.assign(t);
+      t.dispose();
+    }
+    this.dirty = false;
+  }
+
+  describe(): string {
+    return this.trainer.describe();
+  }
+}
+
+/** The model's trainable tf.Variables, in model order. */
+export function modelVariables(model: tfl.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
