@@ -11,7 +11,9 @@
  *
  * Routes: 'layers' = model.trainOnBatch, 'fast' = hand-written step (functions/trainer/stepper.ts),
  * 'fast×N' = the fast step on N data-parallel worker threads, 'fast×auto' = the faster of 1 and 2
- * threads step by step (the trainer's default). --load N keeps N busy processes running throughout,
+ * threads step by step, 'native×N' = the same step on oneDNN (functions/trainer/native/, when
+ * built) on N OpenMP threads, 'native×auto' = its faster of 1 and 2 (the trainer's default when
+ * the addon is built). --load N keeps N busy processes running throughout,
  * to measure a machine shared with other work. Each route trains a fresh model
  * (same seed) through `train()`'s own batch preparation (batchArrays: shuffle + one-hot).
  */
@@ -26,7 +28,8 @@ import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { batchArrays, shuffledIndices } from '../../functions/trainer/train';
-import { createStepper } from '../../functions/trainer/stepper';
+import { createStepper, type StepMode } from '../../functions/trainer/stepper';
+import { loadNativeAddon } from '../../functions/trainer/native/native-step';
 import { median } from '../../functions/trainer/thread-chooser';
 
 const { values: opts } = parseArgs({
@@ -51,12 +54,16 @@ const backend = await initTrainingBackend(opts.backend as BackendName);
 const dataDir = mnistDataDir();
 const data = await loadDatasetFromDir(dataDir);
 const cpus = os.availableParallelism();
-const routes = (opts.routes ?? (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}` : 'layers'))
+const native = loadNativeAddon();
+const nativeRoutes = native.addon ? `,native×1${cpus > 1 ? `,native×${Math.min(cpus, 2)},native×auto` : ''}` : '';
+const routes = (opts.routes ?? (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}${nativeRoutes}` : `layers${nativeRoutes}`))
   .split(',').map((r) => r.trim()).filter(Boolean);
+if (!native.addon) console.error(`native routes skipped: ${native.error}`);
 
 async function tfjsImagesPerSecond(route: string): Promise<number> {
   const threads = route.split('×')[1] ?? '1';
-  const [mode, workers] = route.startsWith('fast') ? ['fast', threads === 'auto' ? 'auto' : Number(threads)] as const : ['layers', 1] as const;
+  const mode = route.split('×')[0] as StepMode;
+  const workers = threads === 'auto' ? 'auto' : Number(threads);
   const model = buildLeNet5({ seed: 1 });
   const stepper = await createStepper(model, { mode, workers, maxBatch: batchSize });
   const order = shuffledIndices(data.train.count, 1);
@@ -130,6 +137,7 @@ console.log(JSON.stringify({
   busyProcesses: load,
   tensors: tf.memory().numTensors,
   imagesPerSecond: { median: medians, perRound },
+  native: native.addon ? { dnnl: native.addon.dnnlVersion } : native.error,
   pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : 'not available (no torch in /usr/bin/python3)',
   ratioVsPytorch: ratios,
   best: { route: best, imagesPerSecond: medians[best], ratioVsPytorch: ratios?.[best].median },

@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -61,12 +63,22 @@ struct WeightUse {
   bool reorder = false;
 };
 
-struct Trainer;
+using Args = std::unordered_map<int, memory>;
+
+// A step of the pass: a oneDNN primitive with its arguments, or a hand-written loop.
+struct Op {
+  primitive prim;
+  Args args;
+  std::function<void()> fn;
+  Op(primitive p, Args a) : prim(std::move(p)), args(std::move(a)) {}
+  Op(std::pair<primitive, Args> pa) : prim(std::move(pa.first)), args(std::move(pa.second)) {}
+  explicit Op(std::function<void()> f) : fn(std::move(f)) {}
+};
 
 // One set of primitives and activation buffers for a batch size and thread count.
 struct Net {
   int batch, threads;
-  std::vector<std::pair<primitive, std::unordered_map<int, memory>>> forward, backward;
+  std::vector<Op> forward, backward;
   std::vector<std::pair<memory, memory>> preReorders;   // master weight -> layout a primitive wants
   std::vector<std::pair<memory, memory>> postReorders;  // gradient as computed -> master layout
   memory x, logits, dLogits;
@@ -147,7 +159,7 @@ struct Trainer {
     net.logits = mem(logitMd);
     net.dLogits = mem(logitMd);
 
-    std::vector<std::pair<primitive, std::unordered_map<int, memory>>> bwd;  // built in forward order, run reversed
+    std::vector<Op> bwd;  // built in forward order, run reversed
     auto note = [&](const char *what, const char *impl) { net.impls.push_back(std::string(what) + ": " + impl); };
 
     // tanh backward in place on the gradient, from the saved tanh output.
@@ -162,8 +174,8 @@ struct Trainer {
     };
 
     // conv 5x5 valid + tanh; backward: tanh, weights (+bias), data (unless first layer).
-    auto conv = [&](int p, const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, bool dataGrad,
-                    const char *name, std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &backward) {
+    auto conv = [&](int p, const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, bool dataGrad, bool tanhHere,
+                    const char *name, std::vector<Op> &backward) {
       dims strides{1, 1}, pad{0, 0};
       convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, src.get_desc(), anyW(p), bias(p + 1),
                                    dst.get_desc(), strides, pad, pad);
@@ -186,8 +198,8 @@ struct Trainer {
         wpd = makeBww(anyW(p));
       }
       note((std::string(name) + " bwd-weights").c_str(), wpd.impl_info_str());
-      std::vector<std::pair<primitive, std::unordered_map<int, memory>>> layerBwd;
-      layerBwd.push_back(tanhBackward(dst, dDst, (std::string(name) + " tanh bwd").c_str()));
+      std::vector<Op> layerBwd;
+      if (tanhHere) layerBwd.push_back(tanhBackward(dst, dDst, (std::string(name) + " tanh bwd").c_str()));
       layerBwd.emplace_back(convolution_backward_weights(wpd), std::unordered_map<int, memory>{
                                 {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dDst},
                                 {DNNL_ARG_DIFF_WEIGHTS, gradFor(net, p, wpd.diff_weights_desc())},
@@ -213,24 +225,48 @@ struct Trainer {
     };
 
     auto pool = [&](const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, memory::dim stride, const char *name,
-                    std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &backward) {
+                    std::vector<Op> &backward) {
       dims strides{stride, stride}, kernel{2, 2}, pad{0, 0};
       pooling_forward::desc fd(prop_kind::forward_training, algorithm::pooling_avg_exclude_padding, src.get_desc(), dst.get_desc(), strides,
                                kernel, pad, pad);
       pooling_forward::primitive_desc fpd(fd, eng);
       note(name, fpd.impl_info_str());
       net.forward.emplace_back(pooling_forward(fpd), std::unordered_map<int, memory>{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-      pooling_backward::desc bd(algorithm::pooling_avg_exclude_padding, dSrc.get_desc(), dDst.get_desc(), strides, kernel, pad, pad);
-      pooling_backward::primitive_desc bpd(bd, eng, fpd);
-      note((std::string(name) + " bwd").c_str(), bpd.impl_info_str());
-      backward.insert(backward.begin(), std::make_pair(primitive(pooling_backward(bpd)),
-                                                       std::unordered_map<int, memory>{{DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_DIFF_SRC, dSrc}}));
+      // Backward by hand, fused with the tanh backward of the conv before: oneDNN's NHWC pooling
+      // backward with 6 channels is the slowest small primitive of the step, and this is one pass.
+      const int C = static_cast<int>(src.get_desc().dims()[1]), H = static_cast<int>(src.get_desc().dims()[2]);
+      const int P = static_cast<int>(dst.get_desc().dims()[2]), S = static_cast<int>(stride), batch = static_cast<int>(N);
+      if (C > 128) throw std::runtime_error("pooling backward: too many channels");
+      const float *y = static_cast<float *>(src.get_data_handle());
+      const float *dp = static_cast<float *>(dDst.get_data_handle());
+      float *dz = static_cast<float *>(dSrc.get_data_handle());
+      net.impls.push_back(std::string(name) + " bwd + tanh bwd: hand-written");
+      backward.insert(backward.begin(), Op([=]() {
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int n = 0; n < batch; n++)
+          for (int r = 0; r < H; r++)
+            for (int q = 0; q < H; q++) {
+              const long at = ((static_cast<long>(n) * H + r) * H + q) * C;
+              float sum[128];
+              for (int c = 0; c < C; c++) sum[c] = 0.f;
+              // Pool windows (2x2, stride S) that cover input pixel (r, q).
+              for (int pr = r / S - 1; pr <= r / S; pr++) {
+                if (pr < 0 || pr >= P || pr * S + 1 < r) continue;
+                for (int pq = q / S - 1; pq <= q / S; pq++) {
+                  if (pq < 0 || pq >= P || pq * S + 1 < q) continue;
+                  const float *g = dp + ((static_cast<long>(n) * P + pr) * P + pq) * C;
+                  for (int c = 0; c < C; c++) sum[c] += g[c];
+                }
+              }
+              for (int c = 0; c < C; c++) dz[at + c] = 0.25f * sum[c] * (1.f - y[at + c] * y[at + c]);
+            }
+      }));
     };
 
     // Dense layers: the first takes conv3's 4-D NHWC output directly (no flatten); its weights are
     // forced to ohwi on all three passes so that none of them needs a per-step reorder.
     auto dense = [&](int p, const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, bool withTanh, const memory::desc &wmd,
-                     const char *name, std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &backward) {
+                     const char *name, std::vector<Op> &backward) {
       inner_product_forward::desc fd(prop_kind::forward_training, src.get_desc(), wmd, bias(p + 1), dst.get_desc());
       inner_product_forward::primitive_desc fpd = withTanh ? inner_product_forward::primitive_desc(fd, tanhAttr, eng)
                                                            : inner_product_forward::primitive_desc(fd, eng);
@@ -264,7 +300,7 @@ struct Trainer {
       }
       note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
       WeightUse wb = weightFor(net, p, dpd.weights_desc());
-      std::vector<std::pair<primitive, std::unordered_map<int, memory>>> layerBwd;
+      std::vector<Op> layerBwd;
       if (withTanh) layerBwd.push_back(tanhBackward(dst, dDst, (std::string(name) + " tanh bwd").c_str()));
       layerBwd.emplace_back(inner_product_backward_weights(wpd), std::unordered_map<int, memory>{
                                 {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dDst},
@@ -274,12 +310,12 @@ struct Trainer {
       backward.insert(backward.begin(), layerBwd.begin(), layerBwd.end());
     };
 
-    std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &B = net.backward;
-    conv(0, net.x, a1, memory(), da1, false, "conv1", B);
+    std::vector<Op> &B = net.backward;
+    conv(0, net.x, a1, memory(), da1, false, false, "conv1", B);
     pool(a1, p1, da1, dp1, 1, "pool1", B);
-    conv(2, p1, a2, dp1, da2, true, "conv2", B);
+    conv(2, p1, a2, dp1, da2, true, false, "conv2", B);
     pool(a2, p2, da2, dp2, 2, "pool2", B);
-    conv(4, p2, a3, dp2, da3, true, "conv3", B);
+    conv(4, p2, a3, dp2, da3, true, true, "conv3", B);
     dense(6, a3, a4, da3, da4, true, memory::desc(PARAM_DIMS[6], dt::f32, tag::ohwi), "dense1", B);
     dense(8, a4, net.logits, da4, net.dLogits, false, anyW(8), "dense2", B);
   }
@@ -309,8 +345,11 @@ struct Trainer {
     }
   }
 
-  void run(std::vector<std::pair<primitive, std::unordered_map<int, memory>>> &prims) {
-    for (auto &[prim, args] : prims) prim.execute(strm, args);
+  void run(std::vector<Op> &ops) {
+    for (auto &op : ops) {
+      if (op.fn) op.fn();
+      else op.prim.execute(strm, op.args);
+    }
   }
 
   void step(Net &net, const float *pixels, const uint8_t *labels, float scale, double &lossSum, int &correct) {
