@@ -12,9 +12,11 @@ export const TrainingParams = z.strictObject({
   learningRate: z.number().positive().max(1).default(0.0005),
   /**
    * `constant` is the seed recipe (Adam at a fixed rate). `cosine` decays the rate
-   * to 1% of its start over the run, which closes the gap to 99% test accuracy.
+   * to 1% of its start over the run, which closes the gap to 99% test accuracy. `onecycle`
+   * (for short runs with large batches) changes the rate every batch: a linear warm-up from 10%
+   * to the peak `learningRate` over the first quarter of the run, then cosine decay to 1%.
    */
-  lrSchedule: z.enum(['constant', 'cosine']).default('cosine'),
+  lrSchedule: z.enum(['constant', 'cosine', 'onecycle']).default('cosine'),
   /** Data augmentation: shift each training image by up to N pixels per axis. 0 is the seed recipe. */
   augmentShift: z.number().int().min(0).max(4).default(2),
   validationSplit: z.number().min(0).max(0.5).default(0.1),

@@ -4,7 +4,7 @@
  * A comma list of seeds trains once per seed and ends with their mean, min and max: one run's
  * final accuracy moves by ±0.1% with nothing but float rounding, so compare recipes over seeds.
  *
- *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--lr-schedule cosine|constant] [--augment-shift 2] [--validation-split 0.1] [--workers auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
+ *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--validation-split 0.1] [--workers auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
  *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0
  */
 import { parseArgs } from 'node:util';

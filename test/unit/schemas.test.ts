@@ -12,6 +12,10 @@ test('training params default to the reference recipe sizes', () => {
   assert.ok(p.validationSplit > 0);
 });
 
+test('the one-cycle schedule is accepted', () => {
+  assert.equal(TrainingParams.parse({ lrSchedule: 'onecycle', batchSize: 128 }).lrSchedule, 'onecycle');
+});
+
 test('out-of-bounds and unknown params are rejected with the field named', () => {
   const cases: [unknown, RegExp][] = [
     [{ epochs: 0 }, /epochs/],

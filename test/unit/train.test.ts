@@ -52,6 +52,13 @@ test('the data order depends only on seed and epoch; cosine decays to 1% and con
   assert.ok(Math.abs(learningRateFor(cosine, 19) - 0.00001) < 1e-12);
   assert.ok(learningRateFor(cosine, 10) < learningRateFor(cosine, 9));
   assert.equal(learningRateFor({ ...cosine, lrSchedule: 'constant' }, 19), 0.001);
+  // One-cycle over 4 epochs: 10% of the peak at the start, the peak after the first quarter, 1% at the end.
+  const onecycle = { learningRate: 0.004, lrSchedule: 'onecycle' as const, epochs: 4 };
+  assert.ok(Math.abs(learningRateFor(onecycle, 0) - 0.0004) < 1e-12);
+  assert.ok(Math.abs(learningRateFor(onecycle, 0, 0.5) - 0.0022) < 1e-12);
+  assert.ok(Math.abs(learningRateFor(onecycle, 1) - 0.004) < 1e-12);
+  assert.ok(learningRateFor(onecycle, 2, 0.5) < learningRateFor(onecycle, 2, 0.4));
+  assert.ok(Math.abs(learningRateFor(onecycle, 3, 1) - 0.00004) < 1e-12);
 });
 
 test('augmentation shifts each image by the drawn offset and fills with background', () => {
