@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend } from '../../shared/backend';
+import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, compileLeNet5, disposeModel } from '../../shared/model';
@@ -20,7 +20,7 @@ import { batchArrays, shuffledIndices, train } from '../../functions/trainer/tra
 const { addon, error } = loadNativeAddon();
 const skip = addon ? false : `native addon unavailable: ${error}`;
 const data = await loadDatasetFromDir(mnistDataDir());
-await initBackend('wasm');
+await initTrainingBackend('wasm');
 
 const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((t) => Float32Array.from(t.dataSync()));
 /** ‖a − b‖ / ‖b‖: a whole tensor's relative error, robust to single near-zero entries. */
