@@ -489,10 +489,12 @@ class Addon : public Napi::ObjectWrap<Addon> {
   Napi::Value Transfer(const Napi::CallbackInfo &info, bool toKeras) {
     if (!t.mastersSet) throw Napi::Error::New(info.Env(), "call prepare() first");
     int p = intArg(info, 0, 0, NUM_PARAMS - 1, "param"), kind = intArg(info, 1, 0, 3, "kind");
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(info.Env(), "values must be a Float32Array");
     auto arr = info[2].As<Napi::Float32Array>();
     size_t want = 1;
     for (auto d : PARAM_DIMS[p]) want *= d;
-    if (!info[2].IsTypedArray() || arr.ElementLength() != want) throw Napi::RangeError::New(info.Env(), "array size does not match the parameter");
+    if (arr.ElementLength() != want) throw Napi::RangeError::New(info.Env(), "array size does not match the parameter");
     return guard(info, [&]() -> Napi::Value {
       t.transfer(p, kind, arr.Data(), toKeras);
       return info.Env().Undefined();
