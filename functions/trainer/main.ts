@@ -8,6 +8,7 @@ import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { readTrainerConfig } from './config';
 import { JobConsumer } from './job-consumer';
+import { loadNativeAddon } from './native/native-step';
 
 const logger = makeLogger('trainer');
 
@@ -21,7 +22,16 @@ async function main() {
   const queueUrl = config.QUEUE_URL;
   const backend = await initTrainingBackend(config.TFJS_BACKEND);
   const minAccuracy = config.PROMOTION_MIN_ACCURACY;
-  logger.info('trainer started', { backend, bucket: bucket.name, queueUrl, minAccuracy, workers: config.TRAINER_WORKERS, pid: process.pid });
+  const native = loadNativeAddon();
+  logger.info('trainer started', {
+    backend,
+    native: native.addon ? `oneDNN ${native.addon.dnnlVersion}` : native.error,
+    bucket: bucket.name,
+    queueUrl,
+    minAccuracy,
+    workers: config.TRAINER_WORKERS,
+    pid: process.pid,
+  });
 
   const worker = new JobConsumer({
     sqs: makeSqsClient({}),
