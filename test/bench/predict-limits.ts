@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
-import { blackPng, bombPng, digitJpeg, digitPng } from '../helpers/images';
+import { blackPng, bombPng, digitGrayPng, digitJpeg, digitPng } from '../helpers/images';
 
 type Payload = { contentType: string; body: Buffer };
 const json = (value: unknown): Payload => ({ contentType: 'application/json', body: Buffer.from(JSON.stringify(value)) });
@@ -30,12 +30,14 @@ async function payload(name: string): Promise<Payload> {
       return json({ image: digitJpeg(digit, 2000).toString('base64') });
     case 'batch-4x2000-png': // the largest accepted batch of images: 16 megapixels
       return json({ instances: Array(4).fill({ image: digitPng(digit, 2000).toString('base64') }) });
+    case 'batch-16x4mp-png': // 16 images of the largest accepted size: 64 megapixels in all
+      return json({ instances: Array(16).fill({ image: digitPng(digit, 2000).toString('base64') }) });
     case 'png-20000x20000':
       return json({ image: (await blackPng(20000, 20000)).toString('base64') });
     case 'png-interlaced-bomb':
       return json({ image: (await bombPng(1024 ** 3, true)).toString('base64') });
     case 'batch-64x16mp-png': {
-      const big = (await blackPng(4000, 4000)).toString('base64');
+      const big = digitGrayPng(digit, 4000).toString('base64');
       return json({ instances: Array(64).fill({ image: big }) });
     }
     case 'deep-json': {
@@ -51,7 +53,7 @@ async function payload(name: string): Promise<Payload> {
   }
 }
 
-export const CASES = ['digit-280-png', 'digit-2000-png', 'digit-2000-jpeg', 'batch-4x2000-png', 'png-20000x20000', 'png-interlaced-bomb', 'batch-64x16mp-png', 'deep-json', 'string-pixel-5mb'];
+export const CASES = ['digit-280-png', 'digit-2000-png', 'digit-2000-jpeg', 'batch-4x2000-png', 'png-20000x20000', 'png-interlaced-bomb', 'batch-64x16mp-png', 'batch-16x4mp-png', 'deep-json', 'string-pixel-5mb'];
 
 /**
  * The child: one request through the checkout's input path, bundled with esbuild as the Lambda is,

@@ -34,6 +34,14 @@ export const digitPng = (pixels: ArrayLike<number>, size?: number, opts: { inter
   img.data.copy(png.data);
   return opts.interlace ? interlacedPng(img) : PNG.sync.write(png);
 };
+/** The digit as an 8-bit grayscale PNG (smaller than RGBA, so big ones fit in a request). */
+export function digitGrayPng(pixels: ArrayLike<number>, size: number): Buffer {
+  const { data } = renderDigit(pixels, size);
+  const rows = Buffer.alloc(size * (size + 1));
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) rows[y * (size + 1) + 1 + x] = data[(y * size + x) * 4];
+  return rawPng({ width: size, height: size, idat: deflateSync(rows, { level: 9 }) });
+}
+
 export const digitJpeg = (pixels: ArrayLike<number>, size?: number) => jpeg.encode(renderDigit(pixels, size), 90).data;
 
 const crc32 = (buf: Buffer) => (zlibCrc32 ? zlibCrc32(buf) : 0) >>> 0;

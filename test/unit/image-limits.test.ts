@@ -131,14 +131,14 @@ test('raw image bodies, multipart forms and content types', async () => {
   const form = new FormData();
   form.append('note', 'hello');
   form.append('other', new Blob([Buffer.from('not this one')]), 'other.txt');
-  form.append('image', new Blob([png], { type: 'image/png' }), 'digit.png');
+  form.append('image', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'digit.png');
   const req = new Request('http://x/', { method: 'POST', body: form });
   const body = Buffer.from(await req.arrayBuffer());
   const multipart = await readPredictInput(event(req.headers.get('content-type')!, body.toString('base64'), true));
   assert.deepEqual(multipart.instances, [{ image: png }]);
 
   const onlyFile = new FormData();
-  onlyFile.append('file', new Blob([jpeg]), 'x.jpg');
+  onlyFile.append('file', new Blob([new Uint8Array(jpeg)]), 'x.jpg');
   const req2 = new Request('http://x/', { method: 'POST', body: onlyFile });
   const m2 = await readPredictInput(event(req2.headers.get('content-type')!, Buffer.from(await req2.arrayBuffer()).toString('base64'), true));
   assert.deepEqual(m2.instances, [{ image: jpeg }]);
