@@ -14,10 +14,11 @@ export const MAX_IMAGE_SIDE = 4096;
 export const MAX_IMAGE_PIXELS = 4_000_000;
 
 /**
- * Most image pixels one request may decode, summed over its images: a batch of large images
- * costs as much as this many single ones, and is refused before any of them is decoded.
+ * Most image pixels one request may decode, summed over its images (two of the largest): a batch
+ * of large images costs as much as that many single ones, and is refused before any is decoded.
+ * JPEG decoding is the slowest path, and it must fit the timeout on Lambda's share of a CPU.
  */
-export const MAX_REQUEST_IMAGE_PIXELS = 16_000_000;
+export const MAX_REQUEST_IMAGE_PIXELS = 8_000_000;
 
 /** Most images (PNG or JPEG) in one batch: each may need decoding, unlike a pixel array. */
 export const MAX_BATCH_IMAGES = 16;

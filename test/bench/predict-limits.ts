@@ -28,8 +28,10 @@ async function payload(name: string): Promise<Payload> {
       return json({ image: digitPng(digit, 2000).toString('base64') });
     case 'digit-2000-jpeg':
       return json({ image: digitJpeg(digit, 2000).toString('base64') });
-    case 'batch-4x2000-png': // the largest accepted batch of images: 16 megapixels
-      return json({ instances: Array(4).fill({ image: digitPng(digit, 2000).toString('base64') }) });
+    case 'batch-2x2000-jpeg': // the costliest accepted request: two 4 MP JPEGs, 8 megapixels
+      return json({ instances: Array(2).fill({ image: digitJpeg(digit, 2000).toString('base64') }) });
+    case 'batch-4x2000-jpeg': // refused now; accepted before
+      return json({ instances: Array(4).fill({ image: digitJpeg(digit, 2000).toString('base64') }) });
     case 'batch-16x4mp-png': // 16 images of the largest accepted size: 64 megapixels in all
       return json({ instances: Array(16).fill({ image: digitPng(digit, 2000).toString('base64') }) });
     case 'png-20000x20000':
@@ -53,7 +55,7 @@ async function payload(name: string): Promise<Payload> {
   }
 }
 
-export const CASES = ['digit-280-png', 'digit-2000-png', 'digit-2000-jpeg', 'batch-4x2000-png', 'png-20000x20000', 'png-interlaced-bomb', 'batch-64x16mp-png', 'batch-16x4mp-png', 'deep-json', 'string-pixel-5mb'];
+export const CASES = ['digit-280-png', 'digit-2000-png', 'digit-2000-jpeg', 'batch-2x2000-jpeg', 'batch-4x2000-jpeg', 'png-20000x20000', 'png-interlaced-bomb', 'batch-64x16mp-png', 'batch-16x4mp-png', 'deep-json', 'string-pixel-5mb'];
 
 /**
  * The child: one request through the checkout's input path, bundled with esbuild as the Lambda is,

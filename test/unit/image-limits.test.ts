@@ -114,7 +114,7 @@ test('batches: images are counted and their declared pixels summed before any is
   await assert.rejects(async () => {
     const { instances, batch } = await readPredictInput(event('application/json', JSON.stringify({ instances: over })));
     toImages(instances, batch);
-  }, refused(413, /20\.0 megapixels in all; the limit is 16 megapixels per request/));
+  }, refused(413, /12\.0 megapixels in all; the limit is 8 megapixels per request/));
   // 16 small images and 48 pixel arrays are fine.
   const mixed = [...many.slice(0, 16), ...Array.from({ length: 48 }, (_, i) => ({ pixels: Array.from(digit(i)) }))];
   const { instances, batch } = await readPredictInput(event('application/json', JSON.stringify({ instances: mixed })));
