@@ -51,13 +51,19 @@ export class ApiClient {
     return this.call('POST', 'predict', body);
   }
 
+  /** Sends a PNG or JPEG file as the raw body: a third smaller than base64 in JSON, and nothing to encode. */
+  predictImage<T = Prediction & { model: { jobId: string; epoch: number } }>(bytes: Uint8Array, contentType: 'image/png' | 'image/jpeg'): Promise<T> {
+    return this.call('POST', 'predict', { raw: bytes, contentType });
+  }
+
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
+    const raw = body instanceof Object && 'raw' in body && (body as { raw: unknown }).raw instanceof Uint8Array ? (body as { raw: Uint8Array; contentType: string }) : undefined;
     try {
       res = await fetch(this.baseUrl + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: body === undefined ? {} : { 'content-type': raw?.contentType ?? 'application/json' },
+        body: body === undefined ? undefined : raw ? new Uint8Array(raw.raw) : JSON.stringify(body),
         signal: AbortSignal.timeout(60_000),
       });
     } catch (err) {

@@ -90,26 +90,27 @@ program
     const api = await client();
     const rows = [];
     for (const file of files) {
-      const body = await requestFor(file);
-      const result = await api.predict(body);
+      const request = await requestFor(file);
+      const result = 'contentType' in request ? await api.predictImage(request.bytes, request.contentType) : await api.predict(request.json);
       rows.push({ file, digit: result.digit, confidence: Math.max(...result.probabilities).toFixed(3), model: `${result.model.jobId}@${result.model.epoch}` });
     }
     console.table(rows);
   });
 
-async function requestFor(file: string): Promise<unknown> {
+async function requestFor(file: string): Promise<{ json: unknown } | { bytes: Buffer; contentType: 'image/png' | 'image/jpeg' }> {
   const bytes = await readFile(file).catch((err) => {
     throw new Error(`cannot read ${file}: ${err.code ?? err.message}`);
   });
   const ext = extname(file).toLowerCase();
   if (ext === '.json') {
     try {
-      return JSON.parse(bytes.toString('utf8'));
+      return { json: JSON.parse(bytes.toString('utf8')) };
     } catch (err) {
       throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
     }
   }
-  if (['.png', '.jpg', '.jpeg'].includes(ext)) return { image: bytes.toString('base64') };
+  if (ext === '.png') return { bytes, contentType: 'image/png' };
+  if (ext === '.jpg' || ext === '.jpeg') return { bytes, contentType: 'image/jpeg' };
   throw new Error(`${file}: unsupported file type "${ext}"; use .png, .jpg, .jpeg or .json.`);
 }
 

@@ -11,6 +11,10 @@ import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { ROUTES, type Route, type RouteTarget } from '../shared/routes';
 import { DEFAULT_MODEL_REFRESH_SECONDS, ENV } from '../shared/settings';
+import { BINARY_MEDIA_TYPES } from '../functions/predict/limits';
+
+/** Default reserved concurrency of the predict function. */
+export const DEFAULT_PREDICT_RESERVED_CONCURRENCY = 10;
 
 /** Props of {@link ServiceApi}. */
 export interface ServiceApiProps {
@@ -32,6 +36,16 @@ export interface ServiceApiProps {
    * @default 1024
    */
   readonly predictMemorySize?: number;
+  /**
+   * Reserved concurrency of the predict function: the most copies that run at once, which caps
+   * what anonymous prediction traffic can spend (the stage throttle caps requests, this caps
+   * the compute behind them, and keeps the rest of the account's concurrency for other
+   * functions). Lambda keeps 100 of the account's concurrency unreserved, so the account's limit
+   * must be at least this plus 100; new accounts start lower and need a quota increase first.
+   * The figures behind the default are in docs/security.md.
+   * @default 10
+   */
+  readonly predictReservedConcurrency?: number;
   /**
    * Timeout of the predict function (covers a cold start that loads the model from S3).
    * @default Duration.seconds(15)
@@ -90,7 +104,8 @@ export interface ServiceApiProps {
 
 /**
  * The REST API and its two Lambda functions, predict and api, with the routes of shared/routes.ts.
- * All are Lambda proxy integrations; images travel base64 in JSON, so no binary media types are configured.
+ * All are Lambda proxy integrations. Raw image and multipart bodies are binary media types, so
+ * they reach the function base64-encoded.
  */
 export class ServiceApi extends Construct {
   /** The predict function (S3 read only). */
@@ -144,6 +159,7 @@ export class ServiceApi extends Construct {
       description: 'POST /predict: LeNet-5 inference with TF.js (wasm backend)',
       memorySize: props.predictMemorySize ?? 1024,
       timeout: props.predictTimeout ?? Duration.seconds(15),
+      reservedConcurrentExecutions: props.predictReservedConcurrency ?? DEFAULT_PREDICT_RESERVED_CONCURRENCY,
       environment: {
         [ENV.bucketName]: props.bucket.bucketName,
         [ENV.modelRefreshSeconds]: String(props.modelRefreshSeconds ?? DEFAULT_MODEL_REFRESH_SECONDS),
@@ -175,6 +191,9 @@ export class ServiceApi extends Construct {
     this.restApi = new apigw.RestApi(this, 'RestApi', {
       description: 'LeNet-5 MNIST: predictions, models and training jobs',
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
+      // POST /predict takes raw images and multipart forms; API Gateway passes these to the
+      // function base64-encoded (isBase64Encoded) instead of as text, which would corrupt them.
+      binaryMediaTypes: BINARY_MEDIA_TYPES,
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
       deployOptions: {

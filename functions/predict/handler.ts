@@ -2,11 +2,12 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { makeS3Client } from '../../shared/aws';
 import { initBackend } from '../../shared/backend';
-import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
+import { errorResponse, HttpError, json } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { readPredictConfig } from './config';
-import { PredictRequest, toImages, USAGE } from './input';
+import { readPredictInput } from './body';
+import { toImages } from './input';
 import { ModelCache } from './model-cache';
 import { predictDigits } from './predict';
 
@@ -16,8 +17,8 @@ let cache: ModelCache | undefined;
 
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   try {
-    const request = parseJsonBody(event, PredictRequest, USAGE);
-    const images = toImages(request);
+    const { instances, batch } = await readPredictInput(event);
+    const images = toImages(instances, batch);
     await ready;
     if (!cache) {
       const config = readPredictConfig();
@@ -27,7 +28,7 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
     if (!served) throw new HttpError(503, 'No model has been trained and promoted yet. Submit a job with POST /jobs and wait for it to succeed.');
     const predictions = predictDigits(served.model, images);
     const model = { jobId: served.version.jobId, epoch: served.version.epoch, testAccuracy: served.version.testAccuracy };
-    return json(200, request.instances ? { predictions, model } : { ...predictions[0], model });
+    return json(200, batch ? { predictions, model } : { ...predictions[0], model });
   } catch (err) {
     return errorResponse(err, (msg, extra) => logger.error(msg, extra));
   }

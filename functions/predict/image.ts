@@ -1,10 +1,10 @@
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { HttpError } from '../../shared/http';
+import { clip, HttpError } from '../../shared/http';
 import { IMAGE_SIZE } from '../../shared/model';
+import { checkPngData, readImageHeader, type ImageHeader } from './image-header';
+import { JPEG_MAX_MEMORY_MB, MAX_IMAGE_PIXELS } from './limits';
 
-/** Decoded images larger than this many pixels are refused (a 6 MB PNG can expand enormously). */
-export const MAX_IMAGE_PIXELS = 16_000_000;
 /** The digit is scaled to fit this box inside the 28x28 frame, as MNIST was made. */
 const DIGIT_BOX = 20;
 
@@ -15,17 +15,26 @@ interface Gray {
   ink: Float32Array;
 }
 
-/** Decodes a PNG or JPEG into RGBA. */
-export function decodeImage(bytes: Buffer): { width: number; height: number; data: Uint8Array } {
-  const isPng = bytes.length > 8 && bytes.readUInt32BE(0) === 0x89504e47;
-  const isJpeg = bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8;
-  if (!isPng && !isJpeg) throw new HttpError(400, 'The image is neither a PNG nor a JPEG; send base64 of a .png or .jpg file.');
+/**
+ * Decodes a PNG or JPEG into RGBA, within the limits of ./limits: the declared size is checked
+ * before decoding, and a PNG's compressed data must inflate to exactly what its header implies.
+ */
+export function decodeImage(bytes: Buffer, header: ImageHeader = readImageHeader(bytes)): { width: number; height: number; data: Uint8Array } {
+  const { format } = header;
+  if (format === 'PNG') checkPngData(bytes);
+  let image: { width: number; height: number; data: Uint8Array };
   try {
-    if (isPng) return PNG.sync.read(bytes);
-    return jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 512 });
+    image =
+      format === 'PNG'
+        ? PNG.sync.read(bytes)
+        : jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB });
   } catch (err) {
-    throw new HttpError(400, `The ${isPng ? 'PNG' : 'JPEG'} image could not be decoded: ${(err as Error).message}.`);
+    throw new HttpError(400, `The ${format} image could not be decoded: ${clip((err as Error).message, 200)}.`);
   }
+  if (image.width !== header.width || image.height !== header.height || image.data.length < image.width * image.height * 4) {
+    throw new HttpError(400, `The ${format} decoded to ${image.width}x${image.height}, not the ${header.width}x${header.height} its header declares; the file is corrupt.`);
+  }
+  return image;
 }
 
 /**
@@ -33,11 +42,8 @@ export function decodeImage(bytes: Buffer): { width: number; height: number; dat
  * light, crop to the ink, scale to fit 20x20 keeping the aspect ratio, and centre by centre of mass
  * in 28x28. Returns 784 values in [0,1].
  */
-export function imageToMnist(bytes: Buffer): Float32Array {
-  const rgba = decodeImage(bytes);
-  if (rgba.width * rgba.height > MAX_IMAGE_PIXELS) {
-    throw new HttpError(400, `The image is ${rgba.width}x${rgba.height}; at most ${MAX_IMAGE_PIXELS} pixels are accepted.`);
-  }
+export function imageToMnist(bytes: Buffer, header?: ImageHeader): Float32Array {
+  const rgba = decodeImage(bytes, header);
   const gray = toInk(rgba);
   const box = inkBoundingBox(gray);
   if (!box) throw new HttpError(400, 'The image has no ink: it is blank or has no contrast. Send an image of a digit.');

@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { HttpError } from '../../shared/http';
+import { describeValue, HttpError } from '../../shared/http';
 import { IMAGE_SIZE } from '../../shared/model';
 import { imageToMnist } from './image';
+import { readImageHeader } from './image-header';
+import { MAX_BATCH_IMAGES, MAX_INSTANCES, MAX_REQUEST_IMAGE_PIXELS } from './limits';
+
+export { MAX_INSTANCES } from './limits';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
-
-/** The most images one request may carry. */
-export const MAX_INSTANCES = 64;
 
 // Flat or 28 rows. Shape and values are checked in one pass in normalisePixels: a per-element zod
 // union costs more than the prediction itself, and there the message can say what it got.
@@ -31,20 +32,44 @@ export const PredictRequest = z
   .refine(exactlyOne(['pixels', 'image', 'instances']), 'send exactly one of "pixels", "image" or "instances"');
 export type PredictRequest = z.infer<typeof PredictRequest>;
 
-export const USAGE = `Send {"pixels": [784 numbers in 0..1 or 0..255, or 28 rows of 28]}, {"image": "<base64 PNG or JPEG>"}, or {"instances": [up to ${MAX_INSTANCES} of either]}.`;
+export const USAGE = `Send {"pixels": [784 numbers in 0..1 or 0..255, or 28 rows of 28]}, {"image": "<base64 PNG or JPEG>"}, or {"instances": [up to ${MAX_INSTANCES} of either, at most ${MAX_BATCH_IMAGES} of them images]}; or the PNG or JPEG itself as the body (Content-Type image/png or image/jpeg) or as the "image" field of a multipart/form-data form.`;
 
-/** Turns a validated request into 784-pixel images in [0,1]. */
-export function toImages(request: PredictRequest): Float32Array[] {
-  const instances = request.instances ?? [request];
-  return instances.map((instance, i) => {
-    if (instance.pixels) return normalisePixels(instance.pixels, i);
+/** One thing to classify: a pixel array, or the bytes of a PNG or JPEG. */
+export type PredictInstance = { pixels: unknown[] } | { image: Buffer };
+
+/** The instances of a validated JSON request. */
+export function instancesOf(request: PredictRequest): PredictInstance[] {
+  return (request.instances ?? [request]).map((i) => (i.pixels ? { pixels: i.pixels } : { image: Buffer.from(i.image!, 'base64') }));
+}
+
+/**
+ * Turns instances into 784-pixel images in [0,1]. Every image's header is read and the request's
+ * image count and total pixels are checked before any image is decoded, so a refused batch costs
+ * no decoding at all.
+ */
+export function toImages(instances: PredictInstance[], batch: boolean): Float32Array[] {
+  const label = (i: number) => (batch ? `Instance ${i}: ` : '');
+  const inInstance = <T>(i: number, fn: () => T): T => {
     try {
-      return imageToMnist(Buffer.from(instance.image!, 'base64'));
+      return fn();
     } catch (err) {
-      if (err instanceof HttpError && request.instances) throw new HttpError(err.statusCode, `Instance ${i}: ${err.message}`);
+      if (err instanceof HttpError && batch) throw new HttpError(err.statusCode, `${label(i)}${err.message}`);
       throw err;
     }
-  });
+  };
+  const imageCount = instances.filter((x) => 'image' in x).length;
+  if (imageCount > MAX_BATCH_IMAGES) {
+    throw new HttpError(413, `The request has ${imageCount} images; at most ${MAX_BATCH_IMAGES} images per request (and ${MAX_INSTANCES} pixel arrays).`);
+  }
+  const headers = instances.map((x, i) => ('image' in x ? inInstance(i, () => readImageHeader(x.image)) : undefined));
+  const totalPixels = headers.reduce((sum, h) => sum + (h ? h.width * h.height : 0), 0);
+  if (totalPixels > MAX_REQUEST_IMAGE_PIXELS) {
+    throw new HttpError(
+      413,
+      `The request's images have ${(totalPixels / 1e6).toFixed(1)} megapixels in all; the limit is ${MAX_REQUEST_IMAGE_PIXELS / 1e6} megapixels per request. Send smaller images or fewer per request.`,
+    );
+  }
+  return instances.map((x, i) => ('image' in x ? inInstance(i, () => imageToMnist(x.image, headers[i])) : normalisePixels(x.pixels, i)));
 }
 
 function normalisePixels(pixels: unknown[], index: number): Float32Array {
@@ -61,7 +86,7 @@ function normalisePixels(pixels: unknown[], index: number): Float32Array {
     const v = isRows ? (pixels[Math.floor(i / IMAGE_SIZE)] as unknown[])[i % IMAGE_SIZE] : pixels[i];
     if (typeof v !== 'number' || !Number.isFinite(v)) {
       const where = isRows ? `pixels[${Math.floor(i / IMAGE_SIZE)}][${i % IMAGE_SIZE}]` : `pixels[${i}]`;
-      throw new HttpError(400, `Instance ${index}: ${where} is ${JSON.stringify(v) ?? String(v)}; every pixel must be a finite number.`);
+      throw new HttpError(400, `Instance ${index}: ${where} is ${describeValue(v)}; every pixel must be a finite number.`);
     }
     out[i] = v;
     if (v < min) min = v;

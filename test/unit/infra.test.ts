@@ -176,7 +176,8 @@ for (const local of [false, true]) {
           ].sort(),
         ),
       );
-      s.template.hasResourceProperties('AWS::ApiGateway::RestApi', Match.not(Match.objectLike({ BinaryMediaTypes: Match.anyValue() })));
+      // Raw images and multipart forms must reach POST /predict base64-encoded; JSON stays text.
+      s.template.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['image/png', 'image/jpeg', 'multipart/form-data'] });
     });
 
     it('Lambdas: Node 24, arm64, memory/timeout, env vars', () => {
@@ -185,6 +186,7 @@ for (const local of [false, true]) {
         Architectures: ['arm64'],
         MemorySize: 1024,
         Timeout: 15,
+        ReservedConcurrentExecutions: 10,
         Handler: 'index.handler',
         Environment: { Variables: { BUCKET_NAME: Match.anyValue() } },
       });
