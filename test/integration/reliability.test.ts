@@ -12,7 +12,7 @@ import { readLease } from '../../functions/trainer/lease';
 import { modelKeys, type CheckpointInfo } from '../../shared/model-store';
 import type { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
-import { EMULATOR_URL } from '../../local/emulator';
+import { emulatorUrl } from '../../local/emulator';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from '../helpers/trainer';
@@ -176,11 +176,11 @@ test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns th
 
 test('dependency fault: S3 and SQS unreachable for 15 s mid-job (proxy cut); the trainer retries, finishes the job and takes the next', async () => {
   const q = await queue();
-  const target = new URL(EMULATOR_URL);
+  const target = new URL(emulatorUrl());
   const proxy = new TcpProxy(target.hostname, Number(target.port));
   await proxy.start();
   try {
-    const viaProxy = q.replace(EMULATOR_URL, proxy.url);
+    const viaProxy = q.replace(emulatorUrl(), proxy.url);
     const a = trainer('fault-a', viaProxy, {
       ...FAST,
       VISIBILITY_TIMEOUT_SECONDS: '30',
