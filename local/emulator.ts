@@ -22,6 +22,7 @@ import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { localstackLambdaEnabled, localstackLambdaEnv } from './localstack/lambda';
 
 /** The exact MiniStack release this project is tested against. Change it here only. */
 export const MINISTACK_VERSION = '1.5.33';
@@ -154,7 +155,7 @@ const LOCALSTACK: EmulatorKind = {
     }
   },
   command(host, port) {
-    const lambda = localstackLambdaEnv?.(port) ?? {};
+    const filesystemRoot = path.join(LOCAL_DIR, `localstack-${port}`);
     return {
       cmd: venvPython(this.venvDir),
       args: ['-m', 'localstack.runtime.main'],
@@ -163,12 +164,12 @@ const LOCALSTACK: EmulatorKind = {
         LOCALSTACK_HOST: `${host}:${port}`,
         // Host mode: this machine may have /.dockerenv; keep LocalStack's files under .local/.
         OVERRIDE_IN_DOCKER: '0',
-        FILESYSTEM_ROOT: path.join(LOCAL_DIR, `localstack-${port}`),
+        FILESYSTEM_ROOT: filesystemRoot,
         DNS_ADDRESS: '0',
         SKIP_SSL_CERT_DOWNLOAD: '1',
         SQS_ENDPOINT_STRATEGY: 'off', // queue URLs http://<LOCALSTACK_HOST>/<account>/<name>
         DISABLE_EVENTS: '1', // no analytics calls
-        ...lambda,
+        ...localstackLambdaEnv(host, port, filesystemRoot),
       },
     };
   },
@@ -176,15 +177,6 @@ const LOCALSTACK: EmulatorKind = {
     await restart(); // LocalStack community has no reset endpoint; its state is in memory only
   },
 };
-
-/**
- * Extra LocalStack environment for the Docker Lambda executor (set by local/localstack/lambda.ts when
- * its images and runtime-init exist); undefined: LocalStack runs without usable Lambda.
- */
-let localstackLambdaEnv: ((port: number) => Record<string, string>) | undefined;
-export function setLocalStackLambdaEnv(fn: ((port: number) => Record<string, string>) | undefined): void {
-  localstackLambdaEnv = fn;
-}
 
 /** `LENET_EMULATOR`: which emulator (default ministack). Throws a one-line error for anything else. */
 export function emulatorName(value = process.env.LENET_EMULATOR): EmulatorName {
@@ -238,6 +230,22 @@ export function isExternalEmulator(): boolean {
 export function emulatorInfo(): { name: EmulatorName; label: string; version: string; url: string; external: boolean } {
   const k = kind();
   return { name: k.name, label: k.label, version: k.version, url: emulatorUrl(), external: isExternalEmulator() };
+}
+
+/** Features a test may need that an emulator may lack here. */
+export type EmulatorFeature = 'lambda';
+
+/**
+ * Why the chosen emulator cannot serve `feature` on this machine (a one-line reason for a skipped
+ * test), or undefined when it can. MiniStack runs Lambdas as host processes; LocalStack only in
+ * Docker, with the images and runtime-init that local/localstack/setup-lambda.sh provides.
+ */
+export function emulatorGap(feature: EmulatorFeature): string | undefined {
+  if (feature === 'lambda' && kind().name === 'localstack' && !localstackLambdaEnabled()) {
+    return 'LocalStack runs Lambda functions only in Docker containers, and its Docker executor is not set up here ' +
+      '(run local/localstack/setup-lambda.sh and set LENET_LOCALSTACK_LAMBDA=docker; npm run test:localstack does both when Docker works)';
+  }
+  return undefined;
 }
 
 const logFile = () => path.join(LOCAL_DIR, `${kind().name}.log`);
