@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetBucketLifecycleConfigurationCommand, GetBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import type { Dataset } from '../../shared/idx';
@@ -21,7 +21,7 @@ import { modelKeys } from '../../shared/model-store';
 import { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
 import { ApiClient, ApiError } from '../../cli/api-client';
-import { deployStack, emulatorGap, type StackOutputs } from '../../local/emulator';
+import { deployStack, emulatorGap, emulatorInfo, type StackOutputs } from '../../local/emulator';
 import { startLocalTrainer } from '../../local/local-trainer';
 import { uploadMnist } from '../../cli/upload-mnist';
 import { useEmulator, emulatorReady } from '../helpers/aws';
@@ -218,4 +218,14 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
     assert.match(((await res.json()) as { error: string }).error, /not valid JSON/);
   }
 
+});
+
+test('the deployed bucket is versioned; its lifecycle rules arrive on MiniStack, not on LocalStack (CloudFormation drops them)', { skip }, async () => {
+  const versioning = await bucket.s3.send(new GetBucketVersioningCommand({ Bucket: bucket.name }));
+  assert.equal(versioning.Status, 'Enabled');
+  const rules = await bucket.s3
+    .send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.name }))
+    .then((out) => out.Rules ?? [], (err: { name?: string }) => (err.name === 'NoSuchLifecycleConfiguration' ? [] : Promise.reject(err)));
+  const expected = { ministack: true, localstack: false }[emulatorInfo().name];
+  assert.equal(rules.length > 0, expected, `lifecycle rules on ${emulatorInfo().label}: ${JSON.stringify(rules.map((r) => r.ID))}`);
 });

@@ -36,6 +36,7 @@ type invocation struct {
 	Payload  string `json:"payload"`
 	TraceID  string `json:"trace-id"`
 	deadline time.Time
+	started  time.Time
 	done     chan struct{}
 	once     sync.Once
 }
@@ -97,7 +98,15 @@ func (s *server) callback(path string, body []byte) {
 
 func (s *server) finish(inv *invocation, kind string, body []byte) {
 	inv.once.Do(func() {
-		logs, _ := json.Marshal(map[string]string{"logs": s.logs.take()})
+		// The platform lines Lambda writes around every invocation's own output, as CloudWatch shows them.
+		started := inv.started
+		if started.IsZero() { // timed out before the runtime asked for it
+			started = inv.deadline.Add(-s.timeout)
+		}
+		ms := float64(time.Since(started).Microseconds()) / 1000
+		text := fmt.Sprintf("START RequestId: %s Version: %s\n%sEND RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %s MB\t\n",
+			inv.ID, os.Getenv("AWS_LAMBDA_FUNCTION_VERSION"), s.logs.take(), inv.ID, inv.ID, ms, int64(ms)+1, os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+		logs, _ := json.Marshal(map[string]string{"logs": text})
 		s.callback("/invocations/"+inv.ID+"/logs", logs)
 		s.callback("/invocations/"+inv.ID+"/"+kind, body)
 		s.mu.Lock()
@@ -149,6 +158,7 @@ func (s *server) handleNext(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.current = inv
+	inv.started = time.Now()
 	s.mu.Unlock()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
