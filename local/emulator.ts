@@ -42,7 +42,6 @@ export const EMULATOR_REGION = 'us-east-1';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LOCAL_DIR = path.join(REPO_ROOT, '.local');
-export const OUTPUTS_FILE = path.join(LOCAL_DIR, 'outputs.json');
 
 export type EmulatorName = 'ministack' | 'localstack';
 
@@ -190,7 +189,7 @@ function kind(): EmulatorKind {
 }
 
 /** 4566 (the port both emulators default to), or LENET_EMULATOR_PORT when that one is taken. */
-export function emulatorPort(value: string | undefined = process.env.LENET_EMULATOR_PORT): number {
+export function emulatorPort(value: string | undefined): number {
   if (value === undefined || value === '') return 4566;
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -202,7 +201,7 @@ export function emulatorPort(value: string | undefined = process.env.LENET_EMULA
 /** The emulator's base URL (no trailing slash): LENET_EMULATOR_URL, else http://127.0.0.1:<port>. */
 export function emulatorUrl(): string {
   const external = externalUrl();
-  return external ? external.origin : `http://${EMULATOR_HOST}:${emulatorPort()}`;
+  return external ? external.origin : `http://${EMULATOR_HOST}:${emulatorPort(process.env.LENET_EMULATOR_PORT)}`;
 }
 
 /** LENET_EMULATOR_URL parsed, when set: an emulator someone else runs. */
@@ -369,7 +368,7 @@ export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<
     log(`already running at ${url}${pid ? ` (pid ${pid})` : ' (not started by this script)'}`);
     return { pid, started: false, url };
   }
-  const port = emulatorPort();
+  const port = emulatorPort(process.env.LENET_EMULATOR_PORT);
   if (await portTaken(port)) {
     throw new Error(
       `${EMULATOR_HOST}:${port} is in use by something that is not ${k.label} (no answer on ${k.healthPath}). ` +
@@ -530,6 +529,15 @@ export function localQueueUrl(url: string | undefined): string | undefined {
   return url?.replace(/^https?:\/\/[^/]+\/(\d{12}\/[^/]+)$/, `${emulatorUrl()}/$1`);
 }
 
+/** `<emulator>-<port or host>`: deploys to different emulators at once keep their files apart. */
+function deployTag(): string {
+  const where = isExternalEmulator() ? new URL(emulatorUrl()).host.replace(/[^a-z0-9.-]/gi, '_') : String(emulatorPort(process.env.LENET_EMULATOR_PORT));
+  return `${kind().name}-${where}`;
+}
+const cdkOutDir = () => path.join(LOCAL_DIR, `cdk.out-${deployTag()}`);
+/** Stack outputs of the last deploy to the chosen emulator (`.local/outputs-<emulator>-<port>.json`). */
+export const outputsFile = () => path.join(LOCAL_DIR, `outputs-${deployTag()}.json`);
+
 /** Bootstraps and deploys the stack to the running emulator in local mode; returns its outputs. */
 export async function deployStack(opts: DeployOptions = {}): Promise<StackOutputs> {
   const stackName = opts.stackName ?? 'LenetMnist';
@@ -544,10 +552,12 @@ export async function deployStack(opts: DeployOptions = {}): Promise<StackOutput
   }
   const context = { ...opts.context, local: 'true', stackName };
   const contextArgs = Object.entries(context).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const OUTPUTS_FILE = outputsFile();
   rmSync(OUTPUTS_FILE, { force: true });
   run(
     'npx',
-    ['cdk', 'deploy', stackName, '--require-approval', 'never', '--outputs-file', OUTPUTS_FILE, ...contextArgs],
+    // Own cdk.out per emulator and port: two deploys at once (MiniStack and LocalStack) must not share one.
+    ['cdk', 'deploy', stackName, '--require-approval', 'never', '--outputs-file', OUTPUTS_FILE, '--output', cdkOutDir(), ...contextArgs],
     { env, quiet },
   );
   const all = JSON.parse(readFileSync(OUTPUTS_FILE, 'utf8')) as Record<string, Record<string, string>>;
