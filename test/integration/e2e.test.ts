@@ -220,12 +220,14 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
 
 });
 
-test('the deployed bucket is versioned; its lifecycle rules arrive on MiniStack, not on LocalStack (CloudFormation drops them)', { skip }, async () => {
+test('the deployed bucket is versioned; the template\'s lifecycle rules do not arrive on either emulator (their CloudFormation drops them)', { skip }, async () => {
   const versioning = await bucket.s3.send(new GetBucketVersioningCommand({ Bucket: bucket.name }));
   assert.equal(versioning.Status, 'Enabled');
   const rules = await bucket.s3
     .send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.name }))
     .then((out) => out.Rules ?? [], (err: { name?: string }) => (err.name === 'NoSuchLifecycleConfiguration' ? [] : Promise.reject(err)));
-  const expected = { ministack: true, localstack: false }[emulatorInfo().name];
+  // Measured: MiniStack 1.5.33 and LocalStack 2026.3.0 both answer NoSuchLifecycleConfiguration. The rules
+  // themselves are checked on the synthesized template (test/unit/infra.test.ts); AWS applies them.
+  const expected = { ministack: false, localstack: false }[emulatorInfo().name];
   assert.equal(rules.length > 0, expected, `lifecycle rules on ${emulatorInfo().label}: ${JSON.stringify(rules.map((r) => r.ID))}`);
 });
