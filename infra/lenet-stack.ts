@@ -1,5 +1,6 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { acknowledge } from './nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_PROMOTION_MIN_ACCURACY } from '../shared/settings';
@@ -93,7 +94,9 @@ export class LenetStack extends Stack {
     });
 
     this.api = new ServiceApi(this, 'Api', {
-      ...(local ? { bundleAwsSdk: true } : {}),
+      // Locally the functions run on this machine's CPU (LocalStack's Docker executor pulls the image for
+      // the function's architecture; MiniStack ignores it).
+      ...(local ? { bundleAwsSdk: true, architecture: process.arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64 } : {}),
       ...props.api,
       bucket,
       queue,

@@ -14,7 +14,7 @@ import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
 import { Bucket } from '../shared/s3-objects';
 import type { TrainingParams } from '../shared/schemas';
 import { ApiClient } from '../cli/api-client';
-import { deployStack, EMULATOR_HOST, EMULATOR_PORT, EMULATOR_URL, emulatorEnv, startEmulator } from './emulator';
+import { deployStack, emulatorEnv, emulatorInfo, startEmulator } from './emulator';
 import { startLocalTrainer, stopLocalTrainer, TRAINER_LOG } from './local-trainer';
 import { uploadMnist } from '../cli/upload-mnist';
 import { watchJob } from '../cli/watch-job';
@@ -35,6 +35,7 @@ const step = (n: number, text: string) => console.log(`\n[${n}/7] ${text}`);
 
 async function main() {
   Object.assign(process.env, emulatorEnv());
+  const emulator = emulatorInfo();
   // Augmentation pays off over long runs only, so the quick run leaves it out.
   const params: Partial<TrainingParams> = values.full ? {} : { epochs: 3, trainSubset: 20_000, augmentShift: 0 };
   if (values.epochs) params.epochs = Number(values.epochs);
@@ -44,7 +45,9 @@ async function main() {
   // The quick run cannot reach the production bar of 0.98, so its model is served from 0.9 up.
   const minAccuracy = values['min-accuracy'] ?? (values.full ? '0.98' : '0.9');
 
-  step(1, `Starting the local AWS emulator (MiniStack on ${EMULATOR_HOST}:${EMULATOR_PORT})`);
+  step(1, emulator.external
+    ? `Using the local AWS emulator at ${emulator.url} (${emulator.label}, LENET_EMULATOR_URL)`
+    : `Starting the local AWS emulator (${emulator.label} on ${emulator.url})`);
   await startEmulator();
 
   step(2, 'Deploying the stack with cdk deploy (local mode)');
@@ -93,10 +96,13 @@ async function main() {
   }
   console.log(rows.join('\n'));
   console.log(`\n${correct}/${count} correct (${((100 * correct) / count).toFixed(1)}%) through API Gateway.`);
-  console.log(`\nStill running: the emulator (${EMULATOR_URL}) and the trainer (pid ${trainer.pid}).`);
+  console.log(`\nStill running: the emulator (${emulator.label}, ${emulator.url}) and the trainer (pid ${trainer.pid}).`);
   console.log(`Page: ${outputs.ApiUrl}`);
-  // The emulator scripts read the port from the environment: repeat a non-default one in the hints.
-  const port = process.env.LENET_EMULATOR_PORT ? `LENET_EMULATOR_PORT=${EMULATOR_PORT} ` : '';
+  // The emulator scripts read the choice from the environment: repeat non-default settings in the hints.
+  const port = ['LENET_EMULATOR', 'LENET_EMULATOR_PORT', 'LENET_EMULATOR_URL']
+    .filter((k) => process.env[k])
+    .map((k) => `${k}=${process.env[k]} `)
+    .join('');
   console.log(`CLI: eval "$(${port}npx tsx local/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch`);
   console.log(`Stop everything: ${port}npm run stop`);
 }

@@ -15,11 +15,16 @@ export interface RetryOptions {
   onRetry?: (info: { what: string; attempt: number; delayMs: number; error: unknown }) => void;
 }
 
-/** Network errors, throttling and 5xx are worth retrying; 4xx answers (missing key, precondition, bad request) are not. */
+/**
+ * Network errors, throttling and 5xx are worth retrying; 4xx answers (missing key, precondition, bad
+ * request) are not, and neither is 501 / NotImplemented: the endpoint does not implement the call
+ * (LocalStack answers a conditional DELETE that way), so waiting will not help.
+ */
 export function isTransientAwsError(err: unknown): boolean {
   if (!err || typeof err !== 'object') return false;
   const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
   const status = e.$metadata?.httpStatusCode;
+  if (status === 501 || e.name === 'NotImplemented' || e.code === 'NotImplemented') return false;
   if (e.$retryable) return true;
   if (['ThrottlingException', 'Throttling', 'SlowDown', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError', 'AbortError'].includes(e.name ?? '')) {
     return true;

@@ -9,7 +9,12 @@ import type { Bucket } from '../../shared/s3-objects';
  * message that came back while its first worker was still busy). Only the lease holder trains.
  * Every change is a conditional PUT, so S3 decides races atomically:
  * - acquire: `If-None-Match: *` (create only if no lease exists);
- * - take over an expired lease, renew, release: `If-Match: <the ETag we last saw>`.
+ * - take over an expired or released lease, renew, release: `If-Match: <the ETag we last saw>`.
+ * Release is a conditional PUT too, not a DELETE: it rewrites the lease as `released: true` with
+ * `expiresAt` = now, so the next acquirer takes it at once. S3 has conditional DELETE only since
+ * 2024 and not every S3 implementation has it (LocalStack answers 501), while conditional PUT is
+ * what the lease needs anyway. A released lease document stays in the bucket (a few hundred bytes
+ * per job) and reads as free.
  * Each write carries a fresh random token, so two writes never have the same ETag (no ABA) and a
  * write whose answer was lost to a network error can be recognised on the read back.
  *
@@ -23,6 +28,14 @@ export interface LeaseDoc {
   messageId?: string;
   acquiredAt: string;
   expiresAt: string;
+  /** Set by release(): the lease is free from `releasedAt` on, whatever `expiresAt` says. */
+  released?: boolean;
+  releasedAt?: string;
+}
+
+/** True when nobody holds the lease any more: given up by its holder, or past its expiry. */
+export function isLeaseFree(doc: LeaseDoc, now = Date.now()): boolean {
+  return doc.released === true || Date.parse(doc.expiresAt) <= now;
 }
 
 export class LeaseLostError extends Error {
@@ -67,17 +80,19 @@ export class JobLease {
       if (created.ok) return { acquired: true, lease: new JobLease(bucket, doc, created.etag, ttlMs) };
 
       const current = await read(bucket, key);
-      if (!current) continue; // released in between: try to create it again
+      if (!current) continue; // deleted in between (by hand, or a lease from an older release): create it again
       if (current.doc.token === doc.token) return { acquired: true, lease: new JobLease(bucket, doc, current.etag, ttlMs) };
-      const expired = Date.parse(current.doc.expiresAt) <= Date.now();
-      if (!expired && current.doc.owner !== owner) {
+      const free = isLeaseFree(current.doc);
+      if (!free && current.doc.owner !== owner) {
         return { acquired: false, holder: current.doc.owner, expiresAt: current.doc.expiresAt, remainingMs: Date.parse(current.doc.expiresAt) - Date.now() };
       }
-      // Expired (its holder crashed or stalled), or a leftover of this same worker: take it over.
+      // Released, expired (its holder crashed or stalled), or a leftover of this same worker: take it over.
+      // Taking a released lease is not a takeover: its holder gave it up.
+      const tookOverFrom = current.doc.released ? undefined : current.doc.owner;
       const taken = await bucket.putJsonIf(key, doc, { ifMatch: current.etag });
-      if (taken.ok) return { acquired: true, lease: new JobLease(bucket, doc, taken.etag, ttlMs), tookOverFrom: current.doc.owner };
+      if (taken.ok) return { acquired: true, lease: new JobLease(bucket, doc, taken.etag, ttlMs), tookOverFrom };
       const after = await read(bucket, key);
-      if (after?.doc.token === doc.token) return { acquired: true, lease: new JobLease(bucket, doc, after.etag, ttlMs), tookOverFrom: current.doc.owner };
+      if (after?.doc.token === doc.token) return { acquired: true, lease: new JobLease(bucket, doc, after.etag, ttlMs), tookOverFrom };
       // Someone else won the takeover; look again.
     }
     const current = await read(bucket, key);
@@ -116,10 +131,36 @@ export class JobLease {
     throw new LeaseLostError(this.doc.jobId, current ? `now held by ${current.doc.owner} until ${current.doc.expiresAt}` : 'the lease was deleted');
   }
 
-  /** Gives the lease up (only if it is still ours). */
-  async release(): Promise<void> {
-    await this.bucket.delete(leaseKey(this.doc.jobId), this.etag);
+  /**
+   * Gives the lease up, only if it is still ours: a conditional PUT (If-Match on our last ETag) of the
+   * lease marked released and expired now. Returns false when it was no longer ours (another worker
+   * took it over, so there is nothing to give up). Serialised with renew().
+   */
+  release(): Promise<boolean> {
+    const next = this.pending.then(() => this.releaseNow());
+    this.pending = next.catch(() => undefined);
+    return next;
   }
+
+  private async releaseNow(): Promise<boolean> {
+    const key = leaseKey(this.doc.jobId);
+    const now = new Date().toISOString();
+    const next: LeaseDoc = { ...this.doc, token: randomUUID(), expiresAt: now, released: true, releasedAt: now };
+    const out = await this.bucket.putJsonIf(key, next, { ifMatch: this.etag ?? '*' });
+    if (out.ok) {
+      this.doc = next;
+      this.etag = out.etag;
+      return true;
+    }
+    // Refused: either our write landed and its answer was lost (a retried request), or someone else holds it now.
+    const current = await read(this.bucket, key);
+    return current?.doc.token === next.token;
+  }
+}
+
+/** The job's lease document as stored, if any (released leases included: see isLeaseFree). */
+export async function readLease(bucket: Bucket, jobId: string): Promise<LeaseDoc | undefined> {
+  return (await read(bucket, leaseKey(jobId)))?.doc;
 }
 
 async function read(bucket: Bucket, key: string): Promise<{ doc: LeaseDoc; etag?: string } | undefined> {

@@ -20,7 +20,7 @@ import { buildLeNet5, disposeModel } from '../../shared/model';
 import { modelKeys, saveCheckpoint } from '../../shared/model-store';
 import { promoteIfBetter } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
-import { deployStack, emulatorEnv, isHealthy } from '../../local/emulator';
+import { deployStack, emulatorEnv, emulatorUrl, isHealthy } from '../../local/emulator';
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +36,7 @@ const maxMs = Math.min(600, Number(values['max-seconds'])) * 1000;
 const rate = Math.max(0, Number(values.rate));
 
 Object.assign(process.env, emulatorEnv());
-if (!(await isHealthy())) throw new Error('no emulator on 127.0.0.1:4566; start it with: npx tsx local/emulator.ts start');
+if (!(await isHealthy())) throw new Error(`no emulator on ${emulatorUrl()}; start it with: npx tsx local/emulator.ts start`);
 const outputs = await deployStack({ stackName: 'LenetLoad', quiet: true });
 if (!/^http:\/\/127\.0\.0\.1[:/]/.test(outputs.ApiUrl)) throw new Error(`refusing a non-loopback API: ${outputs.ApiUrl}`);
 const bucket = new Bucket(makeS3Client(), outputs.BucketName);

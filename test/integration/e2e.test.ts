@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetBucketLifecycleConfigurationCommand, GetBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import type { Dataset } from '../../shared/idx';
@@ -21,12 +21,14 @@ import { modelKeys } from '../../shared/model-store';
 import { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
 import { ApiClient, ApiError } from '../../cli/api-client';
-import { deployStack, type StackOutputs } from '../../local/emulator';
+import { deployStack, emulatorGap, emulatorInfo, type StackOutputs } from '../../local/emulator';
 import { startLocalTrainer } from '../../local/local-trainer';
 import { uploadMnist } from '../../cli/upload-mnist';
 import { useEmulator, emulatorReady } from '../helpers/aws';
 
 useEmulator();
+/** Set when the emulator cannot run the stack's Lambdas here: every test below then skips with this reason. */
+const skip = emulatorGap('lambda');
 
 let outputs: StackOutputs;
 let api: ApiClient;
@@ -35,6 +37,7 @@ let trainer: ChildProcess;
 let testSet: Dataset;
 
 before(async () => {
+  if (skip) return;
   await emulatorReady();
   outputs = await deployStack({ stackName: 'LenetE2e', quiet: true });
   api = new ApiClient(outputs.ApiUrl);
@@ -67,7 +70,7 @@ async function waitForJob(jobId: string, timeoutMs = 600_000): Promise<JobStatus
   }
 }
 
-test('a job submitted through API Gateway trains, checkpoints every epoch, is listed, and serves >= 90% of 100 real test digits', async () => {
+test('a job submitted through API Gateway trains, checkpoints every epoch, is listed, and serves >= 90% of 100 real test digits', { skip }, async () => {
   const submitted = await api.submit({ epochs: 2, trainSubset: 12_000, testSubset: 2_000, augmentShift: 0 });
   assert.equal(submitted.status, 'QUEUED');
   const done = await waitForJob(submitted.jobId);
@@ -96,7 +99,7 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
   assert.ok(correct >= 90, `${correct}/100 test digits correct through API Gateway`);
 });
 
-test('the web page: drawing digits in Chromium shows their predictions and the job list', async () => {
+test('the web page: drawing digits in Chromium shows their predictions and the job list', { skip }, async () => {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -145,7 +148,7 @@ test('the web page: drawing digits in Chromium shows their predictions and the j
   }
 });
 
-test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON files, and fails in one line', async () => {
+test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON files, and fails in one line', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lenet-cli-'));
   const png = new PNG({ width: 112, height: 112 });
   for (let y = 0; y < 112; y++) {
@@ -191,7 +194,7 @@ test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON f
   }
 });
 
-test('bad requests through API Gateway get a 4xx with a JSON error naming the problem', async () => {
+test('bad requests through API Gateway get a 4xx with a JSON error naming the problem', { skip }, async () => {
   const expectError = async (promise: Promise<unknown>, status: number, pattern: RegExp) => {
     await assert.rejects(promise, (err: unknown) => {
       assert.ok(err instanceof ApiError, String(err));
@@ -215,4 +218,16 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
     assert.match(((await res.json()) as { error: string }).error, /not valid JSON/);
   }
 
+});
+
+test('the deployed bucket is versioned; the template\'s lifecycle rules do not arrive on either emulator (their CloudFormation drops them)', { skip }, async () => {
+  const versioning = await bucket.s3.send(new GetBucketVersioningCommand({ Bucket: bucket.name }));
+  assert.equal(versioning.Status, 'Enabled');
+  const rules = await bucket.s3
+    .send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.name }))
+    .then((out) => out.Rules ?? [], (err: { name?: string }) => (err.name === 'NoSuchLifecycleConfiguration' ? [] : Promise.reject(err)));
+  // Measured: MiniStack 1.5.33 and LocalStack 2026.3.0 both answer NoSuchLifecycleConfiguration. The rules
+  // themselves are checked on the synthesized template (test/unit/infra.test.ts); AWS applies them.
+  const expected = { ministack: false, localstack: false }[emulatorInfo().name];
+  assert.equal(rules.length > 0, expected, `lifecycle rules on ${emulatorInfo().label}: ${JSON.stringify(rules.map((r) => r.ID))}`);
 });

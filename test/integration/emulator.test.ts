@@ -32,7 +32,7 @@ test('starting the emulator on a port something else holds fails at once and say
       }, (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }));
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is in use by something that is not MiniStack`));
+    assert.match(result.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is in use by something that is not (MiniStack|LocalStack)`));
     assert.match(result.stderr, /LENET_EMULATOR_PORT=4567 npm start/);
   } finally {
     server.close();

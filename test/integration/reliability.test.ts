@@ -8,11 +8,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobStore } from '../../shared/job-store';
-import { leaseKey } from '../../functions/trainer/lease';
+import { readLease } from '../../functions/trainer/lease';
 import { modelKeys, type CheckpointInfo } from '../../shared/model-store';
 import type { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
-import { EMULATOR_URL } from '../../local/emulator';
+import { emulatorUrl } from '../../local/emulator';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from '../helpers/trainer';
@@ -74,7 +74,7 @@ test('duplicates: two trainers and the same job sent twice train it once; a fini
   const bounced = [...logsOf(a, 'job is leased by another worker; returning the message for later', jobId), ...logsOf(b, 'job is leased by another worker; returning the message for later', jobId)];
   const dupDeleted = [...logsOf(a, 'job already succeeded; deleting the duplicate message', jobId), ...logsOf(b, 'job already succeeded; deleting the duplicate message', jobId)];
   assert.ok(bounced.length + dupDeleted.length >= 1, 'the second copy was either held back by the lease or dropped as already done');
-  assert.equal(await bucket.getBytes(leaseKey(jobId)), undefined, 'lease released');
+  assert.equal((await readLease(bucket, jobId))?.released, true, 'lease released (marked free by a conditional PUT, not deleted)');
 
   // A finished job delivered again: no-op (nothing retrained, message deleted).
   const marker = await bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
@@ -151,7 +151,7 @@ test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns th
   const marker = await bucket.getJson<CheckpointInfo>(modelKeys.partial(jobId, position.epoch, position.batch) + modelKeys.marker);
   assert.deepEqual({ epoch: marker?.position?.epoch, batch: marker?.position?.batch }, position);
   assert.equal((await queueCounts(q)).visible, 1, 'the message is visible again at once');
-  assert.equal(await bucket.getBytes(leaseKey(jobId)), undefined, 'lease released');
+  assert.equal((await readLease(bucket, jobId))?.released, true, 'lease released (marked free by a conditional PUT, not deleted)');
 
   const b = trainer('stop-b', q, FAST);
   const done = await waitFor<JobStatus>('stop-1 to finish', finished(jobId), 240_000);
@@ -176,11 +176,11 @@ test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns th
 
 test('dependency fault: S3 and SQS unreachable for 15 s mid-job (proxy cut); the trainer retries, finishes the job and takes the next', async () => {
   const q = await queue();
-  const target = new URL(EMULATOR_URL);
+  const target = new URL(emulatorUrl());
   const proxy = new TcpProxy(target.hostname, Number(target.port));
   await proxy.start();
   try {
-    const viaProxy = q.replace(EMULATOR_URL, proxy.url);
+    const viaProxy = q.replace(emulatorUrl(), proxy.url);
     const a = trainer('fault-a', viaProxy, {
       ...FAST,
       VISIBILITY_TIMEOUT_SECONDS: '30',

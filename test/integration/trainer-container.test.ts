@@ -11,8 +11,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leaseKey } from '../../functions/trainer/lease';
-import { EMULATOR_REGION, EMULATOR_URL } from '../../local/emulator';
+import { readLease } from '../../functions/trainer/lease';
+import { EMULATOR_REGION, emulatorUrl } from '../../local/emulator';
 import { JobStore } from '../../shared/job-store';
 import { modelKeys, type CheckpointInfo } from '../../shared/model-store';
 import type { Bucket } from '../../shared/s3-objects';
@@ -57,8 +57,8 @@ const params = (extra: object = {}) => ({ datasetPrefix: DATA, testSubset: 1000,
 /** A trainer container on the host network, pointed at the emulator with test credentials. */
 async function trainer(name: string, queueUrl: string, env: Record<string, string> = {}): Promise<Container> {
   const c = await runContainer(`lenet-test-${name}-${Date.now()}`, IMAGE, {
-    AWS_ENDPOINT_URL: EMULATOR_URL,
-    AWS_ENDPOINT_URL_S3: EMULATOR_URL,
+    AWS_ENDPOINT_URL: emulatorUrl(),
+    AWS_ENDPOINT_URL_S3: emulatorUrl(),
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     AWS_REGION: EMULATOR_REGION,
@@ -150,7 +150,7 @@ test('docker stop mid-epoch: a mid-epoch checkpoint is written, the container ex
   const marker = await bucket.getJson<CheckpointInfo>(modelKeys.partial(jobId, position.epoch, position.batch) + modelKeys.marker);
   assert.deepEqual({ epoch: marker?.position?.epoch, batch: marker?.position?.batch }, position, 'marker of the partial checkpoint in S3');
   assert.equal((await queueCounts(q)).visible, 1, 'the message is visible again at once');
-  assert.equal(await bucket.getBytes(leaseKey(jobId)), undefined, 'lease released');
+  assert.equal((await readLease(bucket, jobId))?.released, true, 'lease released (marked free by a conditional PUT)');
 
   const b = await trainer('stop-b', q);
   const done = await waitFor<JobStatus>(`${jobId} to finish`, finished(jobId), 240_000);

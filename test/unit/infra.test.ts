@@ -180,10 +180,10 @@ for (const local of [false, true]) {
       s.template.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['image/png', 'image/jpeg', 'multipart/form-data'] });
     });
 
-    it('Lambdas: Node 24, arm64, memory/timeout, env vars', () => {
+    it('Lambdas: Node 24, arm64 on AWS (the host\'s architecture locally), memory/timeout, env vars', () => {
       s.template.hasResourceProperties('AWS::Lambda::Function', {
         Runtime: 'nodejs24.x',
-        Architectures: ['arm64'],
+        Architectures: [local && process.arch !== 'arm64' ? 'x86_64' : 'arm64'],
         MemorySize: 1024,
         Timeout: 15,
         ReservedConcurrentExecutions: 10,

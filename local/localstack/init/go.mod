@@ -1,0 +1,3 @@
+module lenet.local/localstack-init
+
+go 1.22
