@@ -137,7 +137,9 @@ test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns th
   await sendJob(q, { jobId, params: params({ epochs: 2, trainSubset: 6000 }) });
   const a = trainer('stop-a', q, FAST);
   await waitFor('job to run', async () => (await jobs.get(jobId))?.status === 'RUNNING', 120_000, 100);
-  await new Promise((resolve) => setTimeout(resolve, 3000)); // into epoch 1 (an epoch takes ~8-10 s here)
+  // Into epoch 1: after the first batch (a fixed sleep lands before it on a loaded machine), plus a few more.
+  await waitFor('the first batch', async () => logsOf(a, 'first batch done', jobId).length > 0, 180_000, 100);
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const t0 = Date.now();
   a.child.kill('SIGTERM');
   const exit = await a.exited;
