@@ -175,8 +175,10 @@ export class ServiceApi extends Construct {
     this.restApi = new apigw.RestApi(this, 'RestApi', {
       description: 'LeNet-5 MNIST: predictions, models and training jobs',
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
+      // The role API Gateway logs through is one per account and region (AWS::ApiGateway::Account):
+      // deleting this stack must not take logging away from every other API in the account.
       cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
       deployOptions: {
         stageName: props.stageName ?? 'prod',
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
