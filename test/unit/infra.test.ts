@@ -4,9 +4,11 @@
  * DockerImageAsset is only hashed/staged at synth time (never built).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { LenetStack } from '../../infra/lenet-stack';
@@ -23,8 +25,6 @@ import { PredictConfigSchema } from '../../functions/predict/config';
 import { TrainerConfigSchema } from '../../functions/trainer/config';
 import { readConfig } from '../../shared/config';
 import { DEFAULT_PROMOTION_MIN_ACCURACY, METRICS } from '../../shared/settings';
-import { writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { CFN_LINT, cfnLint } from '../../infra/cfn-lint';
 
 /** The object keys of an epoch, a partial and a final checkpoint, written as the trainer writes them, into a bucket that only records keys. */
