@@ -17,10 +17,16 @@ if (minAccuracy !== undefined && !(Number(minAccuracy) >= 0 && Number(minAccurac
   throw new Error(`-c promotionMinAccuracy=${minAccuracy}: must be a number from 0 to 1.`);
 }
 
+const alarmTopicArn: string | undefined = app.node.tryGetContext('alarmTopicArn') || undefined;
+if (alarmTopicArn !== undefined && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(alarmTopicArn)) {
+  throw new Error(`-c alarmTopicArn=${alarmTopicArn}: not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>).`);
+}
+
 new LenetStack(app, stackName, {
   local,
   promotionMinAccuracy: minAccuracy === undefined ? undefined : Number(minAccuracy),
   description: 'LeNet-5 on MNIST: S3 + SQS + Fargate trainer + Lambda/API Gateway predictions',
+  alarmTopicArn,
 });
 
 // cdk-nag 3 is a policy validation plugin: unacknowledged findings fail `cdk synth`/`cdk deploy`.

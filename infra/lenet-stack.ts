@@ -1,6 +1,9 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { DropImpliedDependsOn } from './depends-on';
+import { Monitoring } from './monitoring';
 import { acknowledge } from './nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_PROMOTION_MIN_ACCURACY } from '../shared/settings';
@@ -17,6 +20,8 @@ export interface LenetStackProps extends StackProps {
    * - trainer image from a registry instead of a Docker asset (no Docker engine to build it);
    * - no Application Auto Scaling resources (MiniStack cannot provision them);
    * - no VPC flow log (MiniStack cannot provision AWS::EC2::FlowLog);
+   * - the VPC's default security group keeps its rules (the custom resource that strips them needs
+   *   a Lambda runtime with the AWS SDK, which MiniStack's host-process Lambdas lack);
    * - `@aws-sdk/*` bundled into the functions (MiniStack runs them with the host's node, which has no SDK);
    * - data bucket removal policy DESTROY.
    * @default false
@@ -53,6 +58,12 @@ export interface LenetStackProps extends StackProps {
    * @default DEFAULT_PROMOTION_MIN_ACCURACY (shared/settings.ts)
    */
   readonly promotionMinAccuracy?: number;
+  /**
+   * ARN of an existing SNS topic for the alarms (dead-lettered jobs, failed jobs); from the app:
+   * `cdk deploy -c alarmTopicArn=arn:aws:sns:...`.
+   * @default no notifications; the alarms show in the CloudWatch console and on the dashboard
+   */
+  readonly alarmTopicArn?: string;
 }
 
 /** The whole system: bucket, job queue, Fargate trainer and the prediction/jobs REST API. */
@@ -62,6 +73,7 @@ export class LenetStack extends Stack {
   readonly jobs: JobQueue;
   readonly trainer: TrainerService;
   readonly api: ServiceApi;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: LenetStackProps = {}) {
     super(scope, id, props);
@@ -83,6 +95,7 @@ export class LenetStack extends Stack {
             image: ecs.ContainerImage.fromRegistry(props.localTrainerImage ?? 'public.ecr.aws/docker/library/node:20-slim'),
             autoScaling: false,
             vpcFlowLogs: false,
+            restrictDefaultSecurityGroup: false,
           }
         : {}),
       ...props.trainer,
@@ -102,6 +115,18 @@ export class LenetStack extends Stack {
       queue,
       promotionMinAccuracy,
     });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      queue,
+      deadLetterQueue: this.jobs.deadLetterQueue,
+      queueDepth: this.trainer.queueDepthMetric,
+      predictFunction: this.api.predictFunction,
+      restApi: this.api.restApi,
+      alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
+    });
+
+    // cfn-lint W3005: CDK writes DependsOn entries that a Ref/GetAtt already implies.
+    Aspects.of(this).add(new DropImpliedDependsOn());
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the REST API stage' });
     new CfnOutput(this, 'BucketName', { value: bucket.bucketName });

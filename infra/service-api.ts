@@ -194,8 +194,10 @@ export class ServiceApi extends Construct {
       // POST /predict takes raw images and multipart forms; API Gateway passes these to the
       // function base64-encoded (isBase64Encoded) instead of as text, which would corrupt them.
       binaryMediaTypes: BINARY_MEDIA_TYPES,
+      // The role API Gateway logs through is one per account and region (AWS::ApiGateway::Account):
+      // deleting this stack must not take logging away from every other API in the account.
       cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
       deployOptions: {
         stageName: props.stageName ?? 'prod',
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),

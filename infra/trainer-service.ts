@@ -1,4 +1,5 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Stack, Stage } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -46,7 +47,7 @@ export interface TrainerServiceProps {
   readonly dockerfile?: string;
   /**
    * Paths (.dockerignore syntax) left out of the build context, which also keeps asset hashing fast.
-   * @default node_modules, cdk.out, .git, .venv, .local, artifacts, *.log
+   * @default node_modules, cdk.out, .git, .venv, .venv-tools, .local, artifacts, tmp, *.log
    */
   readonly exclude?: string[];
 
@@ -80,6 +81,15 @@ export interface TrainerServiceProps {
    */
   readonly autoScaling?: boolean;
   /**
+   * Fargate Spot with on-demand Fargate beside it (a capacity provider strategy). ECS places each
+   * new task by the weights: of every `spotWeight + onDemandWeight` tasks, `onDemandWeight` run
+   * on-demand, after the first `onDemandBase` tasks, which always do. A Spot task that AWS
+   * reclaims gets SIGTERM two minutes ahead; the trainer checkpoints mid-epoch and returns its
+   * job to the queue, and the next task resumes it. `false` runs every task on-demand.
+   * @default { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0 }
+   */
+  readonly spot?: false | { readonly spotWeight?: number; readonly onDemandWeight?: number; readonly onDemandBase?: number };
+  /**
    * Extra environment variables of the trainer container (the bucket, queue and promotion settings are always set).
    * @default none
    */
@@ -95,6 +105,13 @@ export interface TrainerServiceProps {
    * @default true
    */
   readonly vpcFlowLogs?: boolean;
+  /**
+   * Strip every rule from the default security group of the VPC this construct creates (a
+   * CDK custom resource; the tasks use their own group). Off where custom-resource Lambdas
+   * cannot call EC2 (MiniStack).
+   * @default true
+   */
+  readonly restrictDefaultSecurityGroup?: boolean;
   /**
    * Retention of the container and flow log groups.
    * @default logs.RetentionDays.ONE_MONTH
@@ -152,6 +169,7 @@ export class TrainerService extends Construct {
         maxAzs: 2,
         natGateways: 0,
         subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+        restrictDefaultSecurityGroup: props.restrictDefaultSecurityGroup ?? true,
       });
       if (props.vpcFlowLogs ?? true) {
         vpc.addFlowLog('FlowLog', {
@@ -168,6 +186,13 @@ export class TrainerService extends Construct {
       vpc: this.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
+    const spot = props.spot === false ? undefined : { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0, ...props.spot };
+    if (spot) {
+      if (cpuArchitecture !== ecs.CpuArchitecture.X86_64) throw new Error('Fargate Spot runs X86_64 tasks only; set spot: false for ARM64.');
+      // On the cluster itself rather than through cluster.enableFargateCapacityProviders(), whose
+      // AWS::ECS::ClusterCapacityProviderAssociations resource MiniStack cannot create.
+      (this.cluster.node.defaultChild as ecs.CfnCluster).capacityProviders = ['FARGATE', 'FARGATE_SPOT'];
+    }
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu: props.cpu ?? 2048,
@@ -181,7 +206,10 @@ export class TrainerService extends Construct {
       props.image ??
       ecs.ContainerImage.fromAsset(props.buildContext ?? REPO_ROOT, {
         file: props.dockerfile ?? 'functions/trainer/Dockerfile',
-        exclude: props.exclude ?? ['node_modules', 'cdk.out', '.git', '.venv', '.local', 'artifacts', '*.log'],
+        exclude: [
+          ...(props.exclude ?? ['node_modules', 'cdk.out', '.git', '.venv', '.venv-tools', '.local', 'artifacts', 'tmp', '*.log']),
+          ...outdirInside(props.buildContext ?? REPO_ROOT, Stage.of(this)?.outdir),
+        ],
         platform: cpuArchitecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
       });
 
@@ -226,8 +254,13 @@ export class TrainerService extends Construct {
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
-      // Starts at 0; Application Auto Scaling owns the count afterwards.
-      desiredCount: 0,
+      // Left unset with auto scaling, which owns the count: a DesiredCount in the template would be
+      // re-applied by every deploy. Without it nothing else sets the count, so it starts at 0.
+      desiredCount: (props.autoScaling ?? true) ? undefined : 0,
+      capacityProviderStrategies: spot && [
+        { capacityProvider: 'FARGATE_SPOT', weight: spot.spotWeight },
+        { capacityProvider: 'FARGATE', weight: spot.onDemandWeight, base: spot.onDemandBase },
+      ],
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
       assignPublicIp: true,
@@ -296,4 +329,14 @@ export class TrainerService extends Construct {
       ]);
     }
   }
+}
+
+/**
+ * The synthesis output directory, relative to the build context, when it lies inside it: staging the
+ * context into it would copy the asset into itself (`cdk synth -o <a folder in the repo>`).
+ */
+function outdirInside(buildContext: string, outdir: string | undefined): string[] {
+  if (!outdir) return [];
+  const rel = path.relative(path.resolve(buildContext), path.resolve(outdir));
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? [rel] : [];
 }

@@ -1,5 +1,5 @@
 import type { Bucket } from './s3-objects';
-import type { JobProgress, JobStatus } from './schemas';
+import type { JobProgress, JobStatus, TrainingParams } from './schemas';
 
 import { isJobStatusKey, jobKeys, PREFIXES } from './bucket-layout';
 
@@ -42,4 +42,16 @@ export class JobStore {
     const docs = await Promise.all(keys.map((k) => this.bucket.getJson<JobStatus>(k)));
     return docs.filter((d): d is JobStatus => d !== undefined).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
+}
+
+/** The status document of a job that has just been queued, as POST /jobs writes it. */
+export function queuedStatus(jobId: string, createdAt: string, params?: TrainingParams): JobStatus {
+  return {
+    jobId,
+    status: 'QUEUED',
+    ...(params ? { params, totalEpochs: params.epochs, epoch: 0 } : {}),
+    createdAt,
+    updatedAt: new Date().toISOString(),
+    metrics: [],
+  };
 }

@@ -26,3 +26,27 @@ export const ENV = {
   visibilityTimeoutSeconds: 'VISIBILITY_TIMEOUT_SECONDS',
   maxReceives: 'MAX_RECEIVES',
 } as const;
+
+/**
+ * The trainer's CloudWatch metrics: it prints them to stdout in the embedded metric format (EMF), the
+ * awslogs driver ships stdout to CloudWatch Logs, and CloudWatch turns those lines into metrics. The
+ * stack's alarms and dashboard read the same names, under the one `service` dimension Powertools adds.
+ */
+export const METRICS = {
+  namespace: 'LenetMnist',
+  service: 'trainer',
+  names: {
+    imagesPerSecond: 'ImagesPerSecond',
+    trainLoss: 'TrainLoss',
+    trainAccuracy: 'TrainAccuracy',
+    valLoss: 'ValLoss',
+    valAccuracy: 'ValAccuracy',
+    testAccuracy: 'TestAccuracy',
+    /** From the job's message being received to the end of its first training step (dataset load and model build included). */
+    timeToFirstStep: 'TimeToFirstStep',
+    succeededJobs: 'SucceededJobs',
+    failedJobs: 'FailedJobs',
+    /** A transient failure sent back to the queue for another try. */
+    retriedJobs: 'RetriedJobs',
+  },
+} as const;

@@ -9,11 +9,12 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DatasetError } from '../../shared/idx';
-import { JobStore } from '../../shared/job-store';
+import { JobStore, queuedStatus } from '../../shared/job-store';
 import { JobLease, LeaseLostError } from './lease';
 import { withRetry } from '../../shared/retry';
 import type { Bucket } from '../../shared/s3-objects';
-import { JobMessage, JobId, describeZodError } from '../../shared/schemas';
+import { JobMessage, JobId, TrainingParams, describeZodError } from '../../shared/schemas';
+import { noMetrics, type TrainerMetrics } from './metrics';
 import type { PromotionPolicy } from '../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
 import { setTaskProtection } from './task-protection';
@@ -48,6 +49,8 @@ export interface JobConsumerOptions {
   onBatchEnd?: JobContext['onBatchEnd'];
   /** Least time between two writes of a job's in-epoch progress. Default 5000 ms. */
   progressEveryMs?: number;
+  /** CloudWatch metrics (EMF on stdout in the trainer process). Default: none. */
+  metrics?: TrainerMetrics;
 }
 
 /** Long-polls the queue and runs one job at a time until stopped. */
@@ -98,7 +101,7 @@ export class JobConsumer {
         QueueUrl: queueUrl,
         MaxNumberOfMessages: 1,
         WaitTimeSeconds: this.opts.waitTimeSeconds ?? 20,
-        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
       }),
     );
     const message = out.Messages?.[0];
@@ -110,22 +113,36 @@ export class JobConsumer {
     return true;
   }
 
+  private get metrics(): TrainerMetrics {
+    return this.opts.metrics ?? noMetrics;
+  }
+
   private async handle(message: Message): Promise<void> {
     const { logger, bucket } = this.opts;
+    const receivedAt = Date.now();
     const receives = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+    const sentAt = sentTime(message);
     const parsed = parseJobMessage(message);
     if (!parsed.ok) {
       // Permanent: no retry can fix the message. Record why, then delete it (it never reaches the DLQ).
-      logger.error('rejected job message', { messageId: message.MessageId, reason: parsed.reason });
-      await this.jobs.update(parsed.jobId, { status: 'FAILED', reason: parsed.reason });
+      logger.error('rejected job message', { messageId: message.MessageId, jobId: parsed.jobId, reason: parsed.reason });
+      const existing = await this.jobs.get(parsed.jobId);
+      await this.jobs.put({ ...(existing ?? queuedStatus(parsed.jobId, sentAt)), status: 'FAILED', reason: parsed.reason, updatedAt: new Date().toISOString() });
+      this.metrics.jobOutcome('FAILED');
       await this.delete(message);
       return;
     }
     const job = parsed.job;
-    if ((await this.jobs.get(job.jobId))?.status === 'SUCCEEDED') {
+    const existing = await this.jobs.get(job.jobId);
+    if (existing?.status === 'SUCCEEDED') {
       logger.info('job already succeeded; deleting the duplicate message', { jobId: job.jobId, messageId: message.MessageId });
       await this.delete(message);
       return;
+    }
+    if (!existing) {
+      // Sent straight to SQS, not through POST /jobs: record the job as that would have, before it runs.
+      await this.jobs.put(queuedStatus(job.jobId, job.submittedAt ?? sentAt, job.params));
+      logger.info('recorded a job sent straight to the queue', { jobId: job.jobId, messageId: message.MessageId, form: parsed.form });
     }
 
     // Only the holder of the job's lease trains it: a duplicate message or a redelivery while
@@ -168,6 +185,8 @@ export class JobConsumer {
         assertLeaseHeld: renewLease,
         onBatchEnd: this.opts.onBatchEnd,
         progressEveryMs: this.opts.progressEveryMs,
+        metrics: this.metrics,
+        receivedAt,
       });
       if (leaseLost) {
         logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId });
@@ -178,6 +197,7 @@ export class JobConsumer {
         await lease.release().catch((err) => logger.warn('lease release failed', { error: String(err) }));
         await this.release(message);
       } else {
+        if (outcome === 'succeeded') this.metrics.jobOutcome('SUCCEEDED');
         await this.delete(message);
       }
     } catch (err) {
@@ -197,6 +217,7 @@ export class JobConsumer {
         visibilitySeconds: this.visibilitySeconds,
       });
       logger.error('job failed', { jobId: job.jobId, reason, permanent, receives });
+      this.metrics.jobOutcome(next.action === 'retry' ? 'RETRIED' : 'FAILED');
       if (next.action === 'retry') {
         await this.jobs.update(job.jobId, { status: 'QUEUED', reason: `retrying in ${next.delaySeconds} s after error: ${reason}` });
         await this.setVisibility(message, next.delaySeconds).catch(this.logFailure('delaying the retry failed', job.jobId));
@@ -306,22 +327,51 @@ export function dispositionAfterFailure(f: {
   return { action: 'retry', delaySeconds: Math.min(f.visibilitySeconds, Math.ceil(f.retryBaseSeconds * 2 ** (f.receives - 1))) };
 }
 
-type ParsedMessage = { ok: true; job: JobMessage } | { ok: false; jobId: string; reason: string };
+type ParsedMessage =
+  | { ok: true; job: JobMessage; form: 'envelope' | 'params' }
+  | { ok: false; jobId: string; reason: string };
 
-/** Validates a queue message; a bad one still yields a job id (its own, or the message id) to record the failure under. */
+/**
+ * The job id of a message that names none: `message-<SQS MessageId>`. A redelivered message keeps its
+ * MessageId, so every delivery of it is the same job (one status document, one set of checkpoints).
+ */
+export function jobIdFromMessageId(messageId: string | undefined): string {
+  return `message-${(messageId ?? 'unknown').replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 64);
+}
+
+/**
+ * Validates a queue message. Two forms: what POST /jobs sends, `{"jobId": ..., "params": {...}}`
+ * (the id may be left out), and the training parameters alone, e.g. `{"epochs": 5}`, for people
+ * who send jobs with `aws sqs send-message`. Without a jobId the job id comes from the message id.
+ * A bad message still yields a job id (its own, or the message's) to record the failure under.
+ */
 export function parseJobMessage(message: Pick<Message, 'Body' | 'MessageId'>): ParsedMessage {
-  const fallbackId = `message-${message.MessageId ?? 'unknown'}`;
+  const fallbackId = jobIdFromMessageId(message.MessageId);
   let body: unknown;
   try {
     body = JSON.parse(message.Body ?? '');
   } catch (err) {
     return { ok: false, jobId: fallbackId, reason: `message body is not valid JSON (${(err as Error).message})` };
   }
-  const candidateId = JobId.safeParse((body as { jobId?: unknown } | null)?.jobId);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, jobId: fallbackId, reason: 'message body must be a JSON object: the training parameters, or {"jobId": ..., "params": {...}}' };
+  }
+  if (!('jobId' in body) && !('params' in body)) {
+    const params = TrainingParams.safeParse(body);
+    if (!params.success) return { ok: false, jobId: fallbackId, reason: `invalid job: ${describeZodError(params.error)}` };
+    return { ok: true, job: { jobId: fallbackId, params: params.data }, form: 'params' };
+  }
+  const candidateId = JobId.safeParse((body as { jobId?: unknown }).jobId);
   const jobId = candidateId.success ? candidateId.data : fallbackId;
-  const result = JobMessage.safeParse(body);
+  const result = JobMessage.safeParse('jobId' in body ? body : { ...body, jobId });
   if (!result.success) return { ok: false, jobId, reason: `invalid job: ${describeZodError(result.error)}` };
-  return { ok: true, job: result.data };
+  return { ok: true, job: result.data, form: 'envelope' };
+}
+
+/** When SQS received the message (its SentTimestamp), as an ISO string; now if SQS did not say. */
+function sentTime(message: Message): string {
+  const ms = Number(message.Attributes?.SentTimestamp);
+  return new Date(Number.isFinite(ms) && ms > 0 ? ms : Date.now()).toISOString();
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -9,6 +9,7 @@ import { Bucket } from '../../shared/s3-objects';
 import { readTrainerConfig } from './config';
 import { JobConsumer } from './job-consumer';
 import { loadNativeAddon } from './native/native-step';
+import { makeTrainerMetrics } from './metrics';
 
 const logger = makeLogger('trainer');
 
@@ -48,6 +49,7 @@ async function main() {
     maxReceives: config.MAX_RECEIVES,
     sqsRetryDeadlineMs: retrySeconds * 1000,
     workerId: config.WORKER_ID,
+    metrics: makeTrainerMetrics(),
   });
   logger.info('worker ready', { workerId: worker.workerId });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

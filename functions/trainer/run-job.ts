@@ -8,6 +8,7 @@ import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import type { EpochMetrics, JobMessage } from '../../shared/schemas';
 import { evaluate, train, type TrainHooks } from './train';
+import type { TrainerMetrics } from './metrics';
 
 export interface JobContext {
   bucket: Bucket;
@@ -28,6 +29,10 @@ export interface JobContext {
   progressEveryMs?: number;
   /** Loads the dataset; defaults to reading it from the job's S3 prefix. */
   loadData?: (prefix: string) => Promise<TrainTestData>;
+  /** Per-epoch, test accuracy and time-to-first-step metrics. */
+  metrics?: TrainerMetrics;
+  /** When the job's message was received (ms since the epoch): the start of time-to-first-step. Default: when runJob starts. */
+  receivedAt?: number;
 }
 
 export type JobOutcome = 'succeeded' | 'already-done' | 'stopped';
@@ -40,6 +45,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   const { bucket, backend, logger } = ctx;
   const jobs = new JobStore(bucket);
   const { jobId, params } = job;
+  const receivedAt = ctx.receivedAt ?? Date.now();
   const existing = await jobs.get(jobId);
   if (existing?.status === 'SUCCEEDED') return 'already-done';
 
@@ -114,6 +120,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           // Once per run: marks the first training step (container cold start → first step in docs/container.md).
           if (!firstBatchLogged) {
             firstBatchLogged = true;
+            ctx.metrics?.timeToFirstStep((Date.now() - receivedAt) / 1000);
             logger.info('first batch done', { jobId, epoch: epoch + 1, batch, processUptimeSeconds: Math.round(process.uptime() * 10) / 10 });
           }
           reportProgress(epoch, batch, batches);
@@ -137,6 +144,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           });
           metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
           await jobs.update(jobId, { status: 'RUNNING', epoch: m.epoch, metrics });
+          ctx.metrics?.epoch(m);
           logger.info('epoch done', { jobId, ...m });
         },
       },
@@ -144,6 +152,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     if (outcome === 'stopped') return 'stopped';
 
     const test = await evaluate(model, testSet);
+    ctx.metrics?.testAccuracy(test.accuracy);
     await ctx.assertLeaseHeld?.();
     await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
       // The served model needs no optimizer state: smaller and faster for the prediction Lambda.

@@ -4,9 +4,11 @@
  * DockerImageAsset is only hashed/staged at synth time (never built).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { LenetStack } from '../../infra/lenet-stack';
@@ -22,7 +24,8 @@ import { ApiConfigSchema } from '../../functions/api/config';
 import { PredictConfigSchema } from '../../functions/predict/config';
 import { TrainerConfigSchema } from '../../functions/trainer/config';
 import { readConfig } from '../../shared/config';
-import { DEFAULT_PROMOTION_MIN_ACCURACY } from '../../shared/settings';
+import { DEFAULT_PROMOTION_MIN_ACCURACY, METRICS } from '../../shared/settings';
+import { CFN_LINT, cfnLint } from '../../infra/cfn-lint';
 
 /** The object keys of an epoch, a partial and a final checkpoint, written as the trainer writes them, into a bucket that only records keys. */
 async function writtenCheckpointKeys(): Promise<{ epoch: string[]; partial: string[]; final: string[] }> {
@@ -56,8 +59,11 @@ interface Synth {
   outdir: string;
 }
 
+/** The feature flags in cdk.json, which `cdk synth`/`cdk deploy` apply: the tests synthesize with the same. */
+const CDK_CONTEXT: Record<string, unknown> = JSON.parse(readFileSync(fileURLToPath(new URL('../../cdk.json', import.meta.url)), 'utf8')).context;
+
 function synth(local: boolean): Synth {
-  const app = new App();
+  const app = new App({ context: CDK_CONTEXT });
   const stack = new LenetStack(app, local ? 'LocalStack' : 'AwsStack', { local });
   const template = Template.fromStack(stack);
   return { app, stack, template, outdir: app.outdir };
@@ -194,7 +200,9 @@ for (const local of [false, true]) {
         Runtime: 'nodejs24.x',
         Environment: { Variables: { BUCKET_NAME: Match.anyValue(), QUEUE_URL: Match.anyValue() } },
       });
-      s.template.resourceCountIs('AWS::Lambda::Function', 2);
+      // Ours; in AWS mode the template also has CDK's custom-resource handler that empties the VPC's default security group.
+      assert.equal(Object.keys(s.template.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler' } })).length, 2);
+      s.template.resourceCountIs('Custom::VpcRestrictDefaultSG', local ? 0 : 1);
     });
 
     it('environment: each function and the trainer task get exactly what their config schema reads, from the resources\' own settings', () => {
@@ -243,12 +251,21 @@ for (const local of [false, true]) {
       assert.deepEqual(files.filter((f) => f.endsWith('.wasm')).sort(), ['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm.wasm']);
     });
 
-    it('Fargate trainer: service at 0 tasks, public IP, env, logs, task protection permission', () => {
+    it('Fargate trainer: Spot with on-demand beside it, public IP, env, logs, task protection permission', () => {
       s.template.hasResourceProperties('AWS::ECS::Service', {
-        LaunchType: 'FARGATE',
-        DesiredCount: 0,
+        LaunchType: Match.absent(),
+        CapacityProviderStrategy: [
+          { CapacityProvider: 'FARGATE_SPOT', Weight: 4 },
+          { CapacityProvider: 'FARGATE', Weight: 1, Base: 0 },
+        ],
         NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'ENABLED' }) },
       });
+      s.template.hasResourceProperties('AWS::ECS::Cluster', { CapacityProviders: ['FARGATE', 'FARGATE_SPOT'] });
+      s.template.hasResourceProperties('AWS::ECS::TaskDefinition', { RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' } });
+      // Auto scaling owns the count on AWS, so the template must not (every deploy would reset it);
+      // locally nothing scales, so the service says 0.
+      const service = Object.values(s.template.findResources('AWS::ECS::Service'))[0];
+      assert.equal(service.Properties.DesiredCount, local ? 0 : undefined);
       s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
         Cpu: '2048',
         Memory: '4096',
@@ -268,7 +285,7 @@ for (const local of [false, true]) {
       s.template.hasResourceProperties('AWS::IAM::Policy', {
         PolicyDocument: {
           Statement: Match.arrayWith([
-            Match.objectLike({ Action: ['ecs:UpdateTaskProtection', 'ecs:GetTaskProtection'], Effect: 'Allow' }),
+            Match.objectLike({ Action: ['ecs:GetTaskProtection', 'ecs:UpdateTaskProtection'], Effect: 'Allow' }),
           ]),
         },
       });
@@ -280,6 +297,84 @@ for (const local of [false, true]) {
           const resources = [st.Resource].flat();
           if (resources.includes('*')) assert.deepEqual(st.Action, 'ecr:GetAuthorizationToken', `${id}: ${JSON.stringify(st)}`);
         }
+      }
+    });
+
+    it('alarms: a job in the DLQ and a FailedJobs data point > 0, on the metrics the trainer writes', () => {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [s.stack.getLogicalId(s.stack.jobs.deadLetterQueue.node.defaultChild as any), 'QueueName'] } }],
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        TreatMissingData: 'notBreaching',
+      });
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: METRICS.namespace,
+        MetricName: METRICS.names.failedJobs,
+        Dimensions: [{ Name: 'service', Value: METRICS.service }],
+        Statistic: 'Sum',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: Match.absent(),
+      });
+    });
+
+    it('alarms notify an SNS topic when one is given', () => {
+      const arn = 'arn:aws:sns:us-east-1:123456789012:lenet-alarms';
+      const t = Template.fromStack(new LenetStack(new App({ context: CDK_CONTEXT }), 'WithTopic', { local, alarmTopicArn: arn }));
+      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).filter((a) => /DeadLetter|FailedJobs|failed/i.test(JSON.stringify(a)));
+      assert.equal(alarms.filter((a) => JSON.stringify(a.Properties.AlarmActions) === JSON.stringify([arn])).length, 2);
+    });
+
+    it('dashboard: queue and DLQ depth, images/s, test accuracy, job outcomes, predict latency and errors', () => {
+      const dashboards = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'));
+      assert.equal(dashboards.length, 1);
+      const body = JSON.stringify(s.stack.resolve(dashboards[0].Properties.DashboardBody));
+      for (const name of ['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesNotVisible', 'Duration', 'Errors', '5XXError',
+        METRICS.names.imagesPerSecond, METRICS.names.testAccuracy, METRICS.names.succeededJobs, METRICS.names.failedJobs, METRICS.names.retriedJobs]) {
+        assert.ok(body.includes(`\\"${name}\\"`), `dashboard lacks ${name}`);
+      }
+      assert.ok(body.includes(METRICS.namespace));
+    });
+
+    it('the account-wide API Gateway CloudWatch role and account setting outlive the stack', () => {
+      const role = Object.entries(s.template.findResources('AWS::IAM::Role')).find(([, r]) => JSON.stringify(r).includes('AmazonAPIGatewayPushToCloudWatchLogs'))!;
+      assert.equal(role[1].DeletionPolicy, 'Retain');
+      const account = Object.values(s.template.findResources('AWS::ApiGateway::Account'))[0];
+      assert.equal(account.DeletionPolicy, 'Retain');
+    });
+
+    it('feature flags: cdk.json holds the recommended set of this aws-cdk-lib; the access-log bucket gets a bucket policy, not an ACL', () => {
+      const recommended = JSON.parse(readFileSync(fileURLToPath(new URL('../../node_modules/aws-cdk-lib/recommended-feature-flags.json', import.meta.url)), 'utf8'));
+      for (const [flag, value] of Object.entries(recommended)) assert.deepEqual(CDK_CONTEXT[flag], value, flag);
+      for (const bucket of Object.values(s.template.findResources('AWS::S3::Bucket'))) assert.equal(bucket.Properties.AccessControl, undefined);
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' })]) },
+      });
+    });
+
+    it('no DependsOn that a Ref or GetAtt of the same resource already implies (cfn-lint W3005)', () => {
+      const resources = s.template.toJSON().Resources as Record<string, { DependsOn?: string[]; Properties?: unknown }>;
+      for (const [id, r] of Object.entries(resources)) {
+        const props = JSON.stringify(r.Properties ?? {});
+        for (const dep of r.DependsOn ?? []) {
+          assert.ok(!props.includes(`{"Ref":"${dep}"}`) && !props.includes(`"Fn::GetAtt":["${dep}"`), `${id} DependsOn ${dep}, which it references`);
+        }
+      }
+    });
+
+    it('cfn-lint: no errors, warnings or notes', { skip: !existsSync(CFN_LINT) && 'cfn-lint is not installed (.ci/run installs it: npx tsx infra/cfn-lint.ts install)' }, () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'cfn-lint-'));
+      try {
+        const file = path.join(dir, `${local ? 'local' : 'aws'}.template.json`);
+        writeFileSync(file, JSON.stringify(s.template.toJSON(), null, 1));
+        const { status, output } = cfnLint([file]);
+        assert.equal(output, '');
+        assert.equal(status, 0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
@@ -301,6 +396,22 @@ for (const local of [false, true]) {
         const alarms = JSON.stringify(s.template.findResources('AWS::CloudWatch::Alarm'));
         assert.match(alarms, /ApproximateNumberOfMessagesVisible/);
         assert.match(alarms, /ApproximateNumberOfMessagesNotVisible/);
+      });
+
+      it('synthesizes into any folder, also one inside the repository, without staging that folder into the image context', () => {
+        const outdir = fileURLToPath(new URL(`../../synth-out-${process.pid}`, import.meta.url));
+        try {
+          const app = new App({ context: CDK_CONTEXT, outdir });
+          const stack = new LenetStack(app, 'InsideRepo');
+          const assembly = app.synth();
+          const assets = JSON.parse(readFileSync(path.join(assembly.directory, `${stack.artifactId}.assets.json`), 'utf8'));
+          const [image] = Object.values(assets.dockerImages) as any[];
+          const staged = path.join(assembly.directory, image.source.directory);
+          assert.ok(existsSync(path.join(staged, 'functions/trainer/Dockerfile')), 'the context is staged');
+          assert.ok(!existsSync(path.join(staged, path.basename(outdir))), 'the output folder is not in the staged context');
+        } finally {
+          rmSync(outdir, { recursive: true, force: true });
+        }
       });
 
       it('trainer image is a Docker asset built from functions/trainer/Dockerfile; VPC has flow logs', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeZodError, JobMessage, TrainingParams } from '../../shared/schemas';
+import { describeZodError, JobId, JobMessage, TrainingParams } from '../../shared/schemas';
 import { parseJobMessage } from '../../functions/trainer/job-consumer';
 
 test('training params default to the reference recipe sizes', () => {
@@ -61,6 +61,41 @@ test('queue messages: valid, malformed JSON, missing and unknown fields', () => 
   assert.match(!badEpochs.ok ? badEpochs.reason : '', /params\.epochs/);
 
   assert.equal(JobMessage.safeParse({ jobId: '../x', params: {} }).success, false);
+});
+
+test('queue messages sent straight to SQS: the parameters alone, the job id from the message id', () => {
+  const messageId = '5fea7756-0ea4-451a-a703-a558b933e274';
+  const short = parseJobMessage({ MessageId: messageId, Body: JSON.stringify({ epochs: 5 }) });
+  assert.ok(short.ok);
+  assert.equal(short.form, 'params');
+  assert.equal(short.job.jobId, `message-${messageId}`);
+  assert.equal(JobId.safeParse(short.job.jobId).success, true);
+  assert.deepEqual(short.job.params, TrainingParams.parse({ epochs: 5 }), 'defaults filled in, as POST /jobs does');
+  // A redelivery has the same MessageId: the same job.
+  const again = parseJobMessage({ MessageId: messageId, Body: JSON.stringify({ epochs: 5 }) });
+  assert.equal(again.ok && again.job.jobId, short.job.jobId);
+
+  const empty = parseJobMessage({ MessageId: 'm6', Body: '{}' });
+  assert.equal(empty.ok && empty.job.params.epochs, 20, 'an empty object is the default job');
+
+  const noId = parseJobMessage({ MessageId: 'm7', Body: JSON.stringify({ params: { epochs: 2 } }) });
+  assert.equal(noId.ok && noId.job.jobId, 'message-m7');
+
+  const odd = parseJobMessage({ MessageId: 'a:b/c', Body: '{}' });
+  assert.equal(odd.ok && odd.job.jobId, 'message-a-b-c', 'characters a job id cannot hold are replaced');
+
+  for (const [body, reason] of [
+    [{ epochs: 0 }, /^invalid job: epochs: Too small/],
+    [{ epochs: 5, priority: 'high' }, /Unrecognized key: "priority"/],
+    [[1, 2], /must be a JSON object/],
+    ['5', /must be a JSON object/],
+    [null, /must be a JSON object/],
+  ] as const) {
+    const bad = parseJobMessage({ MessageId: 'm8', Body: JSON.stringify(body) });
+    assert.equal(bad.ok, false, JSON.stringify(body));
+    assert.equal(!bad.ok && bad.jobId, 'message-m8');
+    assert.match(!bad.ok ? bad.reason : '', reason);
+  }
 });
 
 test("workers: 'auto' or a count; a wrong value says which values are allowed", () => {
