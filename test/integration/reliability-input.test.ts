@@ -76,7 +76,7 @@ test('poison messages: each ends FAILED with a readable reason, is deleted (not 
   const started = Date.now();
   for (const [, body] of cases) await sendJob(queueUrl, body);
   await waitFor('every poison message to be handled', async () => (await queueCounts(queueUrl)).total === 0, 60_000);
-  const all = await jobs.list();
+  const all = await jobs.scanAll();
   for (const [jobId, , reason] of cases) {
     // Malformed JSON carries no readable job id, so its failure is filed under the message id.
     const status = jobId === 'p-badjson' ? all.find((j) => j.jobId.startsWith('message-')) : await jobs.get(jobId);
