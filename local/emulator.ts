@@ -2,6 +2,7 @@
  * Local AWS emulator (MiniStack, https://pypi.org/project/ministack/) for development and tests.
  *
  *   npx tsx local/emulator.ts start    # create .venv/ if needed, start MiniStack on 127.0.0.1:4566
+ *                                        # (--auth: AUTH=true, verify signatures and IAM policies)
  *                                        # (another port: LENET_EMULATOR_PORT=4567)
  *   npx tsx local/emulator.ts status
  *   npx tsx local/emulator.ts reset    # wipe all emulated state (POST /_ministack/reset)
@@ -159,9 +160,17 @@ export interface StartResult {
  * Starts MiniStack in the background on 127.0.0.1:EMULATOR_PORT (creating the venv first if needed) and
  * waits until `/_ministack/health` answers. Does nothing if it is already healthy.
  */
-export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<StartResult> {
+export async function startEmulator(opts: { timeoutMs?: number; auth?: boolean } = {}): Promise<StartResult> {
   if (await isHealthy()) {
     const pid = readPid();
+    // AUTH=true (signatures verified, IAM policies evaluated) is a start-time setting of MiniStack.
+    const health = (await (await fetch(`${EMULATOR_URL}/_ministack/health`)).json()) as { auth?: string };
+    if ((health.auth === 'enabled') !== Boolean(opts.auth)) {
+      throw new Error(
+        `the emulator at ${EMULATOR_URL} runs with IAM auth ${health.auth}, this needs it ${opts.auth ? 'enabled' : 'disabled'}: ` +
+          `stop it (npm run stop) or use another LENET_EMULATOR_PORT`,
+      );
+    }
     log(`already running at ${EMULATOR_URL}${pid ? ` (pid ${pid})` : ' (not started by this script)'}`);
     return { pid, started: false, url: EMULATOR_URL };
   }
@@ -178,7 +187,12 @@ export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<
   // variables and an injected AWS_ENDPOINT_URL), so the emulator env is passed on to them too.
   const child = spawn(VENV_PYTHON, ['-m', 'ministack'], {
     cwd: REPO_ROOT,
-    env: childEnv({ BIND_HOST: EMULATOR_HOST, GATEWAY_PORT: String(EMULATOR_PORT), LOG_LEVEL: process.env.LOG_LEVEL ?? 'INFO' }),
+    env: childEnv({
+      BIND_HOST: EMULATOR_HOST,
+      GATEWAY_PORT: String(EMULATOR_PORT),
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'INFO',
+      ...(opts.auth ? { AUTH: 'true' } : {}),
+    }),
     detached: true, // own process group: stopEmulator() ends MiniStack and its Lambda workers together
     stdio: ['ignore', fd, fd],
   });
@@ -332,7 +346,7 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'start':
-      await startEmulator();
+      await startEmulator({ auth: rest.includes('--auth') });
       break;
     case 'stop':
       await stopEmulator();
