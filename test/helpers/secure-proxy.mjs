@@ -10,7 +10,9 @@ const server = http.createServer((req, res) => {
   const upstream = http.request(
     { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: { ...headers, 'x-forwarded-proto': 'https' } },
     (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      // Hop-by-hop headers are this proxy's own business (its keep-alive timeout, below).
+      const { connection: _c, 'keep-alive': _k, ...answerHeaders } = answer.headers;
+      res.writeHead(answer.statusCode ?? 502, answerHeaders);
       answer.pipe(res);
     },
   );
@@ -20,5 +22,8 @@ const server = http.createServer((req, res) => {
   });
   req.pipe(upstream);
 });
+// Longer than any client's idle keep-alive, so a client never reuses a socket this side closed.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 125_000;
 server.listen(listenPort, '127.0.0.1', () => process.stdout.write('listening\n'));
 process.on('SIGTERM', () => process.exit(0));
