@@ -99,7 +99,7 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
   assert.ok(correct >= 90, `${correct}/100 test digits correct through API Gateway`);
 });
 
-test('the web page: drawing digits in Chromium shows their predictions and the job list', async () => {
+test('the web page: served with CSP and nosniff, no CORS; drawing digits in Chromium shows their predictions', async () => {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
