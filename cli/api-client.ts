@@ -1,6 +1,11 @@
+import { createHash, createHmac } from 'node:crypto';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
 import type { JobStatus, LatestModel, TrainingParams } from '../shared/schemas';
 import { localApiUrl } from '../local/emulator';
+import { matchRoute } from '../shared/routes';
 
 /** An error the API answered with; its message is the API's own `error` text. */
 export class ApiError extends Error {
@@ -19,12 +24,58 @@ export interface ModelList {
   models: { jobId: string; epoch: number; testAccuracy?: number; backend: string; createdAt: string; latest: boolean }[];
 }
 
+/** SHA-256 (and HMAC-SHA-256 with a secret) from node:crypto, in the shape the SigV4 signer takes. */
+class NodeSha256 implements Checksum {
+  private hash;
+  constructor(secret?: SourceData) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
+  }
+  update(data: SourceData): void {
+    this.hash.update(toBuffer(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+  reset(): void {
+    throw new Error('not needed by the signer');
+  }
+}
+const toBuffer = (d: SourceData) =>
+  typeof d === 'string' ? Buffer.from(d, 'utf8') : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d);
+
+/** The region of an execute-api URL (`<id>.execute-api.<region>.amazonaws.com`), else AWS_REGION. */
+export function apiRegion(url: string, env: NodeJS.ProcessEnv = process.env): string {
+  const region = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com/.exec(new URL(url).hostname)?.[1] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) throw new Error(`Cannot tell the API's region from ${url}; set AWS_REGION.`);
+  return region;
+}
+
+export interface ApiClientOptions {
+  /**
+   * Credentials that sign every request (SigV4, service execute-api). Default: the SDK's default
+   * chain (environment, shared config/SSO, container or instance role). `false`: send unsigned.
+   */
+  credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider | false;
+  /** Default: from the URL, else AWS_REGION. */
+  region?: string;
+}
+
 /** A typed client for the REST API, the same against AWS and the local emulator. */
 export class ApiClient {
   readonly baseUrl: string;
+  private readonly signer?: SignatureV4;
 
-  constructor(baseUrl: string) {
+  constructor(baseUrl: string, opts: ApiClientOptions = {}) {
     this.baseUrl = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+    if (opts.credentials !== false) {
+      // The chain is read on the first call, so a public command (predict) works without credentials... until it signs.
+      this.signer = new SignatureV4({
+        service: 'execute-api',
+        region: opts.region ?? apiRegion(this.baseUrl),
+        credentials: opts.credentials ?? defaultProvider(),
+        sha256: NodeSha256,
+      });
+    }
   }
 
   submit(params: Partial<TrainingParams>): Promise<JobStatus> {
@@ -35,16 +86,21 @@ export class ApiClient {
     return this.call('GET', `jobs/${encodeURIComponent(jobId)}`);
   }
 
-  jobs(): Promise<{ jobs: JobStatus[] }> {
-    return this.call('GET', 'jobs');
+  /** A page of jobs, newest first; pass `next` from the previous page for the one after. */
+  jobs(opts: { limit?: number; next?: string } = {}): Promise<{ jobs: JobStatus[]; next?: string }> {
+    const query = new URLSearchParams();
+    if (opts.limit !== undefined) query.set('limit', String(opts.limit));
+    if (opts.next !== undefined) query.set('next', opts.next);
+    return this.call('GET', query.size ? `jobs?${query}` : 'jobs');
   }
 
   models(): Promise<ModelList> {
     return this.call('GET', 'models');
   }
 
+  /** `force` (serve it even if the served model is better) needs the ModelAdmin policy. */
   promote(jobId: string, force = false): Promise<LatestModel> {
-    return this.call('POST', 'models/promote', { jobId, force });
+    return this.call('POST', force ? 'models/promote/force' : 'models/promote', { jobId });
   }
 
   predict<T = Prediction & { model: { jobId: string; epoch: number } }>(body: unknown): Promise<T> {
@@ -56,29 +112,56 @@ export class ApiClient {
     return this.call('POST', 'predict', { raw: bytes, contentType });
   }
 
+  /** Headers for a request, signed when the client has credentials. */
+  async headers(method: string, url: string, body?: string): Promise<Record<string, string>> {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    const u = new URL(url);
+    // Public routes go unsigned, so predicting needs no AWS credentials.
+    const route = matchRoute(method, '/' + u.href.slice(this.baseUrl.length).split('?')[0]);
+    if (!this.signer || route?.route.auth === 'none') return headers;
+    let signed;
+    try {
+      signed = await this.signer.sign({
+        method,
+        protocol: u.protocol,
+        hostname: u.hostname,
+        port: u.port ? Number(u.port) : undefined,
+        path: u.pathname,
+        query: Object.fromEntries(u.searchParams),
+        headers: { ...headers, host: u.host },
+        body,
+      });
+    } catch (err) {
+      throw new ApiError(0, `Cannot sign the request: no AWS credentials (${(err as Error).message}). Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.`);
+    }
+    // fetch sets Host itself (the same value).
+    const { host: _host, ...rest } = signed.headers;
+    return rest;
+  }
+
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
+    const url = this.baseUrl + path;
     const raw = body instanceof Object && 'raw' in body && (body as { raw: unknown }).raw instanceof Uint8Array ? (body as { raw: Uint8Array; contentType: string }) : undefined;
+    // Raw images go only to the public POST /predict, so they are never signed.
+    const text = body === undefined || raw ? undefined : JSON.stringify(body);
+    const headers = raw ? { 'content-type': raw.contentType } : await this.headers(method, url, text);
     try {
-      res = await fetch(this.baseUrl + path, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': raw?.contentType ?? 'application/json' },
-        body: body === undefined ? undefined : raw ? new Uint8Array(raw.raw) : JSON.stringify(body),
-        signal: AbortSignal.timeout(60_000),
-      });
+      res = await fetch(url, { method, headers, body: raw ? new Uint8Array(raw.raw) : text, signal: AbortSignal.timeout(60_000) });
     } catch (err) {
       throw new ApiError(0, `Cannot reach the API at ${this.baseUrl} (${(err as Error).cause ?? (err as Error).message}). Is the stack deployed and the emulator running?`);
     }
-    const text = await res.text();
+    const answer = await res.text();
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = JSON.parse(answer);
     } catch {
-      throw new ApiError(res.status, `The API answered HTTP ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`);
+      throw new ApiError(res.status, `The API answered HTTP ${res.status} with a body that is not JSON: ${answer.slice(0, 200)}`);
     }
     if (!res.ok) {
-      const { error, details } = parsed as { error?: string; details?: unknown };
-      throw new ApiError(res.status, error ?? `HTTP ${res.status}`, details);
+      // API Gateway's own IAM refusals carry `message`, the handlers' errors `error`.
+      const { error, message, Message, details } = parsed as { error?: string; message?: string; Message?: string; details?: unknown };
+      throw new ApiError(res.status, error ?? message ?? Message ?? `HTTP ${res.status}`, details);
     }
     return parsed as T;
   }

@@ -61,12 +61,15 @@ program
 
 program
   .command('jobs')
-  .description('list training jobs')
-  .action(async () => {
-    const { jobs } = await (await client()).jobs();
+  .description('list training jobs, newest first, a page at a time')
+  .option('--limit <n>', 'jobs per page (1-100)', (v) => Number(v))
+  .option('--next <token>', 'the page after the one that printed this token')
+  .action(async (opts: { limit?: number; next?: string }) => {
+    const { jobs, next } = await (await client()).jobs(opts);
     console.table(
       jobs.map((j) => ({ job: j.jobId, status: j.status, epoch: `${j.epoch ?? 0}/${j.totalEpochs ?? '?'}`, test_acc: j.testAccuracy?.toFixed(4) ?? '', latest: describeMetrics(j) })),
     );
+    if (next) console.log(`more: lenet jobs --next ${next}`);
   });
 
 program

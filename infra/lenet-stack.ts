@@ -134,6 +134,14 @@ export class LenetStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.jobs.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'ClusterName', { value: this.trainer.cluster.clusterName });
     new CfnOutput(this, 'TrainerServiceName', { value: this.trainer.service.serviceName });
+    new CfnOutput(this, 'JobsOperatorPolicyArn', {
+      value: this.api.jobsOperatorPolicy.managedPolicyArn,
+      description: 'Attach to IAM users/roles that submit and read jobs and promote better models',
+    });
+    new CfnOutput(this, 'ModelAdminPolicyArn', {
+      value: this.api.modelAdminPolicy.managedPolicyArn,
+      description: 'Attach to IAM users/roles that may also force a promotion (POST /models/promote/force)',
+    });
 
     if (local && this.trainer.vpc.node.scope === this.trainer) {
       acknowledge(this.trainer.vpc, [

@@ -6,7 +6,9 @@ import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { acknowledge, bucketGrantAcks } from './nag';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { grantBucketAccess, operatorPolicies } from './access';
+import { acknowledge, arnRef, refOf } from './nag';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { ROUTES, type Route, type RouteTarget } from '../shared/routes';
@@ -116,6 +118,10 @@ export class ServiceApi extends Construct {
   readonly restApi: apigw.RestApi;
   /** The URL of the deployed stage, ending in '/'. */
   readonly url: string;
+  /** Attach to people who submit and read jobs and promote better models. */
+  readonly jobsOperatorPolicy: iam.ManagedPolicy;
+  /** Attach to people who may also serve a model over a better one (force). */
+  readonly modelAdminPolicy: iam.ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: ServiceApiProps) {
     super(scope, id);
@@ -167,7 +173,7 @@ export class ServiceApi extends Construct {
       bundling: bundling(true),
       logGroup: new logs.LogGroup(this, 'PredictLogs', { retention, removalPolicy }),
     });
-    props.bucket.grantRead(this.predictFunction);
+    grantBucketAccess(props.bucket, 'predict', this.predictFunction);
 
     this.apiFunction = new NodejsFunction(this, 'ApiFunction', {
       ...common,
@@ -183,11 +189,12 @@ export class ServiceApi extends Construct {
       bundling: bundling(false),
       logGroup: new logs.LogGroup(this, 'ApiLogs', { retention, removalPolicy }),
     });
-    props.bucket.grantReadWrite(this.apiFunction);
+    grantBucketAccess(props.bucket, 'api', this.apiFunction);
     props.queue.grantSendMessages(this.apiFunction);
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention, removalPolicy });
     const rate = props.throttlingRateLimit ?? 50;
+    const stageName = props.stageName ?? 'prod';
     this.restApi = new apigw.RestApi(this, 'RestApi', {
       description: 'LeNet-5 MNIST: predictions, models and training jobs',
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
@@ -199,7 +206,7 @@ export class ServiceApi extends Construct {
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
       deployOptions: {
-        stageName: props.stageName ?? 'prod',
+        stageName,
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
         accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
@@ -208,7 +215,7 @@ export class ServiceApi extends Construct {
         methodOptions: Object.fromEntries(
           (ROUTES as readonly Route[])
             .filter((r) => r.throttle)
-            .map((r) => [`${r.path === '/' ? '' : r.path}/${r.method}`, { throttlingRateLimit: r.throttle!.rateLimit, throttlingBurstLimit: r.throttle!.burstLimit }]),
+            .map((r) => [`${r.path}/${r.method}`, { throttlingRateLimit: r.throttle!.rateLimit, throttlingBurstLimit: r.throttle!.burstLimit }]),
         ),
       },
     });
@@ -225,15 +232,21 @@ export class ServiceApi extends Construct {
       });
     }
     this.url = this.restApi.url;
+    const policies = operatorPolicies(this, this.restApi, stageName);
+    this.jobsOperatorPolicy = policies.operator;
+    this.modelAdminPolicy = policies.admin;
 
     const basicRole = {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       reason: "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs.",
     };
-    const grantReason =
-      'Wildcards come from bucket.grant* and are scoped to this one bucket: its object keys and the s3:GetObject*/GetBucket*/List*/DeleteObject*/Abort* action groups.';
-    acknowledge(this.predictFunction, [basicRole, ...bucketGrantAcks(props.bucket, grantReason, false)]);
-    acknowledge(this.apiFunction, [basicRole, ...bucketGrantAcks(props.bucket, grantReason, true)]);
+    const prefixAck = (patterns: string[]) =>
+      patterns.map((p) => ({
+        id: `AwsSolutions-IAM5[Resource::${arnRef(props.bucket)}/${p}]`,
+        reason: `Every object under one key prefix of the data bucket (shared/bucket-layout.ts); keys carry job ids not known in advance.`,
+      }));
+    acknowledge(this.predictFunction, [basicRole, ...prefixAck(['models/*'])]);
+    acknowledge(this.apiFunction, [basicRole, ...prefixAck(['jobs/*', 'models/*', 'datasets/*', 'jobs-index/*'])]);
     acknowledge(this.restApi, [
       {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
@@ -244,11 +257,29 @@ export class ServiceApi extends Construct {
         id: 'AwsSolutions-APIG3',
         reason: 'Demo/training API: stage throttling limits abuse; a WAF web ACL would cost more than the rest of the stack.',
       },
-      {
-        id: 'AwsSolutions-APIG4',
-        reason: 'Intentionally public: the web page and predictions are open and the project has no user accounts.',
-      },
-      { id: 'AwsSolutions-COG4', reason: 'Intentionally public API without user accounts, hence no Cognito user pool authorizer.' },
     ]);
+    // APIG4 only for the public routes; COG4 for all: the others use IAM (SigV4), not Cognito.
+    for (const route of ROUTES as readonly Route[]) {
+      const resource = route.path === '/' ? this.restApi.root : this.restApi.root.resourceForPath(route.path);
+      const method = resource.node.findChild(route.method);
+      const what = `${route.method} ${route.path}`;
+      acknowledge(
+        method,
+        route.auth === 'none'
+          ? [
+              { id: 'AwsSolutions-APIG4', reason: `${what} is public on purpose: the draw-a-digit page and its predictions need no account (issue 10).` },
+              { id: 'AwsSolutions-COG4', reason: `${what} is public on purpose; the job and model routes use IAM authorization.` },
+            ]
+          : [{ id: 'AwsSolutions-COG4', reason: `${what} uses IAM (SigV4) authorization: its callers are AWS identities, not Cognito users.` }],
+      );
+    }
+    for (const policy of [this.jobsOperatorPolicy, this.modelAdminPolicy]) {
+      acknowledge(policy, [
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${refOf(this.restApi)}/${stageName}/GET/jobs/*]`,
+          reason: 'execute-api:Invoke on GET /jobs/{id} of this API and stage: "*" stands for the job id path parameter.',
+        },
+      ]);
+    }
   }
 }

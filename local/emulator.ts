@@ -2,6 +2,7 @@
  * Local AWS emulators for development and tests: MiniStack (default) or LocalStack.
  *
  *   npx tsx local/emulator.ts start    # install if needed (own git-ignored venv), start on 127.0.0.1:4566
+ *                                      # (--auth: MiniStack with AUTH=true, verifying signatures and IAM policies)
  *   npx tsx local/emulator.ts status
  *   npx tsx local/emulator.ts reset    # wipe all emulated state (MiniStack: POST /_ministack/reset; LocalStack: restart)
  *   npx tsx local/emulator.ts deploy   # cdk bootstrap + cdk deploy -c local=true, prints the outputs
@@ -353,9 +354,10 @@ export interface StartResult {
  * and waits until its health path answers. Does nothing if it is already healthy. With
  * LENET_EMULATOR_URL it only checks that the emulator there answers.
  */
-export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<StartResult> {
+export async function startEmulator(opts: { timeoutMs?: number; auth?: boolean } = {}): Promise<StartResult> {
   const k = kind();
   const url = emulatorUrl();
+  if (opts.auth && k.name !== 'ministack') throw new Error(`IAM enforcement (auth) is tested on MiniStack only, not on ${k.label}`);
   if (isExternalEmulator()) {
     if (await isHealthy(5000)) {
       log(`using ${k.label} at ${url} (LENET_EMULATOR_URL; not started or stopped here)`);
@@ -365,6 +367,16 @@ export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<
   }
   if (await isHealthy()) {
     const pid = readPid();
+    if (k.name === 'ministack') {
+      // AUTH=true (signatures verified, IAM policies evaluated) is a start-time setting of MiniStack.
+      const health = (await (await fetch(`${url}${k.healthPath}`)).json()) as { auth?: string };
+      if ((health.auth === 'enabled') !== Boolean(opts.auth)) {
+        throw new Error(
+          `the emulator at ${url} runs with IAM auth ${health.auth}, this needs it ${opts.auth ? 'enabled' : 'disabled'}: ` +
+            `stop it (npm run stop) or use another LENET_EMULATOR_PORT`,
+        );
+      }
+    }
     log(`already running at ${url}${pid ? ` (pid ${pid})` : ' (not started by this script)'}`);
     return { pid, started: false, url };
   }
@@ -384,7 +396,7 @@ export async function startEmulator(opts: { timeoutMs?: number } = {}): Promise<
   // variables and an injected AWS_ENDPOINT_URL), so the emulator env is passed on to them too.
   const child = spawn(cmd, args, {
     cwd: REPO_ROOT,
-    env: childEnv(env),
+    env: childEnv({ ...env, ...(opts.auth ? { AUTH: 'true' } : {}) }),
     detached: true, // own process group: stopEmulator() ends the server and its children together
     stdio: ['ignore', fd, fd],
   });
@@ -581,7 +593,7 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'start':
-      await startEmulator();
+      await startEmulator({ auth: rest.includes('--auth') });
       break;
     case 'stop':
       await stopEmulator();

@@ -6,6 +6,7 @@
  *   jobs/<jobId>.json                               job status document
  *   jobs/<jobId>.progress                           in-epoch progress (not .json: listing reads only status docs)
  *   jobs/<jobId>.lease                              job lease (conditional writes)
+ *   jobs-index/<inverted ms timestamp>-<jobId>      empty; lists jobs newest first, a page at a time
  *   checkpoints/<jobId>/epoch-NNNN/                 checkpoint after each epoch (expires)
  *   checkpoints/<jobId>/partial-eNNNN-bNNNNNN/      mid-epoch checkpoint written on stop (expires)
  *   models/<jobId>/final/                           final model (kept)
@@ -17,6 +18,8 @@
 export const PREFIXES = {
   datasets: 'datasets/',
   jobs: 'jobs/',
+  /** One empty object per job, keyed so that S3's lexicographic listing is newest first. */
+  jobsIndex: 'jobs-index/',
   /** Epoch and partial checkpoints only: a lifecycle rule expires everything under it. */
   checkpoints: 'checkpoints/',
   /** Final models and the served-model pointer: never expired. */
@@ -76,6 +79,20 @@ export function parseCheckpointMarker(key: string): CheckpointRef | undefined {
 export function parseFinalModelMarker(key: string): string | undefined {
   return key.match(/^models\/([^/]+)\/final\/checkpoint\.json$/)?.[1];
 }
+
+/** Larger than any millisecond timestamp until the year 2286, so inverted stamps keep 13 digits. */
+const INDEX_EPOCH_MS = 9_999_999_999_999;
+
+export const jobIndexKeys = {
+  /** The index entry of a job created at `createdAt` (ISO-8601): later jobs sort first. */
+  entry: (createdAt: string, jobId: string) => {
+    const ms = Date.parse(createdAt);
+    if (!Number.isFinite(ms)) throw new Error(`job ${jobId}: createdAt "${createdAt}" is not a date`);
+    return `${PREFIXES.jobsIndex}${pad(INDEX_EPOCH_MS - ms, 13)}-${jobId}`;
+  },
+  /** The job id of an index entry key, or undefined if the key is not one. */
+  parse: (key: string) => key.match(/^jobs-index\/\d{13}-([A-Za-z0-9_-]{1,64})$/)?.[1],
+};
 
 /** Whether a key is a job status document (not its progress or lease). */
 export const isJobStatusKey = (key: string) => key.startsWith(PREFIXES.jobs) && key.endsWith('.json');

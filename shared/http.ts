@@ -9,10 +9,14 @@ export class HttpError extends Error {
   }
 }
 
-const CORS = { 'access-control-allow-origin': '*' };
+/**
+ * Sent with every response. No CORS headers at all: the page is served by this same API, so it
+ * needs none, and without them no other site's script can read an answer.
+ */
+export const COMMON_HEADERS = { 'x-content-type-options': 'nosniff' } as const;
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
-  return { statusCode, headers: { 'content-type': 'application/json', ...CORS, ...headers }, body: JSON.stringify(body) };
+  return { statusCode, headers: { 'content-type': 'application/json', ...COMMON_HEADERS, ...headers }, body: JSON.stringify(body) };
 }
 
 /** Longest error message sent back; messages may quote a client's input. */
@@ -61,8 +65,15 @@ export function errorResponse(err: unknown, log: (msg: string, extra: Record<str
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
 /** Parses and validates a JSON request body, with a 4xx for every way it can be wrong. */
-export function parseJsonBody<T extends z.ZodType>(event: APIGatewayProxyEvent, schema: T, hint = ''): z.infer<T> {
+export function parseJsonBody<T extends z.ZodType>(
+  event: APIGatewayProxyEvent,
+  schema: T,
+  hint = '',
+  opts: { requireJsonContentType?: boolean } = {},
+): z.infer<T> {
   const contentType = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1];
+  // A body without a JSON content type is what a cross-site form post sends (no CORS preflight).
+  if (!contentType && opts.requireJsonContentType) throw new HttpError(415, 'Missing Content-Type; send application/json.');
   if (contentType && !/^application\/json\b/i.test(contentType)) {
     throw new HttpError(415, `Unsupported content type ${describeValue(contentType)}; send application/json.`);
   }

@@ -1,7 +1,7 @@
 import type { Bucket } from './s3-objects';
 import type { JobProgress, JobStatus, TrainingParams } from './schemas';
 
-import { isJobStatusKey, jobKeys, PREFIXES } from './bucket-layout';
+import { isJobStatusKey, jobIndexKeys, jobKeys, PREFIXES } from './bucket-layout';
 
 export const jobKey = jobKeys.status;
 export const progressKey = jobKeys.progress;
@@ -37,7 +37,40 @@ export class JobStore {
     return { ...status, progress };
   }
 
-  async list(): Promise<JobStatus[]> {
+  /**
+   * Records a new job: its status document, then its index entry (so a listed job always has a
+   * document). Every path that creates a job calls this: POST /jobs, and the trainer for a job
+   * that reached the queue without the API.
+   */
+  async record(status: JobStatus): Promise<JobStatus> {
+    await this.put(status);
+    await this.index(status);
+    return status;
+  }
+
+  /** Writes the job's (empty) index entry; idempotent. */
+  async index(status: Pick<JobStatus, 'jobId' | 'createdAt'>): Promise<void> {
+    await this.bucket.putBytes(jobIndexKeys.entry(status.createdAt, status.jobId), new Uint8Array(0));
+  }
+
+  /**
+   * One page of jobs, newest first: one LIST of the index and `limit` GETs, however many jobs
+   * exist. `after` is the last index key of the previous page.
+   */
+  async page(limit: number, after?: string): Promise<{ jobs: JobStatus[]; last?: string }> {
+    const { keys, more } = await this.bucket.listPage(PREFIXES.jobsIndex, limit, after);
+    const ids = keys.map(jobIndexKeys.parse);
+    const docs = await Promise.all(ids.map((id) => (id ? this.get(id) : undefined)));
+    return { jobs: docs.filter((d): d is JobStatus => d !== undefined), last: more ? keys.at(-1) : undefined };
+  }
+
+  /** The newest `n` jobs (a cheap read for summaries). */
+  async newest(n: number): Promise<JobStatus[]> {
+    return (await this.page(n)).jobs;
+  }
+
+  /** Every job document, by reading them all: for tests and tools only, never a request's path. */
+  async scanAll(): Promise<JobStatus[]> {
     const keys = (await this.bucket.listKeys(PREFIXES.jobs)).filter(isJobStatusKey);
     const docs = await Promise.all(keys.map((k) => this.bucket.getJson<JobStatus>(k)));
     return docs.filter((d): d is JobStatus => d !== undefined).sort((a, b) => b.createdAt.localeCompare(a.createdAt));

@@ -20,6 +20,10 @@ export interface CheckpointInfo {
   metrics?: EpochMetrics;
   testAccuracy?: number;
   testLoss?: number;
+  /** Test images testAccuracy was measured on. */
+  testImages?: number;
+  /** True only when those were all of the dataset's test images; nothing else is ever served. */
+  fullTestSet?: boolean;
   createdAt: string;
   /** For a mid-epoch checkpoint: where in the epoch it was taken, with the epoch's running sums. */
   position?: TrainPosition;

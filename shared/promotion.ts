@@ -61,6 +61,13 @@ export async function promoteIfBetter(
   if (!marker) {
     return { promote: false, reason: `job ${candidate.jobId} has no complete final model (no ${modelPrefix}${modelKeys.marker})` };
   }
+  // A score on a few chosen test images says nothing: only whole-test-set models compete.
+  if (marker.fullTestSet !== true) {
+    return {
+      promote: false,
+      reason: `scored on ${marker.testImages ?? 'an unknown number of'} test images, not the dataset's whole test set (testSubset); such models are never promoted`,
+    };
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const found = await bucket.getWithEtag(modelKeys.latest);
     const current = found && (JSON.parse(Buffer.from(found.bytes).toString('utf8')) as LatestModel);

@@ -14,18 +14,30 @@ export interface Route {
   readonly target: RouteTarget;
   /** 'none': open to anyone (the page, predictions); 'iam': SigV4-signed callers only. */
   readonly auth: 'none' | 'iam';
+  /**
+   * For 'iam' routes: the least managed policy that may invoke it. 'operator' (JobsOperator:
+   * submit, read jobs and models, promote a better model) or 'admin' (ModelAdmin: also force).
+   */
+  readonly role?: 'operator' | 'admin';
   /** Per-route API Gateway throttling; the stage-wide limit applies when absent. */
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
 }
 
+// Throttles: job submission starts Fargate work, so it is the lowest; promotion is rare; reads
+// are what the page and `lenet status --watch` poll.
+const READS = { rateLimit: 10, burstLimit: 20 } as const;
+const RARE_WRITES = { rateLimit: 1, burstLimit: 2 } as const;
+
 export const ROUTES = [
-  { method: 'GET', path: '/', target: 'api', auth: 'none' },
-  { method: 'GET', path: '/jobs', target: 'api', auth: 'none' },
-  { method: 'POST', path: '/jobs', target: 'api', auth: 'none' },
-  { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'none' },
-  { method: 'GET', path: '/models', target: 'api', auth: 'none' },
-  { method: 'POST', path: '/models/promote', target: 'api', auth: 'none' },
-  { method: 'POST', path: '/predict', target: 'predict', auth: 'none' },
+  { method: 'GET', path: '/', target: 'api', auth: 'none', throttle: { rateLimit: 20, burstLimit: 40 } },
+  { method: 'GET', path: '/jobs', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
+  { method: 'POST', path: '/jobs', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
+  { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
+  { method: 'GET', path: '/models', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
+  { method: 'POST', path: '/models/promote', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
+  // IAM authorizes per method and path, so the administrator's override is a route of its own.
+  { method: 'POST', path: '/models/promote/force', target: 'api', auth: 'iam', role: 'admin', throttle: RARE_WRITES },
+  { method: 'POST', path: '/predict', target: 'predict', auth: 'none', throttle: { rateLimit: 50, burstLimit: 100 } },
 ] as const satisfies readonly Route[];
 
 export type RouteKey = `${(typeof ROUTES)[number]['method']} ${(typeof ROUTES)[number]['path']}`;

@@ -97,6 +97,28 @@ export class Bucket {
     await this.putBytes(key, Buffer.from(JSON.stringify(value, null, 2)), 'application/json');
   }
 
+  /** The first `bytes` bytes of an object (a Range GET), or undefined if it does not exist. */
+  async getHead(key: string, bytes: number): Promise<Uint8Array | undefined> {
+    return this.call(`GET ${key} bytes=0-${bytes - 1}`, async () => {
+      try {
+        const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=0-${bytes - 1}` }));
+        return await out.Body!.transformToByteArray();
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** One page of keys under a prefix, in S3's (lexicographic) order, after `startAfter`. */
+  async listPage(prefix: string, limit: number, startAfter?: string): Promise<{ keys: string[]; more: boolean }> {
+    const out = await this.call(`LIST ${prefix} after ${startAfter ?? ''}`, () =>
+      this.s3.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, MaxKeys: limit, StartAfter: startAfter })),
+    );
+    const keys = (out.Contents ?? []).flatMap((item) => (item.Key ? [item.Key] : []));
+    return { keys, more: Boolean(out.IsTruncated) };
+  }
+
   /** Every key under a prefix (follows pagination). */
   async listKeys(prefix: string): Promise<string[]> {
     const keys: string[] = [];

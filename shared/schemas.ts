@@ -118,6 +118,9 @@ export interface JobStatus {
   backend?: string;
   testAccuracy?: number;
   testLoss?: number;
+  /** Test images testAccuracy was measured on, and whether they were the dataset's whole test set. */
+  testImages?: number;
+  fullTestSet?: boolean;
   modelPrefix?: string;
   promoted?: boolean;
   promotion?: string;
@@ -133,6 +136,8 @@ export interface LatestModel {
   epoch: number;
   modelPrefix: string;
   testAccuracy: number;
+  /** Test images testAccuracy was measured on (always the dataset's whole test set). */
+  testImages?: number;
   promotedAt: string;
   /** Random id of the promotion that wrote this pointer (recognises a retried write as our own). */
   promotionId?: string;

@@ -1,7 +1,7 @@
 /** REST API for jobs and models, and the web page: the `api` routes of shared/routes.ts. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
-import { errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
+import { COMMON_HEADERS, errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { describeRoutes, matchRoute, routeKey, type RouteKeyOf } from '../../shared/routes';
@@ -9,6 +9,7 @@ import { TrainingParams } from '../../shared/schemas';
 import { readApiConfig } from './config';
 import { JobsApi, PromoteRequest } from './jobs-api';
 import { PAGE_HTML } from './page';
+import { pageCsp } from './page-security';
 
 const logger = makeLogger('api');
 let api: JobsApi | undefined;
@@ -29,22 +30,36 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
   }
 }
 
+const PAGE_HEADERS = { 'content-type': 'text/html; charset=utf-8', ...COMMON_HEADERS, 'content-security-policy': pageCsp(PAGE_HTML) };
+// Mutating routes take JSON only: a cross-site form (text/plain, no preflight) gets a 415.
+const JSON_ONLY = { requireJsonContentType: true };
+const FORCE_HINT = 'To serve a model over a better one, POST /models/promote/force (needs the ModelAdmin policy).';
+
 type Handler = (event: APIGatewayProxyEvent, params: Record<string, string>, api: JobsApi) => Promise<APIGatewayProxyResult>;
 
 /** One implementation per api route of shared/routes.ts; the type makes a missing one a compile error. */
 const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
-  'GET /': async () => ({ statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: PAGE_HTML }),
+  'GET /': async () => ({ statusCode: 200, headers: PAGE_HEADERS, body: PAGE_HTML }),
   'POST /jobs': async (event, _params, api) => {
-    const status = await api.submit(parseJsonBody(event, TrainingParams));
+    const status = await api.submit(parseJsonBody(event, TrainingParams, '', JSON_ONLY));
     logger.info('job submitted', { jobId: status.jobId, params: status.params });
     return json(202, status);
   },
-  'GET /jobs': async (_event, _params, api) => json(200, { jobs: await api.listJobs() }),
+  'GET /jobs': async (event, _params, api) => {
+    const { limit, next } = event.queryStringParameters ?? {};
+    return json(200, await api.listJobs({ limit, next }));
+  },
   'GET /jobs/{id}': async (event, params, api) => json(200, await api.status(event.pathParameters?.id ?? params.id)),
   'GET /models': async (_event, _params, api) => json(200, await api.listModels()),
   'POST /models/promote': async (event, _params, api) => {
-    const pointer = await api.promote(parseJsonBody(event, PromoteRequest));
+    const pointer = await api.promote(parseJsonBody(event, PromoteRequest, FORCE_HINT, JSON_ONLY));
     logger.info('model promoted', { ...pointer });
+    return json(200, pointer);
+  },
+  // IAM lets only ModelAdmin callers reach this route; the threshold still applies.
+  'POST /models/promote/force': async (event, _params, api) => {
+    const pointer = await api.promote(parseJsonBody(event, PromoteRequest, '', JSON_ONLY), true);
+    logger.info('model promoted by force', { ...pointer, caller: event.requestContext?.identity?.userArn });
     return json(200, pointer);
   },
 };

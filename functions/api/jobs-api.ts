@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { HttpError } from '../../shared/http';
 import { JobStore } from '../../shared/job-store';
-import { DATASET_FILES, datasetKey, modelKeys, parseFinalModelMarker, PREFIXES } from '../../shared/bucket-layout';
+import { DATASET_FILES, datasetKey, jobIndexKeys, modelKeys, parseFinalModelMarker, PREFIXES } from '../../shared/bucket-layout';
+import { jobProblems, type DatasetCounts } from '../../shared/job-limits';
 import type { CheckpointInfo } from '../../shared/model-store';
 import { promoteIfBetter, readLatestPointer, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
@@ -16,9 +18,25 @@ export interface ModelSummary {
   backend: string;
   createdAt: string;
   latest: boolean;
+  /** Test images the accuracy was measured on. */
+  testImages?: number;
+  /** Whether that was the dataset's whole test set: only such models are ever served. */
+  fullTestSet?: boolean;
 }
 
-export const PromoteRequest = z.strictObject({ jobId: JobId, force: z.boolean().default(false) });
+/** `force` is not accepted here: the override is POST /models/promote/force, a route of its own for IAM. */
+export const PromoteRequest = z.strictObject({ jobId: JobId });
+
+/** Page size of GET /jobs: 20 by default, at most 100. */
+export const JOBS_PAGE = { default: 20, max: 100 } as const;
+
+/** The `next` token of GET /jobs: the last index key of the page, base64url (opaque to clients). */
+const encodeNext = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
+function decodeNext(token: string): string {
+  const key = /^[A-Za-z0-9_-]{1,200}$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
+  if (!jobIndexKeys.parse(key)) throw new HttpError(400, 'Invalid "next" token; pass the "next" value of the previous GET /jobs answer unchanged.');
+  return key;
+}
 
 /** The job and model operations behind the REST API, free of any HTTP detail but errors. */
 export class JobsApi {
@@ -33,25 +51,44 @@ export class JobsApi {
     this.jobs = new JobStore(bucket);
   }
 
-  /** Records the job as QUEUED, then enqueues it; the status exists before any worker can see the message. */
+  /**
+   * Records the job as QUEUED, then enqueues it; the status exists before any worker can see the
+   * message. A job that cannot run, or would cost more than the cap, is refused first.
+   */
   async submit(params: TrainingParams): Promise<JobStatus> {
-    await this.checkDatasetExists(params.datasetPrefix);
+    const counts = await this.datasetCounts(params.datasetPrefix);
+    const problems = jobProblems(params, counts);
+    if (problems.length > 0) throw new HttpError(400, `Job refused: ${problems.join('; ')}.`, { problems, dataset: counts });
     const jobId = `job-${new Date().toISOString().replace(/[-:TZ.]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
     const now = new Date().toISOString();
     const status: JobStatus = { jobId, status: 'QUEUED', params, createdAt: now, updatedAt: now, metrics: [], totalEpochs: params.epochs, epoch: 0 };
-    await this.jobs.put(status);
+    await this.jobs.record(status);
     const message: JobMessage = { jobId, params, submittedAt: now };
     await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
     return status;
   }
 
-  /** Refuses a job whose dataset is not in the bucket, before it reaches the queue. */
-  private async checkDatasetExists(prefix: string): Promise<void> {
+  /**
+   * The dataset's training and test image counts, from the headers of its IDX files (a Range GET
+   * each); refuses a job whose dataset is not in the bucket, before it reaches the queue.
+   */
+  private async datasetCounts(prefix: string): Promise<DatasetCounts> {
     const keys = new Set(await this.bucket.listKeys(prefix));
-    const missing = Object.values(DATASET_FILES).filter((f) => !keys.has(datasetKey(prefix, f)) && !keys.has(datasetKey(prefix, `${f}.gz`)));
+    const found = (f: string) => [datasetKey(prefix, f), datasetKey(prefix, `${f}.gz`)].find((k) => keys.has(k));
+    const missing = Object.values(DATASET_FILES).filter((f) => !found(f));
     if (missing.length > 0) {
       throw new HttpError(400, `No dataset at ${prefix}: missing ${missing.join(', ')} (optionally .gz). Upload one first (npm run upload-mnist) or fix datasetPrefix.`);
     }
+    const count = async (file: string) => {
+      const key = found(file)!;
+      let head = (await this.bucket.getHead(key, key.endsWith('.gz') ? 4096 : 8)) ?? new Uint8Array(0);
+      // A truncated gzip stream inflates as far as it goes with a sync flush.
+      if (key.endsWith('.gz')) head = gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      if (head.length < 8) throw new HttpError(400, `Dataset file ${key} is too short to be an IDX file.`);
+      return new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(4);
+    };
+    const [trainImages, testImages] = await Promise.all([count(DATASET_FILES.trainImages), count(DATASET_FILES.testImages)]);
+    return { trainImages, testImages };
   }
 
   async status(jobId: string): Promise<JobStatus> {
@@ -62,8 +99,14 @@ export class JobsApi {
     return status;
   }
 
-  listJobs(): Promise<JobStatus[]> {
-    return this.jobs.list();
+  /** A page of jobs, newest first, and the token of the next page if there is one. */
+  async listJobs(query: { limit?: string; next?: string } = {}): Promise<{ jobs: JobStatus[]; next?: string }> {
+    const limit = query.limit === undefined ? JOBS_PAGE.default : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > JOBS_PAGE.max) {
+      throw new HttpError(400, `Invalid "limit" ${JSON.stringify(query.limit)}: must be a whole number from 1 to ${JOBS_PAGE.max}.`);
+    }
+    const page = await this.jobs.page(limit, query.next === undefined ? undefined : decodeNext(query.next));
+    return page.last ? { jobs: page.jobs, next: encodeNext(page.last) } : { jobs: page.jobs };
   }
 
   async listModels(): Promise<{ latest: LatestModel | null; models: ModelSummary[] }> {
@@ -79,20 +122,32 @@ export class JobsApi {
         backend: i.backend,
         createdAt: i.createdAt,
         latest: latest?.jobId === i.jobId,
+        testImages: i.testImages,
+        fullTestSet: i.fullTestSet === true,
       }))
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     return { latest: latest ?? null, models };
   }
 
-  /** Serves a finished model; refuses one that is worse than the current, unless forced. */
-  async promote({ jobId, force }: z.infer<typeof PromoteRequest>): Promise<LatestModel> {
+  /**
+   * Serves a finished model; refuses one that is worse than the current, unless forced (an
+   * administrator's route). Forced or not, the model must have been scored on the dataset's whole
+   * test set and reach the threshold.
+   */
+  async promote({ jobId }: z.infer<typeof PromoteRequest>, force = false): Promise<LatestModel> {
     const info = await this.bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
     if (!info || info.testAccuracy === undefined) {
       throw new HttpError(404, `Job "${jobId}" has no finished model; only SUCCEEDED jobs can be promoted.`);
     }
+    if (info.fullTestSet !== true) {
+      throw new HttpError(
+        409,
+        `Not promoted: job ${jobId} was scored on ${info.testImages ?? 'an unknown number of'} test images, not its dataset's whole test set (testSubset), so its accuracy is not comparable.`,
+      );
+    }
     const decision = await promoteIfBetter(
       this.bucket,
-      { jobId, epoch: info.epoch, testAccuracy: info.testAccuracy },
+      { jobId, epoch: info.epoch, testAccuracy: info.testAccuracy, testImages: info.testImages },
       { ...this.promotion, force },
     );
     if (!decision.pointer) throw new HttpError(409, `Not promoted: ${decision.reason}.`);

@@ -127,7 +127,9 @@ export class JobConsumer {
       // Permanent: no retry can fix the message. Record why, then delete it (it never reaches the DLQ).
       logger.error('rejected job message', { messageId: message.MessageId, jobId: parsed.jobId, reason: parsed.reason });
       const existing = await this.jobs.get(parsed.jobId);
-      await this.jobs.put({ ...(existing ?? queuedStatus(parsed.jobId, sentAt)), status: 'FAILED', reason: parsed.reason, updatedAt: new Date().toISOString() });
+      const failed = { ...(existing ?? queuedStatus(parsed.jobId, sentAt)), status: 'FAILED' as const, reason: parsed.reason, updatedAt: new Date().toISOString() };
+      // A job first seen here is indexed too, so GET /jobs lists it with its reason.
+      await (existing ? this.jobs.put(failed) : this.jobs.record(failed));
       this.metrics.jobOutcome('FAILED');
       await this.delete(message);
       return;
@@ -141,7 +143,7 @@ export class JobConsumer {
     }
     if (!existing) {
       // Sent straight to SQS, not through POST /jobs: record the job as that would have, before it runs.
-      await this.jobs.put(queuedStatus(job.jobId, job.submittedAt ?? sentAt, job.params));
+      await this.jobs.record(queuedStatus(job.jobId, job.submittedAt ?? sentAt, job.params));
       logger.info('recorded a job sent straight to the queue', { jobId: job.jobId, messageId: message.MessageId, form: parsed.form });
     }
 

@@ -53,7 +53,12 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   // recording success: finish from it rather than train again and overwrite a model that may be served.
   const finished = await bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
   if (finished?.testAccuracy !== undefined && finished.testLoss !== undefined) {
-    const decision = await finishJob(ctx, jobs, jobId, finished.epoch, { accuracy: finished.testAccuracy, loss: finished.testLoss });
+    const decision = await finishJob(ctx, jobs, jobId, finished.epoch, {
+      accuracy: finished.testAccuracy,
+      loss: finished.testLoss,
+      images: finished.testImages,
+      full: finished.fullTestSet === true,
+    });
     logger.info('job finished from its already written final model', { jobId, promoted: decision.promote });
     return 'succeeded';
   }
@@ -151,7 +156,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     });
     if (outcome === 'stopped') return 'stopped';
 
-    const test = await evaluate(model, testSet);
+    const test = { ...(await evaluate(model, testSet)), images: testSet.count, full: testSet.count === data.test.count };
     ctx.metrics?.testAccuracy(test.accuracy);
     await ctx.assertLeaseHeld?.();
     await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
@@ -163,6 +168,8 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       route,
       testAccuracy: test.accuracy,
       testLoss: test.loss,
+      testImages: test.images,
+      fullTestSet: test.full,
       createdAt: new Date().toISOString(),
     });
     const decision = await finishJob(ctx, jobs, jobId, params.epochs, test);
@@ -175,13 +182,21 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
 }
 
 /** Promotes a complete final model if the policy allows and records the job as SUCCEEDED. */
-async function finishJob(ctx: JobContext, jobs: JobStore, jobId: string, epoch: number, test: { accuracy: number; loss: number }) {
+async function finishJob(
+  ctx: JobContext,
+  jobs: JobStore,
+  jobId: string,
+  epoch: number,
+  test: { accuracy: number; loss: number; images?: number; full: boolean },
+) {
   await ctx.assertLeaseHeld?.();
-  const decision = await promoteIfBetter(ctx.bucket, { jobId, epoch, testAccuracy: test.accuracy }, ctx.promotion);
+  const decision = await promoteIfBetter(ctx.bucket, { jobId, epoch, testAccuracy: test.accuracy, testImages: test.images }, ctx.promotion);
   await jobs.update(jobId, {
     status: 'SUCCEEDED',
     testAccuracy: test.accuracy,
     testLoss: test.loss,
+    testImages: test.images,
+    fullTestSet: test.full,
     modelPrefix: modelKeys.final(jobId),
     promoted: decision.promote,
     promotion: decision.reason,

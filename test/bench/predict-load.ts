@@ -43,7 +43,7 @@ const bucket = new Bucket(makeS3Client(), outputs.BucketName);
 await initBackend('wasm');
 const model = buildLeNet5({ seed: 1 });
 await saveCheckpoint(bucket, modelKeys.final('load'), model, {
-  jobId: 'load', epoch: 1, backend: 'wasm', testAccuracy: 0.99, testLoss: 0, createdAt: new Date().toISOString(), includeOptimizer: false,
+  jobId: 'load', epoch: 1, backend: 'wasm', testAccuracy: 0.99, testLoss: 0, testImages: 10_000, fullTestSet: true, createdAt: new Date().toISOString(), includeOptimizer: false,
 });
 disposeModel(model);
 await promoteIfBetter(bucket, { jobId: 'load', epoch: 1, testAccuracy: 0.99 }, { minAccuracy: 0, force: true });

@@ -95,7 +95,7 @@ async function main() {
     await initBackend('wasm');
     const model = buildLeNet5({ seed: 1 });
     await saveCheckpoint(bucket, modelKeys.final('bench'), model, {
-      jobId: 'bench', epoch: 1, backend: 'wasm', testAccuracy: 0.99, createdAt: new Date().toISOString(), includeOptimizer: false,
+      jobId: 'bench', epoch: 1, backend: 'wasm', testAccuracy: 0.99, testImages: 10_000, fullTestSet: true, createdAt: new Date().toISOString(), includeOptimizer: false,
     });
     await promoteIfBetter(bucket, { jobId: 'bench', epoch: 1, testAccuracy: 0.99 }, { minAccuracy: 0, force: true });
     disposeModel(model);

@@ -11,10 +11,10 @@ let ready: Promise<boolean> | undefined;
  * Starts the emulator once per test file (unless one is already running) and points this
  * process's AWS SDK clients at it; resolves to whether this file started it.
  */
-export function emulatorReady(): Promise<boolean> {
+export function emulatorReady(opts: { auth?: boolean } = {}): Promise<boolean> {
   ready ??= (async () => {
     Object.assign(process.env, emulatorEnv());
-    return (await startEmulator()).started;
+    return (await startEmulator(opts)).started;
   })();
   return ready;
 }
@@ -24,8 +24,8 @@ export function emulatorReady(): Promise<boolean> {
  * Node 20 may run a file's top-level before() hooks concurrently, so every hook that talks to the
  * emulator awaits emulatorReady() itself (freshBucket and freshQueue do).
  */
-export function useEmulator(): void {
-  before(async () => void (await emulatorReady()));
+export function useEmulator(opts: { auth?: boolean } = {}): void {
+  before(async () => void (await emulatorReady(opts)));
   after(async () => {
     if (ready && (await ready)) await stopEmulator();
   });

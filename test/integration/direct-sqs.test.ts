@@ -71,7 +71,7 @@ test("the README's aws sqs send-message body trains as a job recorded like one f
   // createdAt is when SQS took the message (its SentTimestamp), not when the trainer got to it.
   assert.ok(Math.abs(Date.parse(done.createdAt) - sentAt) < 5_000, `createdAt ${done.createdAt} vs sent ${new Date(sentAt).toISOString()}`);
   assert.equal(done.attempts, 1);
-  assert.ok((await jobs.list()).some((j) => j.jobId === jobId), 'listed like any job');
+  assert.ok((await jobs.scanAll()).some((j) => j.jobId === jobId), 'listed like any job');
   const recorded = trainer.logs().find((l) => l.message === 'recorded a job sent straight to the queue' && l.jobId === jobId);
   assert.equal(recorded?.form, 'params', 'recorded QUEUED before it ran');
   assert.equal((await queueCounts(queueUrl)).total, 0, 'message deleted');
@@ -97,7 +97,7 @@ test("the trainer's stdout carries CloudWatch EMF metrics for those jobs: per ep
     assert.deepEqual(line._aws.CloudWatchMetrics[0].Dimensions, [['service']]);
     assert.equal(line.service, METRICS.service);
   }
-  const [job] = (await jobs.list()).filter((j) => j.status === 'SUCCEEDED');
+  const [job] = (await jobs.scanAll()).filter((j) => j.status === 'SUCCEEDED');
   const value = (name: string) => emf.filter((l) => l[name] !== undefined).map((l) => l[name] as number);
   const epoch = job.metrics[0];
   assert.deepEqual(value(N.imagesPerSecond), [epoch.imagesPerSecond]);

@@ -126,7 +126,7 @@ test('poison messages end FAILED with a readable reason, are deleted, and the wo
   for (const [, body] of cases) await send(body);
   for (let i = 0; i < cases.length; i++) assert.equal(await w.pollOnce(), true);
   const jobs = new JobStore(bucket);
-  const all = await jobs.list();
+  const all = await jobs.scanAll();
   for (const [jobId, , reason] of cases) {
     // Malformed JSON carries no readable job id, so its failure is filed under the message id.
     const status = jobId === 'job-badjson' ? all.find((j) => j.jobId.startsWith('message-')) : await jobs.get(jobId);

@@ -34,7 +34,7 @@ async function trainAndPromote(jobId: string, images: number, force = false) {
   const data = await loadDatasetFromDir(mnistDataDir());
   const model = buildLeNet5({ seed: 11 });
   await train(model, take(data.train, images), { params: TrainingParams.parse({ epochs: 1, validationSplit: 0 }), backend: 'wasm' });
-  const info = { jobId, epoch: 1, backend: 'wasm', testAccuracy: 0.95, createdAt: new Date().toISOString() };
+  const info = { jobId, epoch: 1, backend: 'wasm', testAccuracy: 0.95, testImages: 10_000, fullTestSet: true, createdAt: new Date().toISOString() };
   await saveCheckpoint(bucket, modelKeys.final(jobId), model, { ...info, includeOptimizer: false });
   await promoteIfBetter(bucket, { jobId, epoch: 1, testAccuracy: 0.95 }, { minAccuracy: 0, force });
   disposeModel(model);

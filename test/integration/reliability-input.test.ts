@@ -76,7 +76,7 @@ test('poison messages: each ends FAILED with a readable reason, is deleted (not 
   const started = Date.now();
   for (const [, body] of cases) await sendJob(queueUrl, body);
   await waitFor('every poison message to be handled', async () => (await queueCounts(queueUrl)).total === 0, 60_000);
-  const all = await jobs.list();
+  const all = await jobs.scanAll();
   for (const [jobId, , reason] of cases) {
     // Malformed JSON carries no readable job id, so its failure is filed under the message id.
     const status = jobId === 'p-badjson' ? all.find((j) => j.jobId.startsWith('message-')) : await jobs.get(jobId);
@@ -162,7 +162,7 @@ test('broken datasets: truncated, corrupt gzip, wrong magic, label/image counts 
 async function finalModel(jobId: string, testAccuracy: number) {
   const model = buildLeNet5({ seed: 1 });
   await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
-    jobId, epoch: 1, backend: 'wasm', testAccuracy, testLoss: 1, createdAt: new Date().toISOString(), includeOptimizer: false,
+    jobId, epoch: 1, backend: 'wasm', testAccuracy, testLoss: 1, testImages: 1000, fullTestSet: true, createdAt: new Date().toISOString(), includeOptimizer: false,
   });
   disposeModel(model);
 }
@@ -212,6 +212,22 @@ test('promotion: only SUCCEEDED jobs at or above the threshold and at least as g
   const keys = (await bucket.listKeys(pointer.modelPrefix)).map((k) => k.slice(pointer.modelPrefix.length)).sort();
   assert.deepEqual(keys, ['checkpoint.json', 'model.json', 'weights.bin']);
   figures.promotion = { lowAccuracy: low.testAccuracy, midAccuracy: mid.testAccuracy, betterAccuracy: better.testAccuracy, served: pointer.jobId };
+});
+
+test('promotion cannot be gamed: a job scored on a test subset is never served, even at 100% on its one test image, and records how many it was scored on', async () => {
+  const before = (await bucket.getWithEtag(modelKeys.latest))?.etag;
+  // The attack of issue 10: one epoch on 64 images, scored on a single test image.
+  await sendJob(queueUrl, { jobId: 'game-1', params: small({ trainSubset: 64, testSubset: 1, seed: 3 }) });
+  const game = await waitFor<JobStatus>('game-1', ended('game-1'), 120_000);
+  assert.equal(game.status, 'SUCCEEDED', game.reason);
+  assert.equal(game.testImages, 1);
+  assert.equal(game.fullTestSet, false);
+  assert.equal(game.promoted, false);
+  assert.match(game.promotion!, /scored on 1 test images, not the dataset's whole test set/);
+  // Forcing does not help either: the accuracy is not comparable.
+  const forced = await promoteIfBetter(bucket, { jobId: 'game-1', epoch: 1, testAccuracy: 1 }, { minAccuracy: 0, force: true });
+  assert.equal(forced.promote, false);
+  assert.equal((await bucket.getWithEtag(modelKeys.latest))?.etag, before);
 });
 
 test('promotion: a model without its marker (half-written) is never served, and concurrent promotions never clobber the better one', async () => {

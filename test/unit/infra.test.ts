@@ -164,7 +164,7 @@ for (const local of [false, true]) {
       }
     });
 
-    it('API: the api routes (5 specified + GET /jobs) and POST /predict, all Lambda proxy integrations', () => {
+    it('API: the api routes (5 specified + GET /jobs + the force route) and POST /predict, all Lambda proxy integrations', () => {
       const r = routes(s.template);
       const predictId = s.stack.getLogicalId(s.stack.api.predictFunction.node.defaultChild as any);
       const apiId = s.stack.getLogicalId(s.stack.api.apiFunction.node.defaultChild as any);
@@ -178,6 +178,7 @@ for (const local of [false, true]) {
             ['GET /models', apiId],
             ['POST /jobs', apiId],
             ['POST /models/promote', apiId],
+            ['POST /models/promote/force', apiId],
             ['POST /predict', predictId],
           ].sort(),
         ),
@@ -376,6 +377,65 @@ for (const local of [false, true]) {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+
+    it('API auth: every job and model method is AWS_IAM; only GET / and POST /predict are open', () => {
+      const resources = s.template.toJSON().Resources as Resources;
+      const pathOf = (ref: any): string => (ref?.['Fn::GetAtt'] ? '' : `${pathOf(resources[ref.Ref].Properties.ParentId)}/${resources[ref.Ref].Properties.PathPart}`);
+      const auth = Object.fromEntries(
+        Object.values(s.template.findResources('AWS::ApiGateway::Method')).map((m) => [
+          `${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId) || '/'}`,
+          m.Properties.AuthorizationType,
+        ]),
+      );
+      assert.deepEqual(auth, {
+        'GET /': 'NONE',
+        'POST /predict': 'NONE',
+        'GET /jobs': 'AWS_IAM',
+        'POST /jobs': 'AWS_IAM',
+        'GET /jobs/{id}': 'AWS_IAM',
+        'GET /models': 'AWS_IAM',
+        'POST /models/promote': 'AWS_IAM',
+        'POST /models/promote/force': 'AWS_IAM',
+      });
+      // No OPTIONS methods: no CORS preflight is ever answered.
+      assert.ok(!Object.keys(auth).some((k) => k.startsWith('OPTIONS')));
+    });
+
+    it('API throttles: POST /jobs and promotion low, per route', () => {
+      const stage = Object.values(s.template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
+      const settings = Object.fromEntries(
+        (stage.MethodSettings as any[]).filter((m) => m.ResourcePath !== '/*').map((m) => [`${m.HttpMethod} ${m.ResourcePath}`, [m.ThrottlingRateLimit, m.ThrottlingBurstLimit]]),
+      );
+      assert.deepEqual(settings['POST /~1jobs'], [1, 2]);
+      assert.deepEqual(settings['POST /~1models~1promote'], [1, 2]);
+      assert.deepEqual(settings['POST /~1models~1promote~1force'], [1, 2]);
+      assert.deepEqual(settings['GET /~1jobs'], [10, 20]);
+    });
+
+    it('IAM least privilege: no role may delete object versions; only the trainer deletes, and only leases; predict reads models/ only', () => {
+      const policies = Object.values(s.template.findResources('AWS::IAM::Policy'));
+      const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
+      for (const st of statements) {
+        const actions = [st.Action].flat() as string[];
+        assert.ok(!actions.some((a) => /DeleteObjectVersion|^s3:DeleteObject\*$|^s3:\*$|^s3:Abort/.test(a)), JSON.stringify(st));
+        if (actions.includes('s3:DeleteObject')) assert.deepEqual(JSON.stringify(st.Resource).match(/\/[^"]*"\]\]/g), ['/jobs/*.lease"]]']);
+      }
+      const predictRole = s.stack.getLogicalId(s.stack.api.predictFunction.role!.node.defaultChild as any);
+      const predict = policies.find((p) => JSON.stringify(p.Properties.Roles).includes(predictRole))!;
+      const s3 = (predict.Properties.PolicyDocument.Statement as any[]).filter((st) => JSON.stringify(st.Action).includes('s3:'));
+      assert.deepEqual(s3.map((st) => st.Action), ['s3:GetObject']);
+      assert.match(JSON.stringify(s3[0].Resource), /\/models\/\*"/);
+    });
+
+    it('managed policies JobsOperator and ModelAdmin: only ModelAdmin may force a promotion; ARNs are outputs', () => {
+      const docs = Object.values(s.template.findResources('AWS::IAM::ManagedPolicy')).map((p) => JSON.stringify(p.Properties));
+      const operator = docs.find((d) => d.includes('JobsOperator') || d.includes('submit and read'))!;
+      const admin = docs.find((d) => d.includes('force)'))!;
+      assert.ok(operator && admin);
+      assert.ok(!operator.includes('/POST/models/promote/force'));
+      assert.ok(admin.includes('/POST/models/promote/force'));
+      for (const name of ['JobsOperatorPolicyArn', 'ModelAdminPolicyArn']) s.template.hasOutput(name, {});
     });
 
     it('outputs ApiUrl, BucketName, QueueUrl', () => {

@@ -1,0 +1,79 @@
+/**
+ * Who may do what: the bucket statements of each role, by key prefix from shared/bucket-layout.ts,
+ * and the managed policies operators attach to people, from the route table. No role may delete
+ * object versions (versioning is the bucket's undo); only the trainer deletes, and only leases.
+ */
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as apigw from 'aws-cdk-lib/aws-apigateway';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { jobKeys, modelKeys, PREFIXES } from '../shared/bucket-layout';
+import { ROUTES, type Route } from '../shared/routes';
+
+export type BucketRole = 'predict' | 'api' | 'trainer';
+
+/** What each role reads, writes, lists and deletes, as key patterns. */
+export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; list: string[]; del: string[] }> = {
+  // The served-model pointer and the models it points to.
+  predict: { get: [`${PREFIXES.models}*`], put: [], list: [], del: [] },
+  api: {
+    get: [`${PREFIXES.jobs}*`, `${PREFIXES.models}*`, `${PREFIXES.datasets}*`],
+    put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest],
+    list: [PREFIXES.jobsIndex, PREFIXES.datasets, PREFIXES.models],
+    del: [],
+  },
+  trainer: {
+    get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
+    // jobs-index/: a job that reaches the queue without the API is indexed by the trainer.
+    put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
+    list: [PREFIXES.datasets, PREFIXES.checkpoints],
+    del: [jobKeys.lease('*')],
+  },
+};
+
+/** The statements of one role on the bucket: object actions per key pattern, listing per prefix. */
+export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.PolicyStatement[] {
+  const a = BUCKET_ACCESS[role];
+  const objects = (patterns: string[]) => patterns.map((p) => bucket.arnForObjects(p));
+  const statements: iam.PolicyStatement[] = [];
+  if (a.get.length) statements.push(new iam.PolicyStatement({ sid: 'Read', actions: ['s3:GetObject'], resources: objects(a.get) }));
+  if (a.put.length) statements.push(new iam.PolicyStatement({ sid: 'Write', actions: ['s3:PutObject'], resources: objects(a.put) }));
+  if (a.del.length) statements.push(new iam.PolicyStatement({ sid: 'DeleteLeases', actions: ['s3:DeleteObject'], resources: objects(a.del) }));
+  if (a.list.length) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'List',
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': a.list.map((p) => `${p}*`) } },
+      }),
+    );
+  }
+  return statements;
+}
+
+/** Adds a role's bucket statements to a principal. */
+export function grantBucketAccess(bucket: s3.IBucket, role: BucketRole, grantee: iam.IGrantable): void {
+  for (const statement of bucketStatements(bucket, role)) grantee.grantPrincipal.addToPrincipalPolicy(statement);
+}
+
+/** execute-api:Invoke ARNs of the IAM routes a managed policy covers ('admin' includes 'operator'). */
+export function invokeArns(api: apigw.RestApi, stageName: string, level: 'operator' | 'admin'): string[] {
+  const routes = (ROUTES as readonly Route[]).filter((r) => r.auth === 'iam' && (level === 'admin' || r.role === 'operator'));
+  // A path parameter matches one path segment's worth of characters; IAM has only '*'.
+  return routes.map((r) => api.arnForExecuteApi(r.method, r.path.replace(/\{[^}]+\}/g, '*'), stageName));
+}
+
+/** The managed policies to attach to people: JobsOperator and ModelAdmin. */
+export function operatorPolicies(scope: import('constructs').Construct, api: apigw.RestApi, stageName: string) {
+  const stack = Stack.of(scope);
+  const make = (id: string, level: 'operator' | 'admin', description: string) =>
+    new iam.ManagedPolicy(scope, id, {
+      description: `${stack.stackName}: ${description}`,
+      statements: [new iam.PolicyStatement({ actions: ['execute-api:Invoke'], resources: invokeArns(api, stageName, level) })],
+    });
+  return {
+    operator: make('JobsOperatorPolicy', 'operator', 'submit and read training jobs, list models, promote a better model'),
+    admin: make('ModelAdminPolicy', 'admin', 'JobsOperator, plus serving a model over a better one (POST /models/promote/force)'),
+  };
+}
