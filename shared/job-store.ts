@@ -4,6 +4,14 @@ import type { JobProgress, JobStatus } from './schemas';
 import { isJobStatusKey, jobKeys, PREFIXES } from './bucket-layout';
 
 export const jobKey = jobKeys.status;
+
+const JOB_ID_PREFIX = 'job-';
+/** How far back newestJobId looks, widening only when nothing newer exists (undefined: from the start). */
+const NEWEST_JOB_WINDOWS_HOURS = [1, 24, 24 * 30, 24 * 365, undefined];
+/** The UTC time part of a job id: YYYYMMDDHHMMSS. */
+const jobIdStamp = (at: Date) => at.toISOString().replace(/[-:TZ.]/g, '').slice(0, 14);
+/** A new job id: its creation time first, so ids sort by age (newestJobId relies on it). */
+export const jobIdAt = (at: Date, suffix: string) => `${JOB_ID_PREFIX}${jobIdStamp(at)}-${suffix}`;
 export const progressKey = jobKeys.progress;
 
 /** Job status documents in S3, one per job, rewritten whole on every change. */
@@ -35,6 +43,23 @@ export class JobStore {
     const [status, progress] = await Promise.all([this.get(jobId), this.bucket.getJson<JobProgress>(progressKey(jobId))]);
     if (!status || status.status !== 'RUNNING' || !progress || progress.epoch !== (status.epoch ?? 0) + 1) return status;
     return { ...status, progress };
+  }
+
+  /**
+   * The id of the newest job, with a bounded number of S3 calls and no document reads. Ids start
+   * with their creation time (`job-YYYYMMDDHHMMSS-…`, see jobIdAt) and S3 lists keys in order, so
+   * the newest is the last status key; listing from a recent time gets there in one page, and
+   * older windows are tried only when nothing newer exists.
+   */
+  async newestJobId(now = new Date()): Promise<string | undefined> {
+    const prefix = `${PREFIXES.jobs}${JOB_ID_PREFIX}`;
+    for (const hours of NEWEST_JOB_WINDOWS_HOURS) {
+      const startAfter = hours === undefined ? undefined : prefix + jobIdStamp(new Date(now.getTime() - hours * 3_600_000));
+      const { keys } = await this.bucket.listPage(prefix, { startAfter });
+      const status = keys.filter(isJobStatusKey);
+      if (status.length) return status[status.length - 1].slice(PREFIXES.jobs.length, -'.json'.length);
+    }
+    return undefined;
   }
 
   async list(): Promise<JobStatus[]> {

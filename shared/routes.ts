@@ -20,6 +20,7 @@ export interface Route {
 
 export const ROUTES = [
   { method: 'GET', path: '/', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/summary', target: 'api', auth: 'none' },
   { method: 'GET', path: '/jobs', target: 'api', auth: 'none' },
   { method: 'POST', path: '/jobs', target: 'api', auth: 'none' },
   { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'none' },

@@ -97,6 +97,14 @@ export class Bucket {
     await this.putBytes(key, Buffer.from(JSON.stringify(value, null, 2)), 'application/json');
   }
 
+  /** One page of keys under a prefix, in key order, after `startAfter`; `truncated` when more follow. */
+  async listPage(prefix: string, opts: { startAfter?: string; maxKeys?: number } = {}): Promise<{ keys: string[]; truncated: boolean }> {
+    const out = await this.call(`LIST ${prefix}`, () =>
+      this.s3.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, StartAfter: opts.startAfter, MaxKeys: opts.maxKeys })),
+    );
+    return { keys: (out.Contents ?? []).flatMap((item) => (item.Key ? [item.Key] : [])), truncated: Boolean(out.IsTruncated) };
+  }
+
   /** Every key under a prefix (follows pagination). */
   async listKeys(prefix: string): Promise<string[]> {
     const keys: string[] = [];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { HttpError } from '../../shared/http';
-import { JobStore } from '../../shared/job-store';
+import { jobIdAt, JobStore } from '../../shared/job-store';
 import { DATASET_FILES, datasetKey, modelKeys, parseFinalModelMarker, PREFIXES } from '../../shared/bucket-layout';
 import type { CheckpointInfo } from '../../shared/model-store';
 import { promoteIfBetter, readLatestPointer, type PromotionPolicy } from '../../shared/promotion';
@@ -36,7 +36,7 @@ export class JobsApi {
   /** Records the job as QUEUED, then enqueues it; the status exists before any worker can see the message. */
   async submit(params: TrainingParams): Promise<JobStatus> {
     await this.checkDatasetExists(params.datasetPrefix);
-    const jobId = `job-${new Date().toISOString().replace(/[-:TZ.]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
+    const jobId = jobIdAt(new Date(), randomUUID().slice(0, 8));
     const now = new Date().toISOString();
     const status: JobStatus = { jobId, status: 'QUEUED', params, createdAt: now, updatedAt: now, metrics: [], totalEpochs: params.epochs, epoch: 0 };
     await this.jobs.put(status);
