@@ -294,7 +294,8 @@ function drawChart(host, spec) {
   /* One hover band per epoch, so the values show wherever the pointer is over that epoch. */
   spec.epochs.forEach(function (e, i) {
     var half = n <= 1 ? (width - L - R) / 2 : (width - L - R) / (n - 1) / 2;
-    var band = sv('rect', { x: x(i) - half, y: T, width: 2 * half, height: height - T - B, fill: 'transparent' });
+    var x0 = Math.max(L, x(i) - half), x1 = Math.min(width - R, x(i) + half);
+    var band = sv('rect', { x: x0, y: T, width: x1 - x0, height: height - T - B, fill: 'transparent' });
     band.addEventListener('pointerenter', function () { show(i); });
     svg.append(band);
   });
