@@ -24,7 +24,7 @@ h2 { font-size: 17px; margin: 0 0 10px; }
 h3 { font-size: 15px; margin: 14px 0 4px; }
 .muted { color: var(--muted); font-size: 14px; }
 #pad { display: block; width: min(280px, 100%); height: auto; aspect-ratio: 1; border: 2px solid #8a919c; border-radius: 6px; background: #fff; touch-action: none; cursor: crosshair; }
-#pad:focus-visible, button:focus-visible, .button:focus-within, .chart svg:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+#pad:focus-visible, button:focus-visible, .button:focus-within, .chart svg.plot:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .buttons { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 10px; }
 button, .button { font: inherit; font-size: 15px; padding: 8px 14px; border-radius: 6px; border: 1px solid #8a919c; background: #fff; color: var(--ink); cursor: pointer; min-height: 40px; }
 button:hover, .button:hover { background: #eef2f8; }
@@ -48,7 +48,7 @@ figcaption { font-size: 13px; color: var(--muted); margin-top: 4px; }
 #bars li.top { font-weight: 700; }
 #bars li.top .fill { background: var(--good); }
 #bars li span:last-child { text-align: right; }
-dl.facts { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 4px 12px; margin: 0; }
+dl.facts { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 4px 12px; margin: 0; align-items: baseline; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .big { font-size: 28px; font-weight: 700; }
@@ -58,12 +58,12 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .status.FAILED { background: #fbe0de; color: #8a1c15; }
 .progress { height: 14px; background: #e8ebf0; border-radius: 7px; overflow: hidden; margin: 8px 0 4px; }
 .progress > div { height: 100%; background: var(--accent); transition: width 0.4s; }
-.charts { display: grid; gap: 8px; grid-template-columns: minmax(0, 1fr); }
+.charts { display: grid; gap: 12px; grid-template-columns: minmax(0, 1fr); margin-top: 14px; }
 .chart { margin: 0; min-width: 0; }
 .chart figcaption { font-size: 14px; color: var(--ink); font-weight: 600; margin: 0 0 2px; }
-.chart svg { display: block; width: 100%; height: auto; }
+.chart svg.plot { display: block; width: 100%; height: auto; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; list-style: none; padding: 0; margin: 0 0 2px; font-size: 13px; color: var(--muted); }
-.legend svg { width: 28px; height: 12px; vertical-align: middle; margin-right: 4px; }
+.legend svg { display: inline-block; width: 28px; height: 12px; vertical-align: middle; margin-right: 4px; }
 .readout { font-size: 13px; color: var(--muted); margin: 2px 0 0; min-height: 1.45em; font-variant-numeric: tabular-nums; }
 .axis text { font-size: 11px; fill: var(--muted); }
 .axis line { stroke: var(--line); }

@@ -114,7 +114,7 @@ useEmulator();
 function overflows(page: Page): Promise<string[]> {
   return page.evaluate(() => {
     const bad: string[] = [];
-    const name = (e: Element) => e.tagName.toLowerCase() + (e.id ? `#${e.id}` : '') + (e.getAttribute('class') ? `.${e.getAttribute('class')}` : '');
+    // No named helper functions in here: the test runner's transpiler would wrap them in a __name() the page lacks.
     for (const card of document.querySelectorAll('.card')) {
       const c = card.getBoundingClientRect();
       if (card.scrollWidth > card.clientWidth + 1) bad.push(`${card.id} scrolls sideways (${card.scrollWidth} > ${card.clientWidth})`);
@@ -122,7 +122,7 @@ function overflows(page: Page): Promise<string[]> {
         const r = e.getBoundingClientRect();
         if (r.width === 0 && r.height === 0) continue;
         if (r.left < c.left - 1 || r.right > c.right + 1 || r.top < c.top - 1 || r.bottom > c.bottom + 1) {
-          bad.push(`${name(e)} [${Math.round(r.left)}..${Math.round(r.right)}] outside ${card.id} [${Math.round(c.left)}..${Math.round(c.right)}]`);
+          bad.push(`${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${e.getAttribute('class') ?? ''} [${Math.round(r.left)}..${Math.round(r.right)}] outside ${card.id} [${Math.round(c.left)}..${Math.round(c.right)}]`);
         }
       }
     }
