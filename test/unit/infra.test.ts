@@ -158,7 +158,7 @@ for (const local of [false, true]) {
       }
     });
 
-    it('API: the api routes (5 specified + GET /jobs) and POST /predict, all Lambda proxy integrations', () => {
+    it('API: the api routes (5 specified + GET /jobs + GET /summary) and POST /predict, all Lambda proxy integrations', () => {
       const r = routes(s.template);
       const predictId = s.stack.getLogicalId(s.stack.api.predictFunction.node.defaultChild as any);
       const apiId = s.stack.getLogicalId(s.stack.api.apiFunction.node.defaultChild as any);
@@ -167,6 +167,7 @@ for (const local of [false, true]) {
         Object.fromEntries(
           [
             ['GET /', apiId],
+            ['GET /summary', apiId],
             ['GET /jobs', apiId],
             ['GET /jobs/{id}', apiId],
             ['GET /models', apiId],
