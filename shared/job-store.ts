@@ -4,6 +4,7 @@ import type { JobProgress, JobStatus } from './schemas';
 import { isJobStatusKey, jobKeys, PREFIXES } from './bucket-layout';
 
 export const jobKey = jobKeys.status;
+export const progressKey = jobKeys.progress;
 
 const JOB_ID_PREFIX = 'job-';
 /** How far back newestJobId looks, widening only when nothing newer exists (undefined: from the start). */
@@ -12,7 +13,6 @@ const NEWEST_JOB_WINDOWS_HOURS = [1, 24, 24 * 30, 24 * 365, undefined];
 const jobIdStamp = (at: Date) => at.toISOString().replace(/[-:TZ.]/g, '').slice(0, 14);
 /** A new job id: its creation time first, so ids sort by age (newestJobId relies on it). */
 export const jobIdAt = (at: Date, suffix: string) => `${JOB_ID_PREFIX}${jobIdStamp(at)}-${suffix}`;
-export const progressKey = jobKeys.progress;
 
 /** Job status documents in S3, one per job, rewritten whole on every change. */
 export class JobStore {
@@ -49,7 +49,9 @@ export class JobStore {
    * The id of the newest job, with a bounded number of S3 calls and no document reads. Ids start
    * with their creation time (`job-YYYYMMDDHHMMSS-…`, see jobIdAt) and S3 lists keys in order, so
    * the newest is the last status key; listing from a recent time gets there in one page, and
-   * older windows are tried only when nothing newer exists.
+   * older windows are tried only when nothing newer exists. Each window reads one page only: with
+   * more keys than a page inside the last hour it answers a slightly older job, which the job
+   * index (newest first) will replace.
    */
   async newestJobId(now = new Date()): Promise<string | undefined> {
     const prefix = `${PREFIXES.jobs}${JOB_ID_PREFIX}`;
