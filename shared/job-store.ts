@@ -6,6 +6,13 @@ import { isJobStatusKey, jobIndexKeys, jobKeys, PREFIXES } from './bucket-layout
 export const jobKey = jobKeys.status;
 export const progressKey = jobKeys.progress;
 
+const JOB_ID_PREFIX = 'job-';
+/** How far back newestJobId looks, widening only when nothing newer exists (undefined: from the start). */
+/** The UTC time part of a job id: YYYYMMDDHHMMSS. */
+const jobIdStamp = (at: Date) => at.toISOString().replace(/[-:TZ.]/g, '').slice(0, 14);
+/** A new job id: its creation time first, so ids sort by age (newestJobId relies on it). */
+export const jobIdAt = (at: Date, suffix: string) => `${JOB_ID_PREFIX}${jobIdStamp(at)}-${suffix}`;
+
 /** Job status documents in S3, one per job, rewritten whole on every change. */
 export class JobStore {
   constructor(private readonly bucket: Bucket) {}
@@ -62,6 +69,12 @@ export class JobStore {
     const ids = keys.map(jobIndexKeys.parse);
     const docs = await Promise.all(ids.map((id) => (id ? this.get(id) : undefined)));
     return { jobs: docs.filter((d): d is JobStatus => d !== undefined), last: more ? keys.at(-1) : undefined };
+  }
+
+  /** The id of the newest job: one LIST of one index key, however many jobs exist. */
+  async newestJobId(): Promise<string | undefined> {
+    const { keys } = await this.bucket.listPage(PREFIXES.jobsIndex, 1);
+    return keys[0] === undefined ? undefined : jobIndexKeys.parse(keys[0]);
   }
 
   /** The newest `n` jobs (a cheap read for summaries). */

@@ -30,6 +30,8 @@ const RARE_WRITES = { rateLimit: 1, burstLimit: 2 } as const;
 
 export const ROUTES = [
   { method: 'GET', path: '/', target: 'api', auth: 'none', throttle: { rateLimit: 20, burstLimit: 40 } },
+  // Public: the served model's card and the newest job's progress, never parameters or errors.
+  { method: 'GET', path: '/summary', target: 'api', auth: 'none', throttle: { rateLimit: 20, burstLimit: 40 } },
   { method: 'GET', path: '/jobs', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   { method: 'POST', path: '/jobs', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'iam', role: 'operator', throttle: READS },

@@ -8,16 +8,18 @@ import { describeRoutes, matchRoute, routeKey, type RouteKeyOf } from '../../sha
 import { TrainingParams } from '../../shared/schemas';
 import { readApiConfig } from './config';
 import { JobsApi, PromoteRequest } from './jobs-api';
-import { PAGE_HTML } from './page';
-import { pageCsp } from './page-security';
+import { PAGE_HEADERS as PAGE_SECURITY_HEADERS, PAGE_HTML } from './page';
+import { readSummary } from './summary';
 
 const logger = makeLogger('api');
 let api: JobsApi | undefined;
+let bucket: Bucket | undefined;
 
 function getApi(): JobsApi {
   if (!api) {
     const config = readApiConfig();
-    api = new JobsApi(new Bucket(makeS3Client(), config.BUCKET_NAME), makeSqsClient(), config.QUEUE_URL, { minAccuracy: config.PROMOTION_MIN_ACCURACY });
+    bucket = new Bucket(makeS3Client(), config.BUCKET_NAME);
+    api = new JobsApi(bucket, makeSqsClient(), config.QUEUE_URL, { minAccuracy: config.PROMOTION_MIN_ACCURACY });
   }
   return api;
 }
@@ -30,7 +32,7 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
   }
 }
 
-const PAGE_HEADERS = { 'content-type': 'text/html; charset=utf-8', ...COMMON_HEADERS, 'content-security-policy': pageCsp(PAGE_HTML) };
+const PAGE_HEADERS = { ...COMMON_HEADERS, ...PAGE_SECURITY_HEADERS };
 // Mutating routes take JSON only: a cross-site form (text/plain, no preflight) gets a 415.
 const JSON_ONLY = { requireJsonContentType: true };
 const FORCE_HINT = 'To serve a model over a better one, POST /models/promote/force (needs the ModelAdmin policy).';
@@ -40,6 +42,8 @@ type Handler = (event: APIGatewayProxyEvent, params: Record<string, string>, api
 /** One implementation per api route of shared/routes.ts; the type makes a missing one a compile error. */
 const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
   'GET /': async () => ({ statusCode: 200, headers: PAGE_HEADERS, body: PAGE_HTML }),
+  // Polled by every open page; no-store so a running job's progress is never served stale.
+  'GET /summary': async () => json(200, await readSummary(bucket!), { 'cache-control': 'no-store' }),
   'POST /jobs': async (event, _params, api) => {
     const status = await api.submit(parseJsonBody(event, TrainingParams, '', JSON_ONLY));
     logger.info('job submitted', { jobId: status.jobId, params: status.params });

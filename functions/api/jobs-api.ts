@@ -3,7 +3,7 @@ import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { HttpError } from '../../shared/http';
-import { JobStore } from '../../shared/job-store';
+import { jobIdAt, JobStore } from '../../shared/job-store';
 import { DATASET_FILES, datasetKey, jobIndexKeys, modelKeys, parseFinalModelMarker, PREFIXES } from '../../shared/bucket-layout';
 import { jobProblems, type DatasetCounts } from '../../shared/job-limits';
 import type { CheckpointInfo } from '../../shared/model-store';
@@ -59,7 +59,7 @@ export class JobsApi {
     const counts = await this.datasetCounts(params.datasetPrefix);
     const problems = jobProblems(params, counts);
     if (problems.length > 0) throw new HttpError(400, `Job refused: ${problems.join('; ')}.`, { problems, dataset: counts });
-    const jobId = `job-${new Date().toISOString().replace(/[-:TZ.]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
+    const jobId = jobIdAt(new Date(), randomUUID().slice(0, 8));
     const now = new Date().toISOString();
     const status: JobStatus = { jobId, status: 'QUEUED', params, createdAt: now, updatedAt: now, metrics: [], totalEpochs: params.epochs, epoch: 0 };
     await this.jobs.record(status);

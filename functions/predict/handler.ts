@@ -15,6 +15,9 @@ const logger = makeLogger('predict');
 const ready = initBackend('wasm');
 let cache: ModelCache | undefined;
 
+/** Pixels in 0..1 to three decimals: plenty for a picture, a quarter of the JSON of full floats. */
+const previewPixels = (image: Float32Array) => Array.from(image, (v) => Math.round(v * 1000) / 1000);
+
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   try {
     const { instances, batch } = await readPredictInput(event);
@@ -26,7 +29,10 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
     }
     const served = await cache.get();
     if (!served) throw new HttpError(503, 'No model has been trained and promoted yet. Submit a job with POST /jobs and wait for it to succeed.');
-    const predictions = predictDigits(served.model, images);
+    // ?preview=true adds the 784 pixels the model saw, so a page can show why a prediction went wrong
+    // (a query flag rather than a body field, so it works with any body type).
+    const preview = /^(1|true)$/i.test(event.queryStringParameters?.preview ?? '');
+    const predictions = predictDigits(served.model, images).map((p, i) => (preview ? { ...p, preprocessed: previewPixels(images[i]) } : p));
     const model = { jobId: served.version.jobId, epoch: served.version.epoch, testAccuracy: served.version.testAccuracy };
     return json(200, batch ? { predictions, model } : { ...predictions[0], model });
   } catch (err) {

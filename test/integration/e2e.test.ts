@@ -16,7 +16,7 @@ import { DeleteObjectCommand, GetBucketLifecycleConfigurationCommand, GetBucketV
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import type { Dataset } from '../../shared/idx';
-import { JobStore, jobKey, progressKey } from '../../shared/job-store';
+import { jobIdAt, JobStore, jobKey, progressKey } from '../../shared/job-store';
 import { modelKeys } from '../../shared/model-store';
 import { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
@@ -102,19 +102,34 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
   assert.ok(correct >= 90, `${correct}/100 test digits correct through API Gateway`);
 });
 
-test('the web page: served with CSP and nosniff, no CORS; drawing digits in Chromium shows their predictions', { skip }, async () => {
+test('the web page: CSP and nosniff, no CORS; the served model and a running job from GET /summary, updated live; drawn digits predicted', { skip }, async () => {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+  // A job in the middle of an epoch, as a trainer leaves it in S3 (status document + progress): the newest job.
+  const runningId = jobIdAt(new Date(), 'e2epage');
   try {
-    // The job list needs credentials now (IAM); the page's public panel is GET /summary (page branch).
+    const jobs = new JobStore(bucket);
+    const now = new Date().toISOString();
+    await jobs.record({ jobId: runningId, status: 'RUNNING', createdAt: now, updatedAt: now, epoch: 3, totalEpochs: 20, metrics: [] });
+    await jobs.putProgress(runningId, { epoch: 4, batch: 812, batches: 1688 });
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     const response = await page.goto(api.baseUrl);
     const headers = response!.headers();
     assert.equal(headers['x-content-type-options'], 'nosniff');
     assert.match(headers['content-security-policy'], /default-src 'none'.*script-src 'sha256-/);
     assert.equal(headers['access-control-allow-origin'], undefined);
+    const { latest } = await api.models();
+    await page.locator(`#model-card span[title="${latest!.jobId}"]`).waitFor();
+    assert.match(await page.locator('#model-card').innerText(), new RegExp(`Test accuracy\\s+${(latest!.testAccuracy * 100).toFixed(2)}%`));
+    await page.locator(`#job-card span[title="${runningId}"]`).waitFor();
+    assert.equal(await page.locator('#job-where').innerText(), 'Epoch 4 of 20, batch 812 of 1688');
+    // The trainer moves on: the page shows it at its next poll (every 5 s), without a reload.
+    await jobs.putProgress(runningId, { epoch: 4, batch: 1300, batches: 1688 });
+    await page.waitForFunction(() => document.getElementById('job-where')!.textContent === 'Epoch 4 of 20, batch 1300 of 1688', null, { timeout: 15_000 });
+    assert.equal(await page.locator('#job-card [role=progressbar]').getAttribute('aria-valuenow'), String(Math.round(((3 + 1300 / 1688) / 20) * 100)));
+
     const pad = (await page.locator('#pad').boundingBox())!;
     const stroke = async (points: [number, number][]) => {
       await page.mouse.move(pad.x + points[0][0], pad.y + points[0][1]);
@@ -129,7 +144,7 @@ test('the web page: served with CSP and nosniff, no CORS; drawing digits in Chro
 
     await stroke([[140, 40], [140, 240]]);
     assert.equal(await shown(), '1');
-    assert.equal(await page.locator('#bars .bar').count(), 10);
+    assert.equal(await page.locator('#bars li').count(), 10);
 
     await page.click('#clear');
     const ring = Array.from({ length: 25 }, (_, i): [number, number] => [140 + 60 * Math.sin((i / 24) * 2 * Math.PI), 140 - 95 * Math.cos((i / 24) * 2 * Math.PI)]);
@@ -138,6 +153,7 @@ test('the web page: served with CSP and nosniff, no CORS; drawing digits in Chro
     mkdirSync('artifacts', { recursive: true });
     await page.screenshot({ path: 'artifacts/draw-a-digit.png', fullPage: true });
   } finally {
+    for (const key of [jobKey(runningId), progressKey(runningId)]) await bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }));
     await browser.close();
   }
 });

@@ -29,7 +29,7 @@ test('routes: matching by concrete path and by resource template', () => {
   assert.equal(matchRoute('POST', '/predict')?.route.target, 'predict');
   assert.equal(matchRoute('DELETE', '/jobs'), undefined);
   assert.equal(matchRoute('GET', '/nope'), undefined);
-  assert.equal(describeRoutes(), 'GET /, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /models/promote/force, POST /predict');
+  assert.equal(describeRoutes(), 'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /models/promote/force, POST /predict');
 });
 
 test("routes: the README's API table lists exactly the route table", () => {

@@ -164,7 +164,7 @@ for (const local of [false, true]) {
       }
     });
 
-    it('API: the api routes (5 specified + GET /jobs + the force route) and POST /predict, all Lambda proxy integrations', () => {
+    it('API: the api routes (5 specified + GET /jobs + GET /summary + the force route) and POST /predict, all Lambda proxy integrations', () => {
       const r = routes(s.template);
       const predictId = s.stack.getLogicalId(s.stack.api.predictFunction.node.defaultChild as any);
       const apiId = s.stack.getLogicalId(s.stack.api.apiFunction.node.defaultChild as any);
@@ -173,6 +173,7 @@ for (const local of [false, true]) {
         Object.fromEntries(
           [
             ['GET /', apiId],
+            ['GET /summary', apiId],
             ['GET /jobs', apiId],
             ['GET /jobs/{id}', apiId],
             ['GET /models', apiId],
@@ -390,6 +391,7 @@ for (const local of [false, true]) {
       );
       assert.deepEqual(auth, {
         'GET /': 'NONE',
+        'GET /summary': 'NONE',
         'POST /predict': 'NONE',
         'GET /jobs': 'AWS_IAM',
         'POST /jobs': 'AWS_IAM',
