@@ -22,8 +22,13 @@ if (alarmTopicArn !== undefined && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za
   throw new Error(`-c alarmTopicArn=${alarmTopicArn}: not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>).`);
 }
 
+const trainerImage: string | undefined = app.node.tryGetContext('trainerImage');
+
 new LenetStack(app, stackName, {
   local,
+  // -c localEcs=true: MiniStack runs the trainer service as a Docker container (infra/local-ecs.ts).
+  localEcs: flag(app, 'localEcs'),
+  localTrainerImage: trainerImage,
   promotionMinAccuracy: minAccuracy === undefined ? undefined : Number(minAccuracy),
   description: 'LeNet-5 on MNIST: S3 + SQS + Fargate trainer + Lambda/API Gateway predictions',
   alarmTopicArn,

@@ -11,6 +11,7 @@ import { JobQueue, type JobQueueProps } from './job-queue';
 import { DataBucket, type DataBucketProps } from './data-bucket';
 import { ServiceApi, type ServiceApiProps } from './service-api';
 import { TrainerService, type TrainerServiceProps } from './trainer-service';
+import { LOCAL_ECS_IMAGE, runOnMiniStackEcs } from './local-ecs';
 
 /** Props of {@link LenetStack}. */
 export interface LenetStackProps extends StackProps {
@@ -28,11 +29,20 @@ export interface LenetStackProps extends StackProps {
    */
   readonly local?: boolean;
   /**
-   * Trainer image used in local mode. Never pulled: MiniStack only records the task definition
-   * and the service stays at 0 tasks.
-   * @default 'public.ecr.aws/docker/library/node:20-slim'
+   * Trainer image used in local mode. Without `localEcs` it is never pulled: MiniStack only records
+   * the task definition and the service stays at 0 tasks. With `localEcs` it must exist in local Docker.
+   * @default LOCAL_ECS_IMAGE ('lenet-trainer:local') with `localEcs`, else 'public.ecr.aws/docker/library/node:20-slim'
    */
   readonly localTrainerImage?: string;
+  /**
+   * Local mode only (`-c localEcs=true`): keep the trainer a real ECS service that MiniStack runs as
+   * a Docker container (needs Docker and the Docker SDK for Python in MiniStack's venv), with the
+   * locally built image (`localTrainerImage`, default {@link LOCAL_ECS_IMAGE}), host network mode,
+   * region and test credentials in its environment (MiniStack does not emulate task roles) and a
+   * desired count of 1 (MiniStack has no auto scaling). See infra/local-ecs.ts. Ignored outside local mode.
+   * @default false (the service stays at 0 tasks; `npm start` runs the trainer as a host process)
+   */
+  readonly localEcs?: boolean;
   /**
    * Options of the data bucket.
    * @default DataBucket defaults
@@ -92,7 +102,9 @@ export class LenetStack extends Stack {
     this.trainer = new TrainerService(this, 'Trainer', {
       ...(local
         ? {
-            image: ecs.ContainerImage.fromRegistry(props.localTrainerImage ?? 'public.ecr.aws/docker/library/node:20-slim'),
+            image: ecs.ContainerImage.fromRegistry(
+              props.localTrainerImage ?? (props.localEcs ? LOCAL_ECS_IMAGE : 'public.ecr.aws/docker/library/node:20-slim'),
+            ),
             autoScaling: false,
             vpcFlowLogs: false,
             restrictDefaultSecurityGroup: false,
@@ -105,6 +117,7 @@ export class LenetStack extends Stack {
       queueMaxReceiveCount: this.jobs.maxReceiveCount,
       promotionMinAccuracy,
     });
+    if (local && props.localEcs) runOnMiniStackEcs(this.trainer);
 
     this.api = new ServiceApi(this, 'Api', {
       // Locally the functions run on this machine's CPU (LocalStack's Docker executor pulls the image for

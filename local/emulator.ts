@@ -36,6 +36,12 @@ export const LOCALSTACK_REQUIREMENTS = [
   'pyopenssl<25.1',
   'service-identity',
 ] as const;
+/**
+ * Docker SDK for Python, installed next to MiniStack: with it (and a Docker socket) MiniStack runs
+ * ECS tasks as real containers (docs/ministack-notes.md, "ECS through MiniStack"). Without Docker
+ * MiniStack still starts; ECS tasks then stay records only.
+ */
+export const DOCKER_SDK_VERSION = '7.1.0';
 export const EMULATOR_HOST = '127.0.0.1';
 /** Account and region both emulators use by default. */
 export const EMULATOR_ACCOUNT = '000000000000';
@@ -93,6 +99,11 @@ const MINISTACK: EmulatorKind = {
     if (version !== MINISTACK_VERSION) {
       log(`installing ministack==${MINISTACK_VERSION}${version ? ` (found ${version})` : ''}`);
       run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `ministack==${MINISTACK_VERSION}`], { quiet: true });
+    }
+    const dockerSdk = pipVersion(this.venvDir, 'docker');
+    if (dockerSdk !== DOCKER_SDK_VERSION) {
+      log(`installing docker==${DOCKER_SDK_VERSION} (Docker SDK for Python: ECS tasks as containers)${dockerSdk ? ` (found ${dockerSdk})` : ''}`);
+      run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `docker==${DOCKER_SDK_VERSION}`], { quiet: true });
     }
   },
   command(host, port) {
