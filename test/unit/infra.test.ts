@@ -506,3 +506,36 @@ for (const local of [false, true]) {
     });
   });
 }
+
+describe('LenetStack (local mode with localEcs: MiniStack runs the trainer service as a container)', () => {
+  const template = (props: { local: boolean; localEcs?: boolean }) =>
+    Template.fromStack(new LenetStack(new App(), 'EcsStack', props));
+  const taskDefinition = (t: Template) => Object.values(t.findResources('AWS::ECS::TaskDefinition'))[0].Properties;
+  const service = (t: Template) => Object.values(t.findResources('AWS::ECS::Service'))[0].Properties;
+
+  it('local image, host network, region and test credentials in the env, desired count 1, no awsvpc configuration', () => {
+    const t = template({ local: true, localEcs: true });
+    const td = taskDefinition(t);
+    assert.equal(td.NetworkMode, 'host');
+    assert.equal(td.ContainerDefinitions[0].Image, 'lenet-trainer:local');
+    const env = Object.fromEntries(td.ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+    assert.deepEqual([env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY], ['test', 'test']);
+    assert.deepEqual(env.AWS_REGION, { Ref: 'AWS::Region' });
+    assert.ok(env.BUCKET_NAME && env.QUEUE_URL);
+    const svc = service(t);
+    assert.equal(svc.DesiredCount, 1);
+    assert.equal(svc.NetworkConfiguration, undefined);
+    t.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
+  });
+
+  it('is ignored outside local mode, and off by default in local mode', () => {
+    for (const t of [template({ local: false, localEcs: true }), template({ local: true })]) {
+      const td = taskDefinition(t);
+      assert.equal(td.NetworkMode, 'awsvpc');
+      const names = td.ContainerDefinitions[0].Environment.map((e: { Name: string }) => e.Name);
+      assert.ok(!names.includes('AWS_ACCESS_KEY_ID') && !names.includes('AWS_REGION'), names.join());
+      assert.equal(service(t).DesiredCount, 0);
+      assert.ok(service(t).NetworkConfiguration.AwsvpcConfiguration);
+    }
+  });
+});
