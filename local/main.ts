@@ -114,8 +114,7 @@ async function main() {
   }
   console.log(rows.join('\n'));
   console.log(`\n${correct}/${count} correct (${((100 * correct) / count).toFixed(1)}%) through API Gateway.`);
-  console.log(`
-Still running: the emulator (${emulator.label}, ${emulator.url}) and ${running}.`);
+  console.log(`\nStill running: the emulator (${emulator.label}, ${emulator.url}) and ${running}.`);
   console.log(`Page: ${outputs.ApiUrl}`);
   // The emulator scripts read the choice from the environment: repeat non-default settings in the hints.
   const port = ['LENET_EMULATOR', 'LENET_EMULATOR_PORT', 'LENET_EMULATOR_URL']
