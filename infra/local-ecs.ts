@@ -1,5 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import { acknowledge } from './nag';
 import type { TrainerService } from './trainer-service';
 
 /**
@@ -39,6 +40,12 @@ export interface LocalEcsOptions {
 export function runOnMiniStackEcs(trainer: TrainerService, opts: LocalEcsOptions = {}): void {
   const taskDefinition = trainer.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition;
   taskDefinition.addPropertyOverride('NetworkMode', 'host');
+  acknowledge(taskDefinition, [
+    {
+      id: 'CloudFormation-Validate::E3048',
+      reason: 'Local (MiniStack) ECS mode only: host network is the only mode whose containers reach the emulator on 127.0.0.1; AWS keeps awsvpc.',
+    },
+  ]);
   const service = trainer.service.node.defaultChild as ecs.CfnService;
   service.addPropertyDeletionOverride('NetworkConfiguration');
   service.addPropertyOverride('DesiredCount', 1);
