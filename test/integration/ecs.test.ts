@@ -75,7 +75,7 @@ async function waitForJob(jobId: string, timeoutMs = 900_000): Promise<JobStatus
 
 test('a job from POST /jobs is trained by the ECS service task MiniStack runs as a container, promoted and served', { skip }, async () => {
   const t0 = Date.now();
-  const submitted = await api.submit({ epochs: 1, trainSubset: 2000, augmentShift: 0 }) // the whole test set: a model scored on a testSubset is never promoted;
+  const submitted = await api.submit({ epochs: 1, trainSubset: 2000, augmentShift: 0 }); // the whole test set: a model scored on a testSubset is never promoted
   const done = await waitForJob(submitted.jobId);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
 
