@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStacksCommand, type DescribeStacksCommandOutput } from '@aws-sdk/client-cloudformation';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
@@ -9,7 +9,11 @@ import { matchRoute } from '../shared/routes';
 
 /** An error the API answered with; its message is the API's own `error` text. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly details?: unknown) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
   }
 }
@@ -41,7 +45,11 @@ class NodeSha256 implements Checksum {
   }
 }
 const toBuffer = (d: SourceData) =>
-  typeof d === 'string' ? Buffer.from(d, 'utf8') : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d);
+  typeof d === 'string'
+    ? Buffer.from(d, 'utf8')
+    : ArrayBuffer.isView(d)
+      ? Buffer.from(d.buffer, d.byteOffset, d.byteLength)
+      : Buffer.from(d);
 
 /** The region of an execute-api URL (`<id>.execute-api.<region>.amazonaws.com`), else AWS_REGION. */
 export function apiRegion(url: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -108,7 +116,10 @@ export class ApiClient {
   }
 
   /** Sends a PNG or JPEG file as the raw body: a third smaller than base64 in JSON, and nothing to encode. */
-  predictImage<T = Prediction & { model: { jobId: string; epoch: number } }>(bytes: Uint8Array, contentType: 'image/png' | 'image/jpeg'): Promise<T> {
+  predictImage<T = Prediction & { model: { jobId: string; epoch: number } }>(
+    bytes: Uint8Array,
+    contentType: 'image/png' | 'image/jpeg',
+  ): Promise<T> {
     return this.call('POST', 'predict', { raw: bytes, contentType });
   }
 
@@ -119,7 +130,7 @@ export class ApiClient {
     // Public routes go unsigned, so predicting needs no AWS credentials.
     const route = matchRoute(method, '/' + u.href.slice(this.baseUrl.length).split('?')[0]);
     if (!this.signer || route?.route.auth === 'none') return headers;
-    let signed;
+    let signed: Awaited<ReturnType<SignatureV4['sign']>>;
     try {
       signed = await this.signer.sign({
         method,
@@ -132,7 +143,10 @@ export class ApiClient {
         body,
       });
     } catch (err) {
-      throw new ApiError(0, `Cannot sign the request: no AWS credentials (${(err as Error).message}). Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.`);
+      throw new ApiError(
+        0,
+        `Cannot sign the request: no AWS credentials (${(err as Error).message}). Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.`,
+      );
     }
     // fetch sets Host itself (the same value).
     const { host: _host, ...rest } = signed.headers;
@@ -142,14 +156,20 @@ export class ApiClient {
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     const url = this.baseUrl + path;
-    const raw = body instanceof Object && 'raw' in body && (body as { raw: unknown }).raw instanceof Uint8Array ? (body as { raw: Uint8Array; contentType: string }) : undefined;
+    const raw =
+      body instanceof Object && 'raw' in body && (body as { raw: unknown }).raw instanceof Uint8Array
+        ? (body as { raw: Uint8Array; contentType: string })
+        : undefined;
     // Raw images go only to the public POST /predict, so they are never signed.
     const text = body === undefined || raw ? undefined : JSON.stringify(body);
     const headers = raw ? { 'content-type': raw.contentType } : await this.headers(method, url, text);
     try {
       res = await fetch(url, { method, headers, body: raw ? new Uint8Array(raw.raw) : text, signal: AbortSignal.timeout(60_000) });
     } catch (err) {
-      throw new ApiError(0, `Cannot reach the API at ${this.baseUrl} (${(err as Error).cause ?? (err as Error).message}). Is the stack deployed and the emulator running?`);
+      throw new ApiError(
+        0,
+        `Cannot reach the API at ${this.baseUrl} (${(err as Error).cause ?? (err as Error).message}). Is the stack deployed and the emulator running?`,
+      );
     }
     const answer = await res.text();
     let parsed: unknown;
@@ -174,12 +194,14 @@ export class ApiClient {
 export async function resolveApiUrl(explicit?: string, stackName = process.env.LENET_STACK ?? 'LenetMnist'): Promise<string> {
   if (explicit) return explicit;
   if (process.env.LENET_API_URL) return process.env.LENET_API_URL;
-  let outputs;
+  let outputs: NonNullable<NonNullable<DescribeStacksCommandOutput['Stacks']>[number]['Outputs']>;
   try {
     const out = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: stackName }));
     outputs = out.Stacks?.[0]?.Outputs ?? [];
   } catch (err) {
-    throw new Error(`Cannot find the API URL: reading stack ${stackName} failed (${(err as Error).message}). Pass --api-url or set LENET_API_URL.`);
+    throw new Error(
+      `Cannot find the API URL: reading stack ${stackName} failed (${(err as Error).message}). Pass --api-url or set LENET_API_URL.`,
+    );
   }
   const url = outputs.find((o) => o.OutputKey === 'ApiUrl')?.OutputValue;
   if (!url) throw new Error(`Stack ${stackName} has no ApiUrl output. Pass --api-url or set LENET_API_URL.`);

@@ -16,7 +16,8 @@ const client = async () => new ApiClient(await resolveApiUrl(program.opts().apiU
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 const number = (kind: 'int' | 'float') => (value: string) => {
   const n = Number(value);
-  if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) throw new InvalidArgumentError(`"${value}" is not ${kind === 'int' ? 'an integer' : 'a number'}.`);
+  if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n)))
+    throw new InvalidArgumentError(`"${value}" is not ${kind === 'int' ? 'an integer' : 'a number'}.`);
   return n;
 };
 
@@ -67,7 +68,13 @@ program
   .action(async (opts: { limit?: number; next?: string }) => {
     const { jobs, next } = await (await client()).jobs(opts);
     console.table(
-      jobs.map((j) => ({ job: j.jobId, status: j.status, epoch: `${j.epoch ?? 0}/${j.totalEpochs ?? '?'}`, test_acc: j.testAccuracy?.toFixed(4) ?? '', latest: describeMetrics(j) })),
+      jobs.map((j) => ({
+        job: j.jobId,
+        status: j.status,
+        epoch: `${j.epoch ?? 0}/${j.totalEpochs ?? '?'}`,
+        test_acc: j.testAccuracy?.toFixed(4) ?? '',
+        latest: describeMetrics(j),
+      })),
     );
     if (next) console.log(`more: lenet jobs --next ${next}`);
   });
@@ -77,7 +84,15 @@ program
   .description('list trained models and which one is served')
   .action(async () => {
     const { models } = await (await client()).models();
-    console.table(models.map((m) => ({ job: m.jobId, epochs: m.epoch, test_acc: m.testAccuracy?.toFixed(4), backend: m.backend, served: m.latest ? '*' : '' })));
+    console.table(
+      models.map((m) => ({
+        job: m.jobId,
+        epochs: m.epoch,
+        test_acc: m.testAccuracy?.toFixed(4),
+        backend: m.backend,
+        served: m.latest ? '*' : '',
+      })),
+    );
   });
 
 program
@@ -94,8 +109,14 @@ program
     const rows = [];
     for (const file of files) {
       const request = await requestFor(file);
-      const result = 'contentType' in request ? await api.predictImage(request.bytes, request.contentType) : await api.predict(request.json);
-      rows.push({ file, digit: result.digit, confidence: Math.max(...result.probabilities).toFixed(3), model: `${result.model.jobId}@${result.model.epoch}` });
+      const result =
+        'contentType' in request ? await api.predictImage(request.bytes, request.contentType) : await api.predict(request.json);
+      rows.push({
+        file,
+        digit: result.digit,
+        confidence: Math.max(...result.probabilities).toFixed(3),
+        model: `${result.model.jobId}@${result.model.epoch}`,
+      });
     }
     console.table(rows);
   });

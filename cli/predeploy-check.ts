@@ -51,7 +51,10 @@ export async function missingServiceLinkedRoles(iam: Pick<IAMClient, 'send'>, ro
 /** The report and exit code for the roles found missing. */
 export function report(missing: readonly ServiceLinkedRole[]): { text: string; exitCode: number } {
   if (missing.length === 0) {
-    return { text: `predeploy-check: the service-linked roles exist (${SERVICE_LINKED_ROLES.map((r) => r.roleName).join(', ')}).`, exitCode: 0 };
+    return {
+      text: `predeploy-check: the service-linked roles exist (${SERVICE_LINKED_ROLES.map((r) => r.roleName).join(', ')}).`,
+      exitCode: 0,
+    };
   }
   const lines = [
     'predeploy-check: this account lacks service-linked roles the stack needs; the first deploy would fail. Create them once:',

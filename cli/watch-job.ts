@@ -40,12 +40,21 @@ export async function watchJob(client: ApiClient, jobId: string, intervalMs = 20
   let status = await client.job(jobId);
   let lastLine = '';
   // The bar counts hundredths of an epoch, so it moves inside an epoch too (from the job's progress).
-  if (interactive) bar.start(100 * (status.totalEpochs ?? 1), 0, { status: status.status, where: describePosition(status), metrics: describeMetrics(status) });
+  if (interactive)
+    bar.start(100 * (status.totalEpochs ?? 1), 0, {
+      status: status.status,
+      where: describePosition(status),
+      metrics: describeMetrics(status),
+    });
   for (;;) {
     const line = `${status.status} epoch ${status.epoch ?? 0}/${status.totalEpochs ?? '?'} ${describeMetrics(status)}`;
     if (interactive) {
       bar.setTotal(100 * (status.totalEpochs ?? 1));
-      bar.update(Math.round(100 * epochsDone(status)), { status: status.status.padEnd(9), where: describePosition(status), metrics: describeMetrics(status) });
+      bar.update(Math.round(100 * epochsDone(status)), {
+        status: status.status.padEnd(9),
+        where: describePosition(status),
+        metrics: describeMetrics(status),
+      });
     } else if (line !== lastLine) {
       process.stderr.write(`${line}\n`);
     }

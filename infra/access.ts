@@ -38,7 +38,8 @@ export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.Poli
   const statements: iam.PolicyStatement[] = [];
   if (a.get.length) statements.push(new iam.PolicyStatement({ sid: 'Read', actions: ['s3:GetObject'], resources: objects(a.get) }));
   if (a.put.length) statements.push(new iam.PolicyStatement({ sid: 'Write', actions: ['s3:PutObject'], resources: objects(a.put) }));
-  if (a.del.length) statements.push(new iam.PolicyStatement({ sid: 'DeleteLeases', actions: ['s3:DeleteObject'], resources: objects(a.del) }));
+  if (a.del.length)
+    statements.push(new iam.PolicyStatement({ sid: 'DeleteLeases', actions: ['s3:DeleteObject'], resources: objects(a.del) }));
   if (a.list.length) {
     statements.push(
       new iam.PolicyStatement({

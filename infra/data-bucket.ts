@@ -42,7 +42,6 @@ export interface DataBucketProps {
  * no public access, TLS only.
  */
 export class DataBucket extends Construct {
-
   /** The data bucket. */
   readonly bucket: s3.Bucket;
   /** The server access log bucket, if enabled. */

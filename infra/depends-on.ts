@@ -21,7 +21,12 @@ export class DropImpliedDependsOn implements IAspect {
             // The same filter and order CfnResource uses when it renders DependsOn itself.
             return resource
               .obtainDependencies()
-              .filter((d): d is CfnResource => CfnResource.isCfnResource(d) && (d as unknown as { shouldSynthesize(): boolean }).shouldSynthesize() && Stack.of(d) === stack)
+              .filter(
+                (d): d is CfnResource =>
+                  CfnResource.isCfnResource(d) &&
+                  (d as unknown as { shouldSynthesize(): boolean }).shouldSynthesize() &&
+                  Stack.of(d) === stack,
+              )
               .sort((x, y) => x.node.path.localeCompare(y.node.path))
               .map((d) => stack.resolve(d.logicalId) as string)
               .filter((id) => !referenced.has(id));

@@ -57,7 +57,10 @@ export interface LenetStackProps extends StackProps {
    * Options of the trainer service (bucket and queue are wired by the stack).
    * @default TrainerService defaults
    */
-  readonly trainer?: Omit<TrainerServiceProps, 'bucket' | 'queue' | 'queueVisibilityTimeout' | 'queueMaxReceiveCount' | 'promotionMinAccuracy'>;
+  readonly trainer?: Omit<
+    TrainerServiceProps,
+    'bucket' | 'queue' | 'queueVisibilityTimeout' | 'queueMaxReceiveCount' | 'promotionMinAccuracy'
+  >;
   /**
    * Options of the API and its functions (bucket and queue are wired by the stack).
    * @default ServiceApi defaults
@@ -122,7 +125,9 @@ export class LenetStack extends Stack {
     this.api = new ServiceApi(this, 'Api', {
       // Locally the functions run on this machine's CPU (LocalStack's Docker executor pulls the image for
       // the function's architecture; MiniStack ignores it).
-      ...(local ? { bundleAwsSdk: true, architecture: process.arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64 } : {}),
+      ...(local
+        ? { bundleAwsSdk: true, architecture: process.arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64 }
+        : {}),
       ...props.api,
       bucket,
       queue,

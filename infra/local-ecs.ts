@@ -43,7 +43,8 @@ export function runOnMiniStackEcs(trainer: TrainerService, opts: LocalEcsOptions
   acknowledge(taskDefinition, [
     {
       id: 'CloudFormation-Validate::E3048',
-      reason: 'Local (MiniStack) ECS mode only: host network is the only mode whose containers reach the emulator on 127.0.0.1; AWS keeps awsvpc.',
+      reason:
+        'Local (MiniStack) ECS mode only: host network is the only mode whose containers reach the emulator on 127.0.0.1; AWS keeps awsvpc.',
     },
   ]);
   const service = trainer.service.node.defaultChild as ecs.CfnService;

@@ -42,7 +42,14 @@ export class Monitoring extends Construct {
     super(scope, id);
     // Alarms get metrics without a label: a label makes CloudFormation's alarm a metric-math one.
     const trainer = (metricName: string, statistic: string, label?: string, period = Duration.minutes(5)) =>
-      new cloudwatch.Metric({ namespace: METRICS.namespace, metricName, dimensionsMap: { service: METRICS.service }, statistic, label, period });
+      new cloudwatch.Metric({
+        namespace: METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: METRICS.service },
+        statistic,
+        label,
+        period,
+      });
     const N = METRICS.names;
 
     const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -82,16 +89,29 @@ export class Monitoring extends Construct {
       widgets: [
         [
           new cloudwatch.GraphWidget({ title: 'Training jobs queued or running', left: [props.queueDepth], width: 8 }),
-          new cloudwatch.GraphWidget({ title: 'Dead-letter queue', left: [dlqDepth.with({ label: 'Jobs in the dead-letter queue' })], leftAnnotations: [{ value: 0, label: 'alarm above' }], width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Dead-letter queue',
+            left: [dlqDepth.with({ label: 'Jobs in the dead-letter queue' })],
+            leftAnnotations: [{ value: 0, label: 'alarm above' }],
+            width: 8,
+          }),
           new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [this.deadLetterAlarm, this.failedJobsAlarm], width: 8 }),
         ],
         [
           new cloudwatch.GraphWidget({
             title: 'Job outcomes',
-            left: [trainer(N.succeededJobs, cloudwatch.Stats.SUM, 'Succeeded'), failed.with({ label: 'Failed' }), trainer(N.retriedJobs, cloudwatch.Stats.SUM, 'Retried')],
+            left: [
+              trainer(N.succeededJobs, cloudwatch.Stats.SUM, 'Succeeded'),
+              failed.with({ label: 'Failed' }),
+              trainer(N.retriedJobs, cloudwatch.Stats.SUM, 'Retried'),
+            ],
             width: 8,
           }),
-          new cloudwatch.GraphWidget({ title: 'Training images/s (per epoch)', left: [trainer(N.imagesPerSecond, cloudwatch.Stats.AVERAGE, 'images/s')], width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Training images/s (per epoch)',
+            left: [trainer(N.imagesPerSecond, cloudwatch.Stats.AVERAGE, 'images/s')],
+            width: 8,
+          }),
           new cloudwatch.GraphWidget({
             title: 'Accuracy',
             left: [

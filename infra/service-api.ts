@@ -215,7 +215,10 @@ export class ServiceApi extends Construct {
         methodOptions: Object.fromEntries(
           (ROUTES as readonly Route[])
             .filter((r) => r.throttle)
-            .map((r) => [`${r.path}/${r.method}`, { throttlingRateLimit: r.throttle!.rateLimit, throttlingBurstLimit: r.throttle!.burstLimit }]),
+            .map((r) => [
+              `${r.path}/${r.method}`,
+              { throttlingRateLimit: r.throttle!.rateLimit, throttlingBurstLimit: r.throttle!.burstLimit },
+            ]),
         ),
       },
     });
@@ -267,10 +270,18 @@ export class ServiceApi extends Construct {
         method,
         route.auth === 'none'
           ? [
-              { id: 'AwsSolutions-APIG4', reason: `${what} is public on purpose: the draw-a-digit page and its predictions need no account (issue 10).` },
+              {
+                id: 'AwsSolutions-APIG4',
+                reason: `${what} is public on purpose: the draw-a-digit page and its predictions need no account (issue 10).`,
+              },
               { id: 'AwsSolutions-COG4', reason: `${what} is public on purpose; the job and model routes use IAM authorization.` },
             ]
-          : [{ id: 'AwsSolutions-COG4', reason: `${what} uses IAM (SigV4) authorization: its callers are AWS identities, not Cognito users.` }],
+          : [
+              {
+                id: 'AwsSolutions-COG4',
+                reason: `${what} uses IAM (SigV4) authorization: its callers are AWS identities, not Cognito users.`,
+              },
+            ],
       );
     }
     for (const policy of [this.jobsOperatorPolicy, this.modelAdminPolicy]) {

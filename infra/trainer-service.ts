@@ -174,9 +174,7 @@ export class TrainerService extends Construct {
       });
       if (props.vpcFlowLogs ?? true) {
         vpc.addFlowLog('FlowLog', {
-          destination: ec2.FlowLogDestination.toCloudWatchLogs(
-            new logs.LogGroup(this, 'FlowLogGroup', { retention, removalPolicy }),
-          ),
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(new logs.LogGroup(this, 'FlowLogGroup', { retention, removalPolicy })),
           trafficType: ec2.FlowLogTrafficType.REJECT,
         });
       }
@@ -189,7 +187,8 @@ export class TrainerService extends Construct {
     });
     const spot = props.spot === false ? undefined : { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0, ...props.spot };
     if (spot) {
-      if (cpuArchitecture !== ecs.CpuArchitecture.X86_64) throw new Error('Fargate Spot runs X86_64 tasks only; set spot: false for ARM64.');
+      if (cpuArchitecture !== ecs.CpuArchitecture.X86_64)
+        throw new Error('Fargate Spot runs X86_64 tasks only; set spot: false for ARM64.');
       // On the cluster itself rather than through cluster.enableFargateCapacityProviders(), whose
       // AWS::ECS::ClusterCapacityProviderAssociations resource MiniStack cannot create.
       (this.cluster.node.defaultChild as ecs.CfnCluster).capacityProviders = ['FARGATE', 'FARGATE_SPOT'];
@@ -240,9 +239,7 @@ export class TrainerService extends Construct {
     taskRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['ecs:UpdateTaskProtection', 'ecs:GetTaskProtection'],
-        resources: [
-          Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*` }),
-        ],
+        resources: [Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*` })],
       }),
     );
 
@@ -312,11 +309,12 @@ export class TrainerService extends Construct {
       },
       ...['datasets/*', 'jobs/*', 'checkpoints/*', 'models/*', 'jobs-index/*', 'jobs/*.lease'].map((p) => ({
         id: `AwsSolutions-IAM5[Resource::${arnRef(props.bucket)}/${p}]`,
-        reason: 'Every object under one key prefix of the data bucket (shared/bucket-layout.ts, infra/access.ts); keys carry job ids not known in advance.',
+        reason:
+          'Every object under one key prefix of the data bucket (shared/bucket-layout.ts, infra/access.ts); keys carry job ids not known in advance.',
       })),
       {
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${refOf(this.cluster)}/*]`,
-        reason: 'Task scale-in protection of this cluster\'s own tasks; task ids are not known in advance.',
+        reason: "Task scale-in protection of this cluster's own tasks; task ids are not known in advance.",
       },
     ]);
     if (this.taskDefinition.executionRole) {

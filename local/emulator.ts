@@ -102,7 +102,9 @@ const MINISTACK: EmulatorKind = {
     }
     const dockerSdk = pipVersion(this.venvDir, 'docker');
     if (dockerSdk !== DOCKER_SDK_VERSION) {
-      log(`installing docker==${DOCKER_SDK_VERSION} (Docker SDK for Python: ECS tasks as containers)${dockerSdk ? ` (found ${dockerSdk})` : ''}`);
+      log(
+        `installing docker==${DOCKER_SDK_VERSION} (Docker SDK for Python: ECS tasks as containers)${dockerSdk ? ` (found ${dockerSdk})` : ''}`,
+      );
       run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `docker==${DOCKER_SDK_VERSION}`], { quiet: true });
     }
   },
@@ -126,7 +128,10 @@ export function findPythonForLocalStack(): string {
   const candidates: string[] = [];
   const pyenv = path.join(process.env.PYENV_ROOT ?? path.join(homedir(), '.pyenv'), 'versions');
   if (existsSync(pyenv)) {
-    for (const v of readdirSync(pyenv).filter((d) => /^3\.(1[3-9]|[2-9]\d)\.\d+$/.test(d)).sort().reverse()) {
+    for (const v of readdirSync(pyenv)
+      .filter((d) => /^3\.(1[3-9]|[2-9]\d)\.\d+$/.test(d))
+      .sort()
+      .reverse()) {
       candidates.push(path.join(pyenv, v, 'bin', 'python'));
     }
   }
@@ -135,7 +140,9 @@ export function findPythonForLocalStack(): string {
     const r = spawnSync(c, ['-c', 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 13) else 1)'], { encoding: 'utf8' });
     if (r.status === 0) return c;
   }
-  throw new Error('LocalStack needs CPython >= 3.13 with venv (none on PATH or in ~/.pyenv/versions); install one, e.g. `pyenv install 3.13`, or set LENET_LOCALSTACK_PYTHON');
+  throw new Error(
+    'LocalStack needs CPython >= 3.13 with venv (none on PATH or in ~/.pyenv/versions); install one, e.g. `pyenv install 3.13`, or set LENET_LOCALSTACK_PYTHON',
+  );
 }
 
 const LOCALSTACK_STAMP = () => path.join(LOCALSTACK.venvDir, '.lenet-requirements');
@@ -253,8 +260,10 @@ export type EmulatorFeature = 'lambda';
  */
 export function emulatorGap(feature: EmulatorFeature): string | undefined {
   if (feature === 'lambda' && kind().name === 'localstack' && !localstackLambdaEnabled()) {
-    return 'LocalStack runs Lambda functions only in Docker containers, and its Docker executor is not set up here ' +
-      '(run local/localstack/setup-lambda.sh and set LENET_LOCALSTACK_LAMBDA=docker; npm run test:localstack does both when Docker works)';
+    return (
+      'LocalStack runs Lambda functions only in Docker containers, and its Docker executor is not set up here ' +
+      '(run local/localstack/setup-lambda.sh and set LENET_LOCALSTACK_LAMBDA=docker; npm run test:localstack does both when Docker works)'
+    );
   }
   return undefined;
 }
@@ -325,8 +334,14 @@ function portTaken(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: EMULATOR_HOST, port });
     socket.setTimeout(1000);
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -374,7 +389,9 @@ export async function startEmulator(opts: { timeoutMs?: number; auth?: boolean }
       log(`using ${k.label} at ${url} (LENET_EMULATOR_URL; not started or stopped here)`);
       return { started: false, url };
     }
-    throw new Error(`LENET_EMULATOR_URL=${process.env.LENET_EMULATOR_URL}: no ${k.label} answers on ${url}${k.healthPath} (start it, or set LENET_EMULATOR to the one that runs there)`);
+    throw new Error(
+      `LENET_EMULATOR_URL=${process.env.LENET_EMULATOR_URL}: no ${k.label} answers on ${url}${k.healthPath} (start it, or set LENET_EMULATOR to the one that runs there)`,
+    );
   }
   if (await isHealthy()) {
     const pid = readPid();
@@ -395,8 +412,8 @@ export async function startEmulator(opts: { timeoutMs?: number; auth?: boolean }
   if (await portTaken(port)) {
     throw new Error(
       `${EMULATOR_HOST}:${port} is in use by something that is not ${k.label} (no answer on ${k.healthPath}). ` +
-      `Stop it, or run ${k.label} on another port: LENET_EMULATOR_PORT=4567 npm start, ` +
-      `or use the emulator that runs there: LENET_EMULATOR_URL=${url} LENET_EMULATOR=${k.name === 'ministack' ? 'localstack' : 'ministack'}`,
+        `Stop it, or run ${k.label} on another port: LENET_EMULATOR_PORT=4567 npm start, ` +
+        `or use the emulator that runs there: LENET_EMULATOR_URL=${url} LENET_EMULATOR=${k.name === 'ministack' ? 'localstack' : 'ministack'}`,
     );
   }
   k.ensureInstalled();
@@ -473,7 +490,9 @@ export async function resetEmulator(): Promise<void> {
   const k = kind();
   await k.reset(emulatorUrl(), async () => {
     if (isExternalEmulator()) {
-      throw new Error(`${k.label} can only be reset by restarting it, and ${emulatorUrl()} (LENET_EMULATOR_URL) is not managed here; restart it yourself`);
+      throw new Error(
+        `${k.label} can only be reset by restarting it, and ${emulatorUrl()} (LENET_EMULATOR_URL) is not managed here; restart it yourself`,
+      );
     }
     await stopEmulator();
     await startEmulator();
@@ -554,7 +573,9 @@ export function localQueueUrl(url: string | undefined): string | undefined {
 
 /** `<emulator>-<port or host>`: deploys to different emulators at once keep their files apart. */
 function deployTag(): string {
-  const where = isExternalEmulator() ? new URL(emulatorUrl()).host.replace(/[^a-z0-9.-]/gi, '_') : String(emulatorPort(process.env.LENET_EMULATOR_PORT));
+  const where = isExternalEmulator()
+    ? new URL(emulatorUrl()).host.replace(/[^a-z0-9.-]/gi, '_')
+    : String(emulatorPort(process.env.LENET_EMULATOR_PORT));
   return `${kind().name}-${where}`;
 }
 const cdkOutDir = () => path.join(LOCAL_DIR, `cdk.out-${deployTag()}`);

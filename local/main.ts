@@ -48,9 +48,12 @@ async function main() {
   // The quick run cannot reach the production bar of 0.98, so its model is served from 0.9 up.
   const minAccuracy = values['min-accuracy'] ?? (values.full ? '0.98' : '0.9');
 
-  step(1, emulator.external
-    ? `Using the local AWS emulator at ${emulator.url} (${emulator.label}, LENET_EMULATOR_URL)`
-    : `Starting the local AWS emulator (${emulator.label} on ${emulator.url})`);
+  step(
+    1,
+    emulator.external
+      ? `Using the local AWS emulator at ${emulator.url} (${emulator.label}, LENET_EMULATOR_URL)`
+      : `Starting the local AWS emulator (${emulator.label} on ${emulator.url})`,
+  );
   await startEmulator();
 
   step(2, `Deploying the stack with cdk deploy (local mode${values.ecs ? ', trainer as an ECS service: -c localEcs=true' : ''})`);
@@ -70,7 +73,7 @@ async function main() {
   await stopLocalTrainer();
   let running: string;
   if (values.ecs) {
-    step(4, 'Waiting for MiniStack to run the trainer service\'s ECS task as a Docker container');
+    step(4, "Waiting for MiniStack to run the trainer service's ECS task as a Docker container");
     const name = await waitForEcsTrainer(outputs.BucketName);
     running = `the trainer container ${name} (docker logs ${name})`;
     console.log(`  container ${name}`);
@@ -109,7 +112,8 @@ async function main() {
     predictions.forEach((p, i) => {
       const label = test.labels[from + i];
       if (p.digit === label) correct++;
-      if (rows.length < 10) rows.push(`  #${from + i}: label ${label} → predicted ${p.digit} (p=${Math.max(...p.probabilities).toFixed(3)})`);
+      if (rows.length < 10)
+        rows.push(`  #${from + i}: label ${label} → predicted ${p.digit} (p=${Math.max(...p.probabilities).toFixed(3)})`);
     });
   }
   console.log(rows.join('\n'));
@@ -121,7 +125,9 @@ async function main() {
     .filter((k) => process.env[k])
     .map((k) => `${k}=${process.env[k]} `)
     .join('');
-  console.log(`CLI: eval "$(${port}npx tsx local/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch`);
+  console.log(
+    `CLI: eval "$(${port}npx tsx local/emulator.ts env)"; then npx lenet jobs | npx lenet models | npx lenet submit --epochs 1 --watch`,
+  );
   console.log(`Stop everything: ${port}npm run stop`);
 }
 

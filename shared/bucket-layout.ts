@@ -64,7 +64,9 @@ export const modelKeys = {
   marker: 'checkpoint.json',
 };
 
-export type CheckpointRef = { kind: 'epoch'; jobId: string; epoch: number } | { kind: 'partial'; jobId: string; epoch: number; batch: number };
+export type CheckpointRef =
+  | { kind: 'epoch'; jobId: string; epoch: number }
+  | { kind: 'partial'; jobId: string; epoch: number; batch: number };
 
 /** The checkpoint a marker key belongs to, or undefined if the key is not a checkpoint marker. */
 export function parseCheckpointMarker(key: string): CheckpointRef | undefined {

@@ -10,7 +10,8 @@ const number = (opts: { min?: number; max?: number }) =>
     .max(opts.max ?? Number.MAX_SAFE_INTEGER);
 
 /** A number from the environment ("30", "0.5"), at least 0 unless `min` says otherwise, or `fallback` when unset. */
-export const envNumber = (fallback: number, opts: { min?: number; max?: number } = {}) => z.preprocess(unsetIfEmpty, number(opts).default(fallback));
+export const envNumber = (fallback: number, opts: { min?: number; max?: number } = {}) =>
+  z.preprocess(unsetIfEmpty, number(opts).default(fallback));
 /** A number from the environment, or undefined when unset. */
 export const optionalEnvNumber = (opts: { min?: number; max?: number } = {}) => z.preprocess(unsetIfEmpty, number(opts).optional());
 

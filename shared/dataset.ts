@@ -18,7 +18,10 @@ type FileName = (typeof DATASET_FILES)[keyof typeof DATASET_FILES];
 export async function loadDatasetFromS3(bucket: Bucket, prefix: string): Promise<TrainTestData> {
   const keys = new Set(await bucket.listKeys(prefix));
   if (keys.size === 0) {
-    throw new DatasetError(`s3://${bucket.name}/${prefix}`, 'no dataset under this prefix; upload one (npm run upload-mnist) or fix datasetPrefix.');
+    throw new DatasetError(
+      `s3://${bucket.name}/${prefix}`,
+      'no dataset under this prefix; upload one (npm run upload-mnist) or fix datasetPrefix.',
+    );
   }
   return loadWith(async (file) => {
     const key = [datasetKey(prefix, file), datasetKey(prefix, `${file}.gz`)].find((k) => keys.has(k));

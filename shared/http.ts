@@ -1,10 +1,14 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { describeZodError } from './schemas';
 
 /** An error a client caused; it becomes a 4xx with `{error, details}`, never a 500. */
 export class HttpError extends Error {
-  constructor(readonly statusCode: number, message: string, readonly details?: unknown) {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
   }
 }
@@ -36,7 +40,11 @@ export function clip(text: string, max = MAX_QUOTED_CHARS): string {
  * arrays and objects only named. It never recurses, so a deeply nested value cannot overflow the stack.
  */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.slice(0, MAX_QUOTED_CHARS)) + (value.length > MAX_QUOTED_CHARS ? `… (a string of ${value.length} characters)` : '');
+  if (typeof value === 'string')
+    return (
+      JSON.stringify(value.slice(0, MAX_QUOTED_CHARS)) +
+      (value.length > MAX_QUOTED_CHARS ? `… (a string of ${value.length} characters)` : '')
+    );
   if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'}`;
   if (value === null) return 'null';
   if (typeof value === 'object') return 'an object';
@@ -56,7 +64,8 @@ function boundedDetails(details: unknown): unknown {
 }
 
 export function errorResponse(err: unknown, log: (msg: string, extra: Record<string, unknown>) => void): APIGatewayProxyResult {
-  if (err instanceof HttpError) return json(err.statusCode, { error: clip(err.message, MAX_ERROR_CHARS), details: boundedDetails(err.details) });
+  if (err instanceof HttpError)
+    return json(err.statusCode, { error: clip(err.message, MAX_ERROR_CHARS), details: boundedDetails(err.details) });
   log('unhandled error', { error: err instanceof Error ? err.stack : String(err) });
   return json(500, { error: 'Internal error; the request was valid but the service failed. Try again or check the logs.', details: null });
 }

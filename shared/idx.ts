@@ -16,7 +16,10 @@ export interface Dataset {
 }
 
 export class DatasetError extends Error {
-  constructor(readonly file: string, problem: string) {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
     super(`${file}: ${problem}`);
     this.name = 'DatasetError';
   }
@@ -70,7 +73,10 @@ export function toDataset(images: IdxArray, labels: IdxArray, imagesFile: string
   }
   const bad = labels.data.findIndex((label) => label >= NUM_CLASSES);
   if (bad >= 0) {
-    throw new DatasetError(labelsFile, `label ${labels.data[bad]} at index ${bad} is outside 0..9; the model has exactly ${NUM_CLASSES} classes.`);
+    throw new DatasetError(
+      labelsFile,
+      `label ${labels.data[bad]} at index ${bad} is outside 0..9; the model has exactly ${NUM_CLASSES} classes.`,
+    );
   }
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = images.data[i] / 255;

@@ -22,7 +22,10 @@ export function trainingImages(params: Pick<TrainingParams, 'trainSubset' | 'val
 }
 
 /** Gradient steps a job takes: epochs × batches per epoch. */
-export function jobSteps(params: Pick<TrainingParams, 'epochs' | 'batchSize' | 'trainSubset' | 'validationSplit'>, counts: DatasetCounts): number {
+export function jobSteps(
+  params: Pick<TrainingParams, 'epochs' | 'batchSize' | 'trainSubset' | 'validationSplit'>,
+  counts: DatasetCounts,
+): number {
   return params.epochs * Math.ceil(trainingImages(params, counts) / params.batchSize);
 }
 
@@ -31,7 +34,9 @@ export function jobProblems(params: TrainingParams, counts: DatasetCounts): stri
   const problems: string[] = [];
   const train = trainingImages(params, counts);
   if (train < 1) {
-    problems.push(`no training images are left: ${Math.min(params.trainSubset ?? counts.trainImages, counts.trainImages)} images with validationSplit ${params.validationSplit}`);
+    problems.push(
+      `no training images are left: ${Math.min(params.trainSubset ?? counts.trainImages, counts.trainImages)} images with validationSplit ${params.validationSplit}`,
+    );
     return problems;
   }
   if (params.batchSize > train) problems.push(`batchSize ${params.batchSize} is larger than the ${train} training images`);

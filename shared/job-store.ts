@@ -9,7 +9,11 @@ export const progressKey = jobKeys.progress;
 const JOB_ID_PREFIX = 'job-';
 /** How far back newestJobId looks, widening only when nothing newer exists (undefined: from the start). */
 /** The UTC time part of a job id: YYYYMMDDHHMMSS. */
-const jobIdStamp = (at: Date) => at.toISOString().replace(/[-:TZ.]/g, '').slice(0, 14);
+const jobIdStamp = (at: Date) =>
+  at
+    .toISOString()
+    .replace(/[-:TZ.]/g, '')
+    .slice(0, 14);
 /** A new job id: its creation time first, so ids sort by age (newestJobId relies on it). */
 export const jobIdAt = (at: Date, suffix: string) => `${JOB_ID_PREFIX}${jobIdStamp(at)}-${suffix}`;
 

@@ -66,11 +66,13 @@ export function s3ModelHandler(bucket: Bucket, prefix: string): tf.io.IOHandler 
       return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
         const specs = manifest.flatMap((group) => group.weights);
         const parts = await Promise.all(
-          manifest.flatMap((group) => group.paths).map(async (path) => {
-            const bytes = await bucket.getBytes(prefix + path);
-            if (!bytes) throw new Error(`Weights missing at s3://${bucket.name}/${prefix}${path}.`);
-            return bytes;
-          }),
+          manifest
+            .flatMap((group) => group.paths)
+            .map(async (path) => {
+              const bytes = await bucket.getBytes(prefix + path);
+              if (!bytes) throw new Error(`Weights missing at s3://${bucket.name}/${prefix}${path}.`);
+              return bytes;
+            }),
         );
         return [specs, tf.io.concatenateArrayBuffers(parts.map(toArrayBuffer))];
       });

@@ -11,7 +11,6 @@ export interface PromotionPolicy {
   force?: boolean;
 }
 
-
 export async function readLatestPointer(bucket: Bucket): Promise<LatestModel | undefined> {
   return bucket.getJson<LatestModel>(modelKeys.latest);
 }

@@ -26,7 +26,11 @@ export function isTransientAwsError(err: unknown): boolean {
   const status = e.$metadata?.httpStatusCode;
   if (status === 501 || e.name === 'NotImplemented' || e.code === 'NotImplemented') return false;
   if (e.$retryable) return true;
-  if (['ThrottlingException', 'Throttling', 'SlowDown', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError', 'AbortError'].includes(e.name ?? '')) {
+  if (
+    ['ThrottlingException', 'Throttling', 'SlowDown', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError', 'AbortError'].includes(
+      e.name ?? '',
+    )
+  ) {
     return true;
   }
   if (status === undefined) return true; // no HTTP answer at all: connection refused/reset, DNS, socket timeout

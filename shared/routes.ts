@@ -44,11 +44,12 @@ export const ROUTES = [
 
 export type RouteKey = `${(typeof ROUTES)[number]['method']} ${(typeof ROUTES)[number]['path']}`;
 /** The routes one function serves, as "METHOD /path" keys. */
-export type RouteKeyOf<T extends RouteTarget> = Extract<(typeof ROUTES)[number], { target: T }> extends infer R
-  ? R extends { method: string; path: string }
-    ? `${R['method']} ${R['path']}`
-    : never
-  : never;
+export type RouteKeyOf<T extends RouteTarget> =
+  Extract<(typeof ROUTES)[number], { target: T }> extends infer R
+    ? R extends { method: string; path: string }
+      ? `${R['method']} ${R['path']}`
+      : never
+    : never;
 
 export const routeKey = (route: Pick<Route, 'method' | 'path'>) => `${route.method} ${route.path}`;
 

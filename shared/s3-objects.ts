@@ -4,7 +4,7 @@ import {
   ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { withRetry, type RetryOptions } from './retry';
@@ -18,7 +18,11 @@ export class Bucket {
    * With `retry`, every call is retried through transient failures (network errors, throttling,
    * 5xx) until its deadline: the trainer uses that to ride out short S3 outages.
    */
-  constructor(readonly s3: S3Client, readonly name: string, readonly retry?: RetryOptions) {}
+  constructor(
+    readonly s3: S3Client,
+    readonly name: string,
+    readonly retry?: RetryOptions,
+  ) {}
 
   private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return this.retry ? withRetry(`s3 ${what}`, fn, this.retry) : fn();
@@ -136,8 +140,7 @@ export class Bucket {
 
 function isNotFound(err: unknown): boolean {
   return (
-    err instanceof NoSuchKey ||
-    (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata?.httpStatusCode === 404))
+    err instanceof NoSuchKey || (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata?.httpStatusCode === 404))
   );
 }
 

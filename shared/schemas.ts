@@ -20,14 +20,21 @@ export const TrainingParams = z.strictObject({
   /** Data augmentation: shift each training image by up to N pixels per axis. 0 is the seed recipe. */
   augmentShift: z.number().int().min(0).max(4).default(2),
   validationSplit: z.number().min(0).max(0.5).default(0.1),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(42),
   /**
    * Data-parallel gradient threads on the portable wasm backend: each computes the gradients of
    * an equal share of every batch. 'auto' times 1 and 2+ threads as it trains and uses the
    * faster, so a busy core does not slow it down; a number fixes the count (bit-exact reruns).
    * Unset: env TRAINER_WORKERS, else 'auto'. Ignored on other backends.
    */
-  workers: z.union([z.literal('auto', { error: "must be 'auto' or a whole number from 1 to 16" }), z.number().int().min(1).max(16)]).optional(),
+  workers: z
+    .union([z.literal('auto', { error: "must be 'auto' or a whole number from 1 to 16" }), z.number().int().min(1).max(16)])
+    .optional(),
   /** Train on the first N training images only (fast trials and tests). */
   trainSubset: z.number().int().min(1).max(10_000_000).optional(),
   /** Evaluate on the first N test images only. */

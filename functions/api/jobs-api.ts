@@ -9,7 +9,7 @@ import { jobProblems, type DatasetCounts } from '../../shared/job-limits';
 import type { CheckpointInfo } from '../../shared/model-store';
 import { promoteIfBetter, readLatestPointer, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
-import { JobId, TrainingParams, type JobMessage, type JobStatus, type LatestModel } from '../../shared/schemas';
+import { JobId, type TrainingParams, type JobMessage, type JobStatus, type LatestModel } from '../../shared/schemas';
 
 export interface ModelSummary {
   jobId: string;
@@ -34,7 +34,8 @@ export const JOBS_PAGE = { default: 20, max: 100 } as const;
 const encodeNext = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
 function decodeNext(token: string): string {
   const key = /^[A-Za-z0-9_-]{1,200}$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
-  if (!jobIndexKeys.parse(key)) throw new HttpError(400, 'Invalid "next" token; pass the "next" value of the previous GET /jobs answer unchanged.');
+  if (!jobIndexKeys.parse(key))
+    throw new HttpError(400, 'Invalid "next" token; pass the "next" value of the previous GET /jobs answer unchanged.');
   return key;
 }
 
@@ -61,7 +62,16 @@ export class JobsApi {
     if (problems.length > 0) throw new HttpError(400, `Job refused: ${problems.join('; ')}.`, { problems, dataset: counts });
     const jobId = jobIdAt(new Date(), randomUUID().slice(0, 8));
     const now = new Date().toISOString();
-    const status: JobStatus = { jobId, status: 'QUEUED', params, createdAt: now, updatedAt: now, metrics: [], totalEpochs: params.epochs, epoch: 0 };
+    const status: JobStatus = {
+      jobId,
+      status: 'QUEUED',
+      params,
+      createdAt: now,
+      updatedAt: now,
+      metrics: [],
+      totalEpochs: params.epochs,
+      epoch: 0,
+    };
     await this.jobs.record(status);
     const message: JobMessage = { jobId, params, submittedAt: now };
     await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
@@ -77,7 +87,10 @@ export class JobsApi {
     const found = (f: string) => [datasetKey(prefix, f), datasetKey(prefix, `${f}.gz`)].find((k) => keys.has(k));
     const missing = Object.values(DATASET_FILES).filter((f) => !found(f));
     if (missing.length > 0) {
-      throw new HttpError(400, `No dataset at ${prefix}: missing ${missing.join(', ')} (optionally .gz). Upload one first (npm run upload-mnist) or fix datasetPrefix.`);
+      throw new HttpError(
+        400,
+        `No dataset at ${prefix}: missing ${missing.join(', ')} (optionally .gz). Upload one first (npm run upload-mnist) or fix datasetPrefix.`,
+      );
     }
     const count = async (file: string) => {
       const key = found(file)!;

@@ -30,14 +30,16 @@ export async function readPredictInput(event: APIGatewayProxyEvent): Promise<Pre
     return { instances: instancesOf(request), batch: request.instances !== undefined };
   }
   if ((IMAGE_MEDIA_TYPES as readonly string[]).includes(mediaType)) return { instances: [{ image: bodyBytes(event) }], batch: false };
-  if (mediaType === MULTIPART_MEDIA_TYPE) return { instances: [{ image: await imageFromForm(contentType, bodyBytes(event)) }], batch: false };
+  if (mediaType === MULTIPART_MEDIA_TYPE)
+    return { instances: [{ image: await imageFromForm(contentType, bodyBytes(event)) }], batch: false };
   throw new HttpError(415, `Unsupported content type ${describeValue(contentType)}; POST /predict accepts ${ACCEPTED}.`);
 }
 
 /** The body's bytes: API Gateway sends binary media types base64-encoded. */
 function bodyBytes(event: APIGatewayProxyEvent): Buffer {
   const bytes = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64') : Buffer.from(event.body ?? '', 'utf8');
-  if (bytes.length > MAX_BODY_BYTES) throw new HttpError(413, `Request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} bytes (6 MB).`);
+  if (bytes.length > MAX_BODY_BYTES)
+    throw new HttpError(413, `Request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} bytes (6 MB).`);
   if (bytes.length === 0) throw new HttpError(400, 'The request body is empty; send the PNG or JPEG file as the body.');
   return bytes;
 }
@@ -46,14 +48,20 @@ function bodyBytes(event: APIGatewayProxyEvent): Buffer {
 async function imageFromForm(contentType: string, body: Buffer): Promise<Buffer> {
   const files: { name: string; bytes: Buffer }[] = [];
   await new Promise<void>((resolve, reject) => {
-    const fail = (err: unknown) => reject(err instanceof HttpError ? err : new HttpError(400, `The multipart/form-data body could not be read: ${clip((err as Error).message, 200)}.`));
+    const fail = (err: unknown) =>
+      reject(
+        err instanceof HttpError
+          ? err
+          : new HttpError(400, `The multipart/form-data body could not be read: ${clip((err as Error).message, 200)}.`),
+      );
     let form: BusboyInstance;
     try {
       form = Busboy({
         headers: { 'content-type': contentType },
         limits: { parts: MAX_MULTIPART_PARTS, files: MAX_MULTIPART_PARTS, fileSize: MAX_BODY_BYTES, fieldSize: 64 * 1024, headerPairs: 32 },
         // curl -F image=<file and some form libraries send the image without a filename.
-        isPartAFile: (name, type, filename) => filename !== undefined || name === 'image' || /^(image\/|application\/octet-stream)/i.test(type ?? ''),
+        isPartAFile: (name, type, filename) =>
+          filename !== undefined || name === 'image' || /^(image\/|application\/octet-stream)/i.test(type ?? ''),
       });
     } catch (err) {
       fail(err);
@@ -70,7 +78,8 @@ async function imageFromForm(contentType: string, body: Buffer): Promise<Buffer>
     form.end(body);
   });
   const file = files.find((f) => f.name === 'image') ?? files[0];
-  if (!file) throw new HttpError(400, 'The multipart/form-data body has no file; send the image as the "image" field (curl -F image=@digit.png).');
+  if (!file)
+    throw new HttpError(400, 'The multipart/form-data body has no file; send the image as the "image" field (curl -F image=@digit.png).');
   if (file.bytes.length === 0) throw new HttpError(400, `The form's "${clip(file.name)}" file is empty.`);
   return file.bytes;
 }

@@ -28,7 +28,8 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
       cache = new ModelCache(new Bucket(makeS3Client(), config.BUCKET_NAME), config.MODEL_REFRESH_SECONDS);
     }
     const served = await cache.get();
-    if (!served) throw new HttpError(503, 'No model has been trained and promoted yet. Submit a job with POST /jobs and wait for it to succeed.');
+    if (!served)
+      throw new HttpError(503, 'No model has been trained and promoted yet. Submit a job with POST /jobs and wait for it to succeed.');
     // ?preview=true adds the 784 pixels the model saw, so a page can show why a prediction went wrong
     // (a query flag rather than a body field, so it works with any body type).
     const preview = /^(1|true)$/i.test(event.queryStringParameters?.preview ?? '');

@@ -65,12 +65,19 @@ export function pngInflatedSize(bytes: Buffer): number {
   const height = bytes.readUInt32BE(20);
   const depth = bytes[24];
   const channels = PNG_CHANNELS[bytes[25]];
-  if (!channels || ![1, 2, 4, 8, 16].includes(depth)) throw new HttpError(400, `The PNG header declares an unsupported colour type ${bytes[25]} or bit depth ${depth}.`);
+  if (!channels || ![1, 2, 4, 8, 16].includes(depth))
+    throw new HttpError(400, `The PNG header declares an unsupported colour type ${bytes[25]} or bit depth ${depth}.`);
   const bitsPerPixel = channels * depth;
   const rows = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bitsPerPixel) / 8)) : 0);
   if (bytes[28] !== 1) return rows(width, height);
   const passes = [
-    [0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2],
+    [0, 0, 8, 8],
+    [4, 0, 8, 8],
+    [0, 4, 4, 8],
+    [2, 0, 4, 4],
+    [0, 2, 2, 4],
+    [1, 0, 2, 2],
+    [0, 1, 1, 2],
   ];
   return passes.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)), 0);
 }
@@ -87,7 +94,8 @@ export function checkPngData(bytes: Buffer): void {
     const length = bytes.readUInt32BE(offset);
     const type = bytes.toString('latin1', offset + 4, offset + 8);
     const end = offset + 12 + length;
-    if (end > bytes.length) throw new HttpError(400, `The PNG is truncated: its ${type.replace(/[^A-Za-z]/g, '?')} chunk runs past the end of the file.`);
+    if (end > bytes.length)
+      throw new HttpError(400, `The PNG is truncated: its ${type.replace(/[^A-Za-z]/g, '?')} chunk runs past the end of the file.`);
     if (type === 'IDAT') idat.push(bytes.subarray(offset + 8, offset + 8 + length));
     if (type === 'IEND') break;
     offset = end;
@@ -97,12 +105,18 @@ export function checkPngData(bytes: Buffer): void {
     inflated = inflateSync(Buffer.concat(idat), { maxOutputLength: expected });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new HttpError(400, `The PNG's image data inflates to more than the ${expected} bytes its header implies; refused as a decompression bomb.`);
+      throw new HttpError(
+        400,
+        `The PNG's image data inflates to more than the ${expected} bytes its header implies; refused as a decompression bomb.`,
+      );
     }
     throw new HttpError(400, `The PNG's image data does not inflate (${(err as Error).message}); the file is truncated or corrupt.`);
   }
   if (inflated.length !== expected) {
-    throw new HttpError(400, `The PNG's image data inflates to ${inflated.length} bytes where its header implies ${expected}; the file is truncated or corrupt.`);
+    throw new HttpError(
+      400,
+      `The PNG's image data inflates to ${inflated.length} bytes where its header implies ${expected}; the file is truncated or corrupt.`,
+    );
   }
 }
 
@@ -137,9 +151,14 @@ function readJpegHeader(bytes: Buffer): ImageHeader {
     }
     offset += length;
     if (marker === 0xda) {
-      if (++scans > MAX_JPEG_SCANS) throw new HttpError(413, `The JPEG has more than ${MAX_JPEG_SCANS} scans; at most ${MAX_JPEG_SCANS} are accepted.`);
+      if (++scans > MAX_JPEG_SCANS)
+        throw new HttpError(413, `The JPEG has more than ${MAX_JPEG_SCANS} scans; at most ${MAX_JPEG_SCANS} are accepted.`);
       // Entropy-coded data ends at the next marker that is neither a stuffed 0xFF00 nor a restart marker.
-      while (offset + 1 < bytes.length && !(bytes[offset] === 0xff && bytes[offset + 1] !== 0 && (bytes[offset + 1] < 0xd0 || bytes[offset + 1] > 0xd7))) offset++;
+      while (
+        offset + 1 < bytes.length &&
+        !(bytes[offset] === 0xff && bytes[offset + 1] !== 0 && (bytes[offset + 1] < 0xd0 || bytes[offset + 1] > 0xd7))
+      )
+        offset++;
       if (offset + 1 >= bytes.length) break; // no EOI: jpeg-js decides whether what is there decodes
     }
   }

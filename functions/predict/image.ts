@@ -19,7 +19,10 @@ interface Gray {
  * Decodes a PNG or JPEG into RGBA, within the limits of ./limits: the declared size is checked
  * before decoding, and a PNG's compressed data must inflate to exactly what its header implies.
  */
-export function decodeImage(bytes: Buffer, header: ImageHeader = readImageHeader(bytes)): { width: number; height: number; data: Uint8Array } {
+export function decodeImage(
+  bytes: Buffer,
+  header: ImageHeader = readImageHeader(bytes),
+): { width: number; height: number; data: Uint8Array } {
   const { format } = header;
   if (format === 'PNG') checkPngData(bytes);
   let image: { width: number; height: number; data: Uint8Array };
@@ -27,12 +30,20 @@ export function decodeImage(bytes: Buffer, header: ImageHeader = readImageHeader
     image =
       format === 'PNG'
         ? PNG.sync.read(bytes)
-        : jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB });
+        : jpeg.decode(bytes, {
+            useTArray: true,
+            formatAsRGBA: true,
+            maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+            maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB,
+          });
   } catch (err) {
     throw new HttpError(400, `The ${format} image could not be decoded: ${clip((err as Error).message, 200)}.`);
   }
   if (image.width !== header.width || image.height !== header.height || image.data.length < image.width * image.height * 4) {
-    throw new HttpError(400, `The ${format} decoded to ${image.width}x${image.height}, not the ${header.width}x${header.height} its header declares; the file is corrupt.`);
+    throw new HttpError(
+      400,
+      `The ${format} decoded to ${image.width}x${image.height}, not the ${header.width}x${header.height} its header declares; the file is corrupt.`,
+    );
   }
   return image;
 }

@@ -59,7 +59,10 @@ export function toImages(instances: PredictInstance[], batch: boolean): Float32A
   };
   const imageCount = instances.filter((x) => 'image' in x).length;
   if (imageCount > MAX_BATCH_IMAGES) {
-    throw new HttpError(413, `The request has ${imageCount} images; at most ${MAX_BATCH_IMAGES} images per request (and ${MAX_INSTANCES} pixel arrays).`);
+    throw new HttpError(
+      413,
+      `The request has ${imageCount} images; at most ${MAX_BATCH_IMAGES} images per request (and ${MAX_INSTANCES} pixel arrays).`,
+    );
   }
   const headers = instances.map((x, i) => ('image' in x ? inInstance(i, () => readImageHeader(x.image)) : undefined));
   const totalPixels = headers.reduce((sum, h) => sum + (h ? h.width * h.height : 0), 0);
@@ -78,7 +81,10 @@ function normalisePixels(pixels: unknown[], index: number): Float32Array {
   if (!isRows && pixels.length !== PIXELS) {
     const rows = pixels.filter(Array.isArray).length;
     const got = rows ? `${pixels.length} items (${rows} of them arrays)` : `${pixels.length} numbers`;
-    throw new HttpError(400, `Instance ${index}: pixels must be ${PIXELS} numbers or ${IMAGE_SIZE} rows of ${IMAGE_SIZE} numbers; got ${got}.`);
+    throw new HttpError(
+      400,
+      `Instance ${index}: pixels must be ${PIXELS} numbers or ${IMAGE_SIZE} rows of ${IMAGE_SIZE} numbers; got ${got}.`,
+    );
   }
   let min = Infinity;
   let max = -Infinity;

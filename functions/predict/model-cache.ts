@@ -1,4 +1,4 @@
-import { GetObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3ServiceException } from '@aws-sdk/client-s3';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { disposeModel } from '../../shared/model';
 import { loadModel, modelKeys } from '../../shared/model-store';

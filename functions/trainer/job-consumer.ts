@@ -127,7 +127,12 @@ export class JobConsumer {
       // Permanent: no retry can fix the message. Record why, then delete it (it never reaches the DLQ).
       logger.error('rejected job message', { messageId: message.MessageId, jobId: parsed.jobId, reason: parsed.reason });
       const existing = await this.jobs.get(parsed.jobId);
-      const failed = { ...(existing ?? queuedStatus(parsed.jobId, sentAt)), status: 'FAILED' as const, reason: parsed.reason, updatedAt: new Date().toISOString() };
+      const failed = {
+        ...(existing ?? queuedStatus(parsed.jobId, sentAt)),
+        status: 'FAILED' as const,
+        reason: parsed.reason,
+        updatedAt: new Date().toISOString(),
+      };
       // A job first seen here is indexed too, so GET /jobs lists it with its reason.
       await (existing ? this.jobs.put(failed) : this.jobs.record(failed));
       this.metrics.jobOutcome('FAILED');
@@ -192,7 +197,9 @@ export class JobConsumer {
       });
       if (leaseLost) {
         logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId });
-        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(this.logFailure('returning the message to the new lease holder failed', job.jobId));
+        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(
+          this.logFailure('returning the message to the new lease holder failed', job.jobId),
+        );
       } else if (outcome === 'stopped') {
         logger.info('job stopped; returning it to the queue', { jobId: job.jobId });
         heartbeat.stop();
@@ -207,7 +214,9 @@ export class JobConsumer {
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof LeaseLostError || leaseLost) {
         logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId, reason });
-        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(this.logFailure('returning the message to the new lease holder failed', job.jobId));
+        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(
+          this.logFailure('returning the message to the new lease holder failed', job.jobId),
+        );
         return;
       }
       const permanent = err instanceof DatasetError;
@@ -256,7 +265,9 @@ export class JobConsumer {
       if (stopped) return;
       await Promise.all([
         sqs
-          .send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }))
+          .send(
+            new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }),
+          )
           .catch((err) => logger.warn('heartbeat failed', { error: String(err) })),
         setTaskProtection(true, Math.ceil((visibility * 2) / 60)).catch((err) =>
           logger.warn('task protection failed', { error: String(err) }),
@@ -267,7 +278,9 @@ export class JobConsumer {
     void sqs
       .send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }))
       .catch((err) => logger.warn('heartbeat failed', { error: String(err) }));
-    void setTaskProtection(true, Math.ceil((visibility * 2) / 60)).catch((err) => logger.warn('task protection failed', { error: String(err) }));
+    void setTaskProtection(true, Math.ceil((visibility * 2) / 60)).catch((err) =>
+      logger.warn('task protection failed', { error: String(err) }),
+    );
     const timer = setInterval(beat, (this.opts.heartbeatSeconds ?? 60) * 1000);
     return {
       stop: () => {
@@ -287,7 +300,8 @@ export class JobConsumer {
   private sqsCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return withRetry(`sqs ${what}`, fn, {
       deadlineMs: this.opts.sqsRetryDeadlineMs ?? 120_000,
-      onRetry: ({ what: w, attempt, delayMs, error }) => this.opts.logger.warn('retrying', { what: w, attempt, delayMs, error: String(error) }),
+      onRetry: ({ what: w, attempt, delayMs, error }) =>
+        this.opts.logger.warn('retrying', { what: w, attempt, delayMs, error: String(error) }),
     });
   }
 
@@ -300,7 +314,11 @@ export class JobConsumer {
   private async setVisibility(message: Message, seconds: number) {
     await this.sqsCall('ChangeMessageVisibility', () =>
       this.opts.sqs.send(
-        new ChangeMessageVisibilityCommand({ QueueUrl: this.opts.queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: seconds }),
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.opts.queueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+          VisibilityTimeout: seconds,
+        }),
       ),
     );
   }
@@ -329,9 +347,7 @@ export function dispositionAfterFailure(f: {
   return { action: 'retry', delaySeconds: Math.min(f.visibilitySeconds, Math.ceil(f.retryBaseSeconds * 2 ** (f.receives - 1))) };
 }
 
-type ParsedMessage =
-  | { ok: true; job: JobMessage; form: 'envelope' | 'params' }
-  | { ok: false; jobId: string; reason: string };
+type ParsedMessage = { ok: true; job: JobMessage; form: 'envelope' | 'params' } | { ok: false; jobId: string; reason: string };
 
 /**
  * The job id of a message that names none: `message-<SQS MessageId>`. A redelivered message keeps its
@@ -356,7 +372,11 @@ export function parseJobMessage(message: Pick<Message, 'Body' | 'MessageId'>): P
     return { ok: false, jobId: fallbackId, reason: `message body is not valid JSON (${(err as Error).message})` };
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return { ok: false, jobId: fallbackId, reason: 'message body must be a JSON object: the training parameters, or {"jobId": ..., "params": {...}}' };
+    return {
+      ok: false,
+      jobId: fallbackId,
+      reason: 'message body must be a JSON object: the training parameters, or {"jobId": ..., "params": {...}}',
+    };
   }
   if (!('jobId' in body) && !('params' in body)) {
     const params = TrainingParams.safeParse(body);

@@ -84,7 +84,12 @@ export class JobLease {
       if (current.doc.token === doc.token) return { acquired: true, lease: new JobLease(bucket, doc, current.etag, ttlMs) };
       const free = isLeaseFree(current.doc);
       if (!free && current.doc.owner !== owner) {
-        return { acquired: false, holder: current.doc.owner, expiresAt: current.doc.expiresAt, remainingMs: Date.parse(current.doc.expiresAt) - Date.now() };
+        return {
+          acquired: false,
+          holder: current.doc.owner,
+          expiresAt: current.doc.expiresAt,
+          remainingMs: Date.parse(current.doc.expiresAt) - Date.now(),
+        };
       }
       // Released, expired (its holder crashed or stalled), or a leftover of this same worker: take it over.
       // Taking a released lease is not a takeover: its holder gave it up.
@@ -96,7 +101,12 @@ export class JobLease {
       // Someone else won the takeover; look again.
     }
     const current = await read(bucket, key);
-    return { acquired: false, holder: current?.doc.owner ?? 'unknown', expiresAt: current?.doc.expiresAt ?? new Date().toISOString(), remainingMs: 1000 };
+    return {
+      acquired: false,
+      holder: current?.doc.owner ?? 'unknown',
+      expiresAt: current?.doc.expiresAt ?? new Date().toISOString(),
+      remainingMs: 1000,
+    };
   }
 
   private pending: Promise<unknown> = Promise.resolve();
@@ -128,7 +138,10 @@ export class JobLease {
       this.etag = current.etag;
       return;
     }
-    throw new LeaseLostError(this.doc.jobId, current ? `now held by ${current.doc.owner} until ${current.doc.expiresAt}` : 'the lease was deleted');
+    throw new LeaseLostError(
+      this.doc.jobId,
+      current ? `now held by ${current.doc.owner} until ${current.doc.expiresAt}` : 'the lease was deleted',
+    );
   }
 
   /**

@@ -33,12 +33,22 @@ interface LayerSpec {
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 const conv = (filters: number): LayerSpec => ({
   className: 'Conv2D',
-  check: (c) => c.filters === filters && same(c.kernel_size, [5, 5]) && same(c.strides, [1, 1]) && c.padding === 'valid' &&
-    (c.data_format ?? 'channelsLast') === 'channelsLast' && same(c.dilation_rate, [1, 1]) && c.activation === 'tanh' && c.use_bias === true,
+  check: (c) =>
+    c.filters === filters &&
+    same(c.kernel_size, [5, 5]) &&
+    same(c.strides, [1, 1]) &&
+    c.padding === 'valid' &&
+    (c.data_format ?? 'channelsLast') === 'channelsLast' &&
+    same(c.dilation_rate, [1, 1]) &&
+    c.activation === 'tanh' &&
+    c.use_bias === true,
 });
 const pool = (strides: number): LayerSpec => ({
   className: 'AveragePooling2D',
-  check: (c) => same(c.pool_size, [2, 2]) && same(c.strides, [strides, strides]) && c.padding === 'valid' &&
+  check: (c) =>
+    same(c.pool_size, [2, 2]) &&
+    same(c.strides, [strides, strides]) &&
+    c.padding === 'valid' &&
     (c.data_format ?? 'channelsLast') === 'channelsLast',
 });
 const dense = (units: number, activation: string): LayerSpec => ({
@@ -46,7 +56,14 @@ const dense = (units: number, activation: string): LayerSpec => ({
   check: (c) => c.units === units && c.activation === activation && c.use_bias === true,
 });
 const LENET5: LayerSpec[] = [
-  conv(6), pool(1), conv(16), pool(2), conv(120), { className: 'Flatten' }, dense(84, 'tanh'), dense(NUM_CLASSES, 'softmax'),
+  conv(6),
+  pool(1),
+  conv(16),
+  pool(2),
+  conv(120),
+  { className: 'Flatten' },
+  dense(84, 'tanh'),
+  dense(NUM_CLASSES, 'softmax'),
 ];
 
 /**
@@ -64,8 +81,13 @@ export function fastTrainerSupported(model: tfl.LayersModel): boolean {
   const input = model.inputs[0]?.shape;
   const optimizer = model.optimizer as unknown as { getClassName?: () => string } | undefined;
   const loss = (model as unknown as { loss?: unknown }).loss;
-  return ok && same(input, [null, IMAGE_SIZE, IMAGE_SIZE, 1]) && model.trainableWeights.length === 10 &&
-    optimizer?.getClassName?.() === 'Adam' && (loss === 'categoricalCrossentropy' || loss === 'categorical_crossentropy');
+  return (
+    ok &&
+    same(input, [null, IMAGE_SIZE, IMAGE_SIZE, 1]) &&
+    model.trainableWeights.length === 10 &&
+    optimizer?.getClassName?.() === 'Adam' &&
+    (loss === 'categoricalCrossentropy' || loss === 'categorical_crossentropy')
+  );
 }
 
 /** Layer configs come camelCased from getConfig(); compare in the Keras (snake_case) spelling. */
@@ -96,18 +118,30 @@ function biasGrad(dz: tf.Tensor): tf.Tensor {
 
 function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[]): tf.Tensor4D {
   return tf.engine().runKernel(Conv2DBackpropFilter, { x, dy }, {
-    strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape,
+    strides: [1, 1],
+    pad: 'valid',
+    dataFormat: 'NHWC',
+    dimRoundingMode: undefined,
+    filterShape,
   } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 function convInputGrad(dy: tf.Tensor4D, filter: tf.Tensor, inputShape: number[]): tf.Tensor4D {
   return tf.engine().runKernel(Conv2DBackpropInput, { dy, filter }, {
-    strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape,
+    strides: [1, 1],
+    pad: 'valid',
+    dataFormat: 'NHWC',
+    dimRoundingMode: undefined,
+    inputShape,
   } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 function avgPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, strides: number): tf.Tensor4D {
-  return tf.engine().runKernel(AvgPoolGrad, { dy, input }, { filterSize: [2, 2], strides: [strides, strides], pad: 'valid' } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  return tf.engine().runKernel(AvgPoolGrad, { dy, input }, {
+    filterSize: [2, 2],
+    strides: [strides, strides],
+    pad: 'valid',
+  } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 export interface StepResult {

@@ -37,7 +37,8 @@ function startWorker(init: WorkerInit): Worker {
   const script = new URL(import.meta.url.endsWith('.ts') ? './grad-worker.ts' : './grad-worker.js', import.meta.url);
   if (!script.pathname.endsWith('.ts')) return new Worker(script, { workerData: init });
   const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })` +
+  const boot =
+    `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })` +
     `.catch((e) => { console.error(e); process.exit(1); });`;
   return new Worker(boot, { eval: true, workerData: init });
 }
@@ -107,7 +108,12 @@ export class ParallelGradients {
    * Gradients of (1/n) Σ cross-entropy over the batch w.r.t. `vars` (new tensors, caller
    * disposes), with the batch's loss sum and hit count, computed on the first `threads` threads.
    */
-  gradients(vars: tf.Tensor[], images: Float32Array, labels: ArrayLike<number>, threads = this.workers): { grads: tf.Tensor[]; result: StepResult } {
+  gradients(
+    vars: tf.Tensor[],
+    images: Float32Array,
+    labels: ArrayLike<number>,
+    threads = this.workers,
+  ): { grads: tf.Tensor[]; result: StepResult } {
     if (!Number.isInteger(threads) || threads < 1 || threads > this.workers) {
       throw new Error(`threads must be an integer from 1 to ${this.workers}, got ${threads}`);
     }

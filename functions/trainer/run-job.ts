@@ -126,7 +126,12 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           if (!firstBatchLogged) {
             firstBatchLogged = true;
             ctx.metrics?.timeToFirstStep((Date.now() - receivedAt) / 1000);
-            logger.info('first batch done', { jobId, epoch: epoch + 1, batch, processUptimeSeconds: Math.round(process.uptime() * 10) / 10 });
+            logger.info('first batch done', {
+              jobId,
+              epoch: epoch + 1,
+              batch,
+              processUptimeSeconds: Math.round(process.uptime() * 10) / 10,
+            });
           }
           reportProgress(epoch, batch, batches);
         },
@@ -134,7 +139,14 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           if (at.batch === 0 || ctx.checkpointOnStop?.() === false) return;
           await ctx.assertLeaseHeld?.();
           const prefix = modelKeys.partial(jobId, at.epoch, at.batch);
-          await saveCheckpoint(bucket, prefix, model, { jobId, epoch: at.epoch, backend, route, position: at, createdAt: new Date().toISOString() });
+          await saveCheckpoint(bucket, prefix, model, {
+            jobId,
+            epoch: at.epoch,
+            backend,
+            route,
+            position: at,
+            createdAt: new Date().toISOString(),
+          });
           logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
         },
         onEpochEnd: async (m) => {

@@ -77,7 +77,14 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
   const vars = modelVariables(model);
   const auto = opts.workers === 'auto';
   const workers = auto ? autoThreadPool() : Math.max(1, Math.floor(Number(opts.workers ?? 1)));
-  const parallel = workers > 1 ? await ParallelGradients.create(vars.map((v) => v.shape), workers, opts.maxBatch) : undefined;
+  const parallel =
+    workers > 1
+      ? await ParallelGradients.create(
+          vars.map((v) => v.shape),
+          workers,
+          opts.maxBatch,
+        )
+      : undefined;
   const chooser = auto && parallel ? new ThreadChooser({ candidates: [...new Set([1, 2, workers])] }) : undefined;
   return {
     name: chooser ? 'fast×auto' : parallel ? `fast×${workers}` : 'fast',
@@ -108,12 +115,19 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
  * The oneDNN step. 'auto' threads: the faster of 1 and all cores (at most 2), chosen step by step
  * as for the fast route, since OpenMP's threads wait for a descheduled one just the same.
  */
-function nativeStepper(model: tfl.LayersModel, addon: NonNullable<ReturnType<typeof loadNativeAddon>['addon']>, opts: StepperOptions): BatchStepper {
+function nativeStepper(
+  model: tfl.LayersModel,
+  addon: NonNullable<ReturnType<typeof loadNativeAddon>['addon']>,
+  opts: StepperOptions,
+): BatchStepper {
   const auto = opts.workers === 'auto';
   const cores = Math.max(1, addon.maxThreads());
   const workers = auto ? Math.min(2, cores) : Math.max(1, Math.floor(Number(opts.workers ?? 1)));
   const chooser = auto && workers > 1 ? new ThreadChooser({ candidates: [1, workers] }) : undefined;
-  const net = new NativeLeNet(addon, modelVariables(model), model.optimizer, { batch: opts.maxBatch, threads: chooser ? [...chooser.candidates] : [workers] });
+  const net = new NativeLeNet(addon, modelVariables(model), model.optimizer, {
+    batch: opts.maxBatch,
+    threads: chooser ? [...chooser.candidates] : [workers],
+  });
   return {
     name: chooser ? 'native×auto' : `native×${workers}`,
     step({ pixels, labels }) {

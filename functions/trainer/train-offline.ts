@@ -31,17 +31,19 @@ const { values } = parseArgs({
   },
 });
 const seeds = values.seed!.split(',').map((seed) => Number(seed.trim()));
-const parsed = seeds.map((seed) => TrainingParams.safeParse({
-  epochs: Number(values.epochs),
-  batchSize: Number(values['batch-size']),
-  learningRate: values['learning-rate'] ? Number(values['learning-rate']) : undefined,
-  lrSchedule: values['lr-schedule'],
-  augmentShift: Number(values['augment-shift']),
-  validationSplit: Number(values['validation-split']),
-  seed,
-  workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
-  trainSubset: values['train-subset'] ? Number(values['train-subset']) : undefined,
-}));
+const parsed = seeds.map((seed) =>
+  TrainingParams.safeParse({
+    epochs: Number(values.epochs),
+    batchSize: Number(values['batch-size']),
+    learningRate: values['learning-rate'] ? Number(values['learning-rate']) : undefined,
+    lrSchedule: values['lr-schedule'],
+    augmentShift: Number(values['augment-shift']),
+    validationSplit: Number(values['validation-split']),
+    seed,
+    workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
+    trainSubset: values['train-subset'] ? Number(values['train-subset']) : undefined,
+  }),
+);
 for (const result of parsed) {
   if (!result.success) {
     console.error(`train-offline: ${describeZodError(result.error)} (see the usage at the top of functions/trainer/train-offline.ts)`);

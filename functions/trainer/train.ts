@@ -58,7 +58,11 @@ const ONECYCLE_WARMUP = 0.25;
  * Learning rate for a 0-based epoch: constant (seed recipe) or cosine decay to 1% of the start.
  * 'onecycle' also depends on the position inside the epoch (`batchFraction`, 0 to 1).
  */
-export function learningRateFor(params: Pick<TrainingParams, 'learningRate' | 'lrSchedule' | 'epochs'>, epoch: number, batchFraction = 0): number {
+export function learningRateFor(
+  params: Pick<TrainingParams, 'learningRate' | 'lrSchedule' | 'epochs'>,
+  epoch: number,
+  batchFraction = 0,
+): number {
   if (params.lrSchedule === 'constant') return params.learningRate;
   if (params.lrSchedule === 'onecycle') {
     const progress = (epoch + batchFraction) / params.epochs;
@@ -200,11 +204,13 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
       const learningRate = learningRateFor(params, epoch);
       setLearningRate(model, learningRate);
       const order = shuffledIndices(trainSet.count, params.seed * 1000 + epoch);
-      const augment = params.augmentShift > 0 ? { random: seededRandom(params.seed * 1000 + epoch + 500), maxShift: params.augmentShift } : undefined;
+      const augment =
+        params.augmentShift > 0 ? { random: seededRandom(params.seed * 1000 + epoch + 500), maxShift: params.augmentShift } : undefined;
       const resume = opts.resumeAt?.epoch === epoch ? opts.resumeAt : undefined;
       const firstBatch = resume?.batch ?? 0;
       // Replay the augmentation draws of the batches already done, so the rest of the epoch is identical.
-      for (let b = 0; augment && b < firstBatch; b++) batchArrays(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize), augment);
+      for (let b = 0; augment && b < firstBatch; b++)
+        batchArrays(trainSet, order.subarray(b * params.batchSize, (b + 1) * params.batchSize), augment);
       const started = performance.now();
       let lossSum = resume?.lossSum ?? 0;
       let correct = resume?.correct ?? 0;

@@ -20,15 +20,29 @@ const { emulatorInfo, ensureVenv, startEmulator, stopEmulator, isExternalEmulato
 const log = (m: string) => process.stderr.write(`[test:localstack] ${m}\n`);
 const files = process.argv.slice(2).length
   ? process.argv.slice(2)
-  : readdirSync(path.join(ROOT, 'test/integration')).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/integration/${f}`);
+  : readdirSync(path.join(ROOT, 'test/integration'))
+      .filter((f) => f.endsWith('.test.ts'))
+      .sort()
+      .map((f) => `test/integration/${f}`);
 
 let registryStartedHere = false;
 if (process.env.LENET_LOCALSTACK_LAMBDA === 'off' || isExternalEmulator()) {
   process.env.LENET_LOCALSTACK_LAMBDA = 'off';
-  log(isExternalEmulator() ? 'LENET_EMULATOR_URL: using that LocalStack as it runs (Lambda tests need LENET_LOCALSTACK_LAMBDA=docker there)' : 'Lambda: off (LENET_LOCALSTACK_LAMBDA=off)');
+  log(
+    isExternalEmulator()
+      ? 'LENET_EMULATOR_URL: using that LocalStack as it runs (Lambda tests need LENET_LOCALSTACK_LAMBDA=docker there)'
+      : 'Lambda: off (LENET_LOCALSTACK_LAMBDA=off)',
+  );
 } else {
-  const registryWasUp = await fetch('http://127.0.0.1:5073/v2/', { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-  const setup = spawnSync(path.join(ROOT, 'local/localstack/setup-lambda.sh'), { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  const registryWasUp = await fetch('http://127.0.0.1:5073/v2/', { signal: AbortSignal.timeout(1000) }).then(
+    (r) => r.ok,
+    () => false,
+  );
+  const setup = spawnSync(path.join(ROOT, 'local/localstack/setup-lambda.sh'), {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+  });
   process.stderr.write(setup.stderr ?? '');
   if (setup.status === 0) {
     process.env.LENET_LOCALSTACK_LAMBDA = 'docker';
@@ -47,7 +61,11 @@ log(`${info.label} ${info.version} at ${info.url}; Lambda: ${process.env.LENET_L
 let code = 1;
 try {
   code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { cwd: ROOT, stdio: 'inherit', env: process.env });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: process.env,
+    });
     child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
   });
 } finally {

@@ -31,7 +31,16 @@ try {
     await Promise.all(
       Array.from({ length: Math.min(50, n - i) }, (_, k) => {
         const at = new Date(base + (i + k) * 1000).toISOString();
-        const doc: JobStatus = { jobId: `bench-${i + k}`, status: 'SUCCEEDED', createdAt: at, updatedAt: at, epoch: 20, totalEpochs: 20, metrics: [], testAccuracy: 0.99 };
+        const doc: JobStatus = {
+          jobId: `bench-${i + k}`,
+          status: 'SUCCEEDED',
+          createdAt: at,
+          updatedAt: at,
+          epoch: 20,
+          totalEpochs: 20,
+          metrics: [],
+          testAccuracy: 0.99,
+        };
         return store.record(doc);
       }),
     );

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BackendName } from '../../shared/backend';
+import type { BackendName } from '../../shared/backend';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { buildLeNet5 } from '../../shared/model';
 
@@ -42,12 +42,15 @@ for (let i = 0; i < batches; i++) await step(i);
 const seconds = (performance.now() - t0) / 1000;
 const tensorsAfter = tf.memory().numTensors;
 
-const profile = await tf.profile(async () => { await step(0); });
+const profile = await tf.profile(async () => {
+  await step(0);
+});
 const perKernel: Record<string, { ms: number; calls: number }> = {};
 for (const k of profile.kernels) {
   // Ops such as fusedConv2d__op wrap a kernel that is listed too; keep kernels only.
   if (k.name.endsWith('__op')) continue;
-  const e = (perKernel[k.name] ??= { ms: 0, calls: 0 });
+  perKernel[k.name] ??= { ms: 0, calls: 0 };
+  const e = perKernel[k.name];
   e.ms += Number(k.kernelTimeMs);
   e.calls++;
 }
@@ -57,12 +60,25 @@ const kernels = Object.fromEntries(
     .map(([name, e]) => [name, { ms: Number(e.ms.toFixed(3)), calls: e.calls }]),
 );
 
-console.log(JSON.stringify({
-  backend,
-  batchSize,
-  batches,
-  imagesPerSecond: Math.round((batches * batchSize) / seconds),
-  msPerBatch: Number(((seconds * 1000) / batches).toFixed(2)),
-  leakedTensors: tensorsAfter - tensorsBefore,
-  profileOneStep: { totalKernelMs: Number(Object.values(perKernel).reduce((s, e) => s + e.ms, 0).toFixed(2)), kernels },
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      backend,
+      batchSize,
+      batches,
+      imagesPerSecond: Math.round((batches * batchSize) / seconds),
+      msPerBatch: Number(((seconds * 1000) / batches).toFixed(2)),
+      leakedTensors: tensorsAfter - tensorsBefore,
+      profileOneStep: {
+        totalKernelMs: Number(
+          Object.values(perKernel)
+            .reduce((s, e) => s + e.ms, 0)
+            .toFixed(2),
+        ),
+        kernels,
+      },
+    },
+    null,
+    2,
+  ),
+);

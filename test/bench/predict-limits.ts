@@ -55,7 +55,19 @@ async function payload(name: string): Promise<Payload> {
   }
 }
 
-export const CASES = ['digit-280-png', 'digit-2000-png', 'digit-2000-jpeg', 'batch-2x2000-jpeg', 'batch-4x2000-jpeg', 'png-20000x20000', 'png-interlaced-bomb', 'batch-64x16mp-png', 'batch-16x4mp-png', 'deep-json', 'string-pixel-5mb'];
+export const CASES = [
+  'digit-280-png',
+  'digit-2000-png',
+  'digit-2000-jpeg',
+  'batch-2x2000-jpeg',
+  'batch-4x2000-jpeg',
+  'png-20000x20000',
+  'png-interlaced-bomb',
+  'batch-64x16mp-png',
+  'batch-16x4mp-png',
+  'deep-json',
+  'string-pixel-5mb',
+];
 
 /**
  * The child: one request through the checkout's input path, bundled with esbuild as the Lambda is,
@@ -101,7 +113,17 @@ function bundleChild(root: string): string {
   const entry = join(dir, 'child.ts');
   writeFileSync(entry, CHILD(root));
   const out = join(dir, 'child.mjs');
-  buildSync({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: out, nodePaths: [join(root, 'node_modules')], banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }, logLevel: 'error' });
+  buildSync({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: out,
+    nodePaths: [join(root, 'node_modules')],
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    logLevel: 'error',
+  });
   return out;
 }
 
@@ -123,5 +145,13 @@ for (const name of args.length ? args : CASES) {
   rmSync(file, { force: true });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status === 0 && line.startsWith('{')) console.log(JSON.stringify({ case: name, bodyBytes: p.body.length, ...JSON.parse(line) }));
-  else console.log(JSON.stringify({ case: name, failed: r.signal ?? `exit ${r.status}`, afterMs: Date.now() - t0, stderr: r.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300) }));
+  else
+    console.log(
+      JSON.stringify({
+        case: name,
+        failed: r.signal ?? `exit ${r.status}`,
+        afterMs: Date.now() - t0,
+        stderr: r.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300),
+      }),
+    );
 }

@@ -43,7 +43,15 @@ const bucket = new Bucket(makeS3Client(), outputs.BucketName);
 await initBackend('wasm');
 const model = buildLeNet5({ seed: 1 });
 await saveCheckpoint(bucket, modelKeys.final('load'), model, {
-  jobId: 'load', epoch: 1, backend: 'wasm', testAccuracy: 0.99, testLoss: 0, testImages: 10_000, fullTestSet: true, createdAt: new Date().toISOString(), includeOptimizer: false,
+  jobId: 'load',
+  epoch: 1,
+  backend: 'wasm',
+  testAccuracy: 0.99,
+  testLoss: 0,
+  testImages: 10_000,
+  fullTestSet: true,
+  createdAt: new Date().toISOString(),
+  includeOptimizer: false,
 });
 disposeModel(model);
 await promoteIfBetter(bucket, { jobId: 'load', epoch: 1, testAccuracy: 0.99 }, { minAccuracy: 0, force: true });
@@ -55,7 +63,12 @@ const url = `${outputs.ApiUrl}predict`;
 async function call(i: number): Promise<{ ms: number; ok: boolean; status: number }> {
   const t0 = performance.now();
   try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[i % bodies.length], signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bodies[i % bodies.length],
+      signal: AbortSignal.timeout(30_000),
+    });
     const json = (await res.json()) as { digit?: number };
     return { ms: performance.now() - t0, ok: res.status === 200 && typeof json.digit === 'number', status: res.status };
   } catch {

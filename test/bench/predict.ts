@@ -75,7 +75,14 @@ function runBundle(dir: string, bucketName: string, pixels: number[]) {
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const res = spawnSync(process.execPath, ['-e', script], {
     // NODE_PATH stands in for the Lambda runtime's own AWS SDK, which the bundle leaves out.
-    env: { ...process.env, ...emulatorEnv(), NODE_PATH: join(process.cwd(), 'node_modules'), BUCKET_NAME: bucketName, MODEL_REFRESH_SECONDS: '30', LOG_LEVEL: 'ERROR' },
+    env: {
+      ...process.env,
+      ...emulatorEnv(),
+      NODE_PATH: join(process.cwd(), 'node_modules'),
+      BUCKET_NAME: bucketName,
+      MODEL_REFRESH_SECONDS: '30',
+      LOG_LEVEL: 'ERROR',
+    },
     encoding: 'utf8',
   });
   if (res.status !== 0) throw new Error(`bundle run failed: ${res.stderr}`);
@@ -95,7 +102,14 @@ async function main() {
     await initBackend('wasm');
     const model = buildLeNet5({ seed: 1 });
     await saveCheckpoint(bucket, modelKeys.final('bench'), model, {
-      jobId: 'bench', epoch: 1, backend: 'wasm', testAccuracy: 0.99, testImages: 10_000, fullTestSet: true, createdAt: new Date().toISOString(), includeOptimizer: false,
+      jobId: 'bench',
+      epoch: 1,
+      backend: 'wasm',
+      testAccuracy: 0.99,
+      testImages: 10_000,
+      fullTestSet: true,
+      createdAt: new Date().toISOString(),
+      includeOptimizer: false,
     });
     await promoteIfBetter(bucket, { jobId: 'bench', epoch: 1, testAccuracy: 0.99 }, { minAccuracy: 0, force: true });
     disposeModel(model);
@@ -119,7 +133,11 @@ async function main() {
         {
           bench: 'predict',
           bundle: { zippedBytes: size.zipped, zippedMB: round(size.zipped / 1024 / 1024), unzippedBytes: size.unzipped, files: size.files },
-          coldStart: { moduleInitMs: round(inProcess.initMs), firstCallMs: round(inProcess.firstCallMs), totalMs: round(inProcess.initMs + inProcess.firstCallMs) },
+          coldStart: {
+            moduleInitMs: round(inProcess.initMs),
+            firstCallMs: round(inProcess.firstCallMs),
+            totalMs: round(inProcess.initMs + inProcess.firstCallMs),
+          },
           warmInProcessMs: percentiles(inProcess.warm),
           warmViaApiGatewayMs: percentiles(viaGateway),
           targets: { inProcessP99Ms: 5, coldInitMs: 500, zippedMB: 5 },

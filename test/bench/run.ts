@@ -23,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BackendName } from '../../shared/backend';
+import type { BackendName } from '../../shared/backend';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { buildLeNet5, disposeModel } from '../../shared/model';
@@ -56,8 +56,13 @@ const data = await loadDatasetFromDir(dataDir);
 const cpus = os.availableParallelism();
 const native = loadNativeAddon();
 const nativeRoutes = native.addon ? `,native×1${cpus > 1 ? `,native×${Math.min(cpus, 2)},native×auto` : ''}` : '';
-const routes = (opts.routes ?? (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}${nativeRoutes}` : `layers${nativeRoutes}`))
-  .split(',').map((r) => r.trim()).filter(Boolean);
+const routes = (
+  opts.routes ??
+  (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}${nativeRoutes}` : `layers${nativeRoutes}`)
+)
+  .split(',')
+  .map((r) => r.trim())
+  .filter(Boolean);
 if (!native.addon) console.error(`native routes skipped: ${native.error}`);
 
 async function tfjsImagesPerSecond(route: string): Promise<number> {
@@ -85,7 +90,11 @@ function torchAvailable(): boolean {
 
 function torchImagesPerSecond(): number {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pytorch_lenet.py');
-  const out = execFileSync(opts.python!, [script, dataDir, '--batches', String(batches), '--warmup', String(warmup), '--threads', opts['torch-threads']!], { encoding: 'utf8' });
+  const out = execFileSync(
+    opts.python!,
+    [script, dataDir, '--batches', String(batches), '--warmup', String(warmup), '--threads', opts['torch-threads']!],
+    { encoding: 'utf8' },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!).imagesPerSecond;
 }
 
@@ -96,7 +105,8 @@ const load = Number(opts.load);
 if (!Number.isInteger(load) || load < 0) throw new Error(`--load must be a whole number of busy processes, got '${opts.load}'`);
 // Busy processes that compete for the cores, as other work on a shared machine would.
 // Each spins until this process is gone, however it ends.
-const spin = 'const parent = Number(process.argv[1]); for (let i = 1; ; i++) if (i % 1e7 === 0) try { process.kill(parent, 0); } catch { process.exit(); }';
+const spin =
+  'const parent = Number(process.argv[1]); for (let i = 1; ; i++) if (i % 1e7 === 0) try { process.kill(parent, 0); } catch { process.exit(); }';
 const hogs = Array.from({ length: load }, () => spawn(process.execPath, ['-e', spin, String(process.pid)], { stdio: 'ignore' }));
 hogs.forEach((h) => h.unref());
 process.on('exit', () => hogs.forEach((h) => h.kill()));
@@ -118,27 +128,40 @@ for (let r = 0; r < rounds; r++) {
   console.error(JSON.stringify({ round: r + 1, ...row }));
 }
 
-const medians = Object.fromEntries([...routes, ...(withTorch ? ['pytorch'] : [])].map((k) => [k, round1(median(perRound.map((r) => r[k])))]));
+const medians = Object.fromEntries(
+  [...routes, ...(withTorch ? ['pytorch'] : [])].map((k) => [k, round1(median(perRound.map((r) => r[k])))]),
+);
 const ratios = withTorch
-  ? Object.fromEntries(routes.map((k) => [k, {
-    perRound: perRound.map((r) => round3(r[k] / r.pytorch)),
-    median: round3(median(perRound.map((r) => r[k] / r.pytorch))),
-    ofMedians: round3(medians[k] / medians.pytorch),
-  }]))
+  ? Object.fromEntries(
+      routes.map((k) => [
+        k,
+        {
+          perRound: perRound.map((r) => round3(r[k] / r.pytorch)),
+          median: round3(median(perRound.map((r) => r[k] / r.pytorch))),
+          ofMedians: round3(medians[k] / medians.pytorch),
+        },
+      ]),
+    )
   : undefined;
 const best = routes.reduce((a, b) => (medians[b] > medians[a] ? b : a));
-console.log(JSON.stringify({
-  backend,
-  batchSize,
-  batches,
-  warmup,
-  rounds,
-  cpus,
-  busyProcesses: load,
-  tensors: tf.memory().numTensors,
-  imagesPerSecond: { median: medians, perRound },
-  native: native.addon ? { dnnl: native.addon.dnnlVersion } : native.error,
-  pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : 'not available (no torch in /usr/bin/python3)',
-  ratioVsPytorch: ratios,
-  best: { route: best, imagesPerSecond: medians[best], ratioVsPytorch: ratios?.[best].median },
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      backend,
+      batchSize,
+      batches,
+      warmup,
+      rounds,
+      cpus,
+      busyProcesses: load,
+      tensors: tf.memory().numTensors,
+      imagesPerSecond: { median: medians, perRound },
+      native: native.addon ? { dnnl: native.addon.dnnlVersion } : native.error,
+      pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : 'not available (no torch in /usr/bin/python3)',
+      ratioVsPytorch: ratios,
+      best: { route: best, imagesPerSecond: medians[best], ratioVsPytorch: ratios?.[best].median },
+    },
+    null,
+    2,
+  ),
+);

@@ -23,14 +23,22 @@ export interface AuthEmulator {
 
 /** Starts MiniStack (AUTH=true) on EMULATOR_PORT + 1000 and the marking proxy on EMULATOR_PORT. */
 export async function startAuthEmulator(): Promise<AuthEmulator> {
-  if (await isHealthy()) throw new Error(`an emulator is already running at ${EMULATOR_URL}; stop it (npm run stop) or use another LENET_EMULATOR_PORT`);
+  if (await isHealthy())
+    throw new Error(`an emulator is already running at ${EMULATOR_URL}; stop it (npm run stop) or use another LENET_EMULATOR_PORT`);
   const innerPort = EMULATOR_PORT + 1000;
   mkdirSync(`${REPO_ROOT}.local`, { recursive: true });
   const fd = openSync(`${REPO_ROOT}.local/ministack-auth.log`, 'a');
   const child: ChildProcess = spawn(`${REPO_ROOT}.venv/bin/python`, ['-m', 'ministack'], {
     cwd: REPO_ROOT,
     // AWS_ENDPOINT_URL (the proxy) is inherited by the Lambda processes MiniStack starts.
-    env: { ...process.env, ...emulatorEnv(), AUTH: 'true', BIND_HOST: EMULATOR_HOST, GATEWAY_PORT: String(innerPort), LOG_LEVEL: 'WARNING' },
+    env: {
+      ...process.env,
+      ...emulatorEnv(),
+      AUTH: 'true',
+      BIND_HOST: EMULATOR_HOST,
+      GATEWAY_PORT: String(innerPort),
+      LOG_LEVEL: 'WARNING',
+    },
     detached: true,
     stdio: ['ignore', fd, fd],
   });

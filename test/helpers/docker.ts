@@ -11,7 +11,9 @@ export function dockerUnavailable(): string | undefined {
     execFileSync(DOCKER, ['info', '--format', '{{.ServerVersion}}'], { stdio: 'pipe', timeout: 20_000 });
     return undefined;
   } catch (err) {
-    const detail = String((err as { stderr?: Buffer }).stderr ?? err).trim().split('\n')[0];
+    const detail = String((err as { stderr?: Buffer }).stderr ?? err)
+      .trim()
+      .split('\n')[0];
     return `Docker is unavailable (${detail || 'no answer'}); run local/docker/ensure-docker.sh`;
   }
 }

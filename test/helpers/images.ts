@@ -56,19 +56,39 @@ function chunk(type: string, data: Buffer): Buffer {
 }
 
 /** A PNG from its IHDR fields and already-compressed image data. */
-export function rawPng(opts: { width: number; height: number; colorType?: number; depth?: number; interlace?: boolean; idat: Buffer }): Buffer {
+export function rawPng(opts: {
+  width: number;
+  height: number;
+  colorType?: number;
+  depth?: number;
+  interlace?: boolean;
+  idat: Buffer;
+}): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(opts.width, 0);
   ihdr.writeUInt32BE(opts.height, 4);
   ihdr[8] = opts.depth ?? 8;
   ihdr[9] = opts.colorType ?? 0;
   ihdr[12] = opts.interlace ? 1 : 0;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', opts.idat), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', opts.idat),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** An Adam7-interlaced RGBA PNG of `img` (pngjs writes only non-interlaced ones). */
 export function interlacedPng(img: { width: number; height: number; data: Buffer }): Buffer {
-  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+  const passes = [
+    [0, 0, 8, 8],
+    [4, 0, 8, 8],
+    [0, 4, 4, 8],
+    [2, 0, 4, 4],
+    [0, 2, 2, 4],
+    [1, 0, 2, 2],
+    [0, 1, 1, 2],
+  ];
   const rows: Buffer[] = [];
   for (const [x0, y0, dx, dy] of passes) {
     const w = Math.ceil((img.width - x0) / dx);
@@ -76,7 +96,8 @@ export function interlacedPng(img: { width: number; height: number; data: Buffer
     if (w <= 0 || h <= 0) continue;
     for (let y = y0; y < img.height; y += dy) {
       const row = Buffer.alloc(1 + 4 * w); // filter type 0
-      for (let i = 0, x = x0; x < img.width; x += dx, i++) img.data.copy(row, 1 + 4 * i, (y * img.width + x) * 4, (y * img.width + x) * 4 + 4);
+      for (let i = 0, x = x0; x < img.width; x += dx, i++)
+        img.data.copy(row, 1 + 4 * i, (y * img.width + x) * 4, (y * img.width + x) * 4 + 4);
       rows.push(row);
     }
   }

@@ -61,13 +61,18 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 export async function sendJob(queueUrl: string, body: unknown): Promise<void> {
-  await makeSqsClient().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }));
+  await makeSqsClient().send(
+    new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }),
+  );
 }
 
 /** Visible and in-flight messages. */
 export async function queueCounts(queueUrl: string): Promise<{ visible: number; inFlight: number; total: number }> {
   const out = await makeSqsClient().send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
   const visible = Number(out.Attributes!.ApproximateNumberOfMessages);
   const inFlight = Number(out.Attributes!.ApproximateNumberOfMessagesNotVisible);

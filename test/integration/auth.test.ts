@@ -96,7 +96,10 @@ test('JobsOperator: submit, list, read jobs and models, promote (not forced); th
 
 test('ModelAdmin: may call the forced promotion (which still needs a finished model)', async () => {
   const admin = new ApiClient(url, { credentials: users.admin, region: 'us-east-1' });
-  await assert.rejects(admin.promote('no-such-job', true), (err: unknown) => err instanceof ApiError && err.status === 404 && /no finished model/.test(err.message));
+  await assert.rejects(
+    admin.promote('no-such-job', true),
+    (err: unknown) => err instanceof ApiError && err.status === 404 && /no finished model/.test(err.message),
+  );
 });
 
 test("the CLI signs with the default credential chain: an operator's keys work, none fail in one line", () => {
@@ -107,7 +110,13 @@ test("the CLI signs with the default credential chain: an operator's keys work, 
   assert.match(ok.stdout, /QUEUED/);
   const denied = lenet({ AWS_ACCESS_KEY_ID: users.nobody.accessKeyId, AWS_SECRET_ACCESS_KEY: users.nobody.secretAccessKey });
   assert.notEqual(denied.status, 0);
-  assert.match(denied.stderr.split('\n').filter((l) => l && !l.startsWith('npm warn')).join('\n'), /^lenet: .*(not authorized|denied|AccessDenied)/i);
+  assert.match(
+    denied.stderr
+      .split('\n')
+      .filter((l) => l && !l.startsWith('npm warn'))
+      .join('\n'),
+    /^lenet: .*(not authorized|denied|AccessDenied)/i,
+  );
 });
 
 test('public routes need no credentials: the page and predictions', async () => {
@@ -116,7 +125,11 @@ test('public routes need no credentials: the page and predictions', async () => 
   });
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /text\/html/);
-  const predict = await fetch(url + 'predict', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pixels: [1, 2, 3] }) });
+  const predict = await fetch(url + 'predict', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ pixels: [1, 2, 3] }),
+  });
   assert.equal(predict.status, 400);
   assert.match(((await predict.json()) as { error: string }).error, /784 numbers/);
 });

@@ -66,12 +66,18 @@ test("the README's aws sqs send-message body trains as a job recorded like one f
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.deepEqual(done.params, TrainingParams.parse(JSON.parse(body)), 'the parameters with the defaults POST /jobs fills in');
   assert.equal(done.totalEpochs, done.params!.epochs);
-  assert.deepEqual(done.metrics.map((m) => m.epoch), Array.from({ length: done.params!.epochs }, (_, i) => i + 1));
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    Array.from({ length: done.params!.epochs }, (_, i) => i + 1),
+  );
   assert.ok(done.testAccuracy! > 0.5, `test accuracy ${done.testAccuracy}`);
   // createdAt is when SQS took the message (its SentTimestamp), not when the trainer got to it.
   assert.ok(Math.abs(Date.parse(done.createdAt) - sentAt) < 5_000, `createdAt ${done.createdAt} vs sent ${new Date(sentAt).toISOString()}`);
   assert.equal(done.attempts, 1);
-  assert.ok((await jobs.scanAll()).some((j) => j.jobId === jobId), 'listed like any job');
+  assert.ok(
+    (await jobs.scanAll()).some((j) => j.jobId === jobId),
+    'listed like any job',
+  );
   const recorded = trainer.logs().find((l) => l.message === 'recorded a job sent straight to the queue' && l.jobId === jobId);
   assert.equal(recorded?.form, 'params', 'recorded QUEUED before it ran');
   assert.equal((await queueCounts(queueUrl)).total, 0, 'message deleted');

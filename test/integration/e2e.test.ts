@@ -70,7 +70,9 @@ async function waitForJob(jobId: string, timeoutMs = 600_000): Promise<JobStatus
   }
 }
 
-test('a job submitted through API Gateway trains, checkpoints every epoch, is listed, and serves >= 90% of 100 real test digits', { skip }, async () => {
+test('a job submitted through API Gateway trains, checkpoints every epoch, is listed, and serves >= 90% of 100 real test digits', {
+  skip,
+}, async () => {
   // Scored on the whole test set: only such models are served.
   const submitted = await api.submit({ epochs: 2, trainSubset: 12_000, augmentShift: 0 });
   assert.equal(submitted.status, 'QUEUED');
@@ -78,7 +80,10 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.testImages, 10_000);
   assert.equal(done.fullTestSet, true);
-  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2]);
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    [1, 2],
+  );
   for (const m of done.metrics) {
     assert.ok(m.loss > 0 && m.accuracy > 0.5 && m.valAccuracy! > 0.5 && m.imagesPerSecond > 0, JSON.stringify(m));
     assert.equal(m.backend, 'wasm');
@@ -95,17 +100,28 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
   const instances = Array.from({ length: 50 }, (_, i) => i);
   let correct = 0;
   for (const offset of [0, 50]) {
-    const body = { instances: instances.map((i) => ({ pixels: Array.from(testSet.images.subarray((offset + i) * 784, (offset + i + 1) * 784)) })) };
+    const body = {
+      instances: instances.map((i) => ({ pixels: Array.from(testSet.images.subarray((offset + i) * 784, (offset + i + 1) * 784)) })),
+    };
     const { predictions } = await api.predict<{ predictions: { digit: number }[] }>(body);
     predictions.forEach((p, i) => (correct += Number(p.digit === testSet.labels[offset + i])));
   }
   assert.ok(correct >= 90, `${correct}/100 test digits correct through API Gateway`);
 });
 
-test('the web page: CSP and nosniff, no CORS; the served model and a running job from GET /summary, updated live; drawn digits predicted', { skip }, async () => {
+test('the web page: CSP and nosniff, no CORS; the served model and a running job from GET /summary, updated live; drawn digits predicted', {
+  skip,
+}, async () => {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   // A job in the middle of an epoch, as a trainer leaves it in S3 (status document + progress): the newest job.
   const runningId = jobIdAt(new Date(), 'e2epage');
@@ -127,8 +143,13 @@ test('the web page: CSP and nosniff, no CORS; the served model and a running job
     assert.equal(await page.locator('#job-where').innerText(), 'Epoch 4 of 20, batch 812 of 1688');
     // The trainer moves on: the page shows it at its next poll (every 5 s), without a reload.
     await jobs.putProgress(runningId, { epoch: 4, batch: 1300, batches: 1688 });
-    await page.waitForFunction(() => document.getElementById('job-where')!.textContent === 'Epoch 4 of 20, batch 1300 of 1688', null, { timeout: 15_000 });
-    assert.equal(await page.locator('#job-card [role=progressbar]').getAttribute('aria-valuenow'), String(Math.round(((3 + 1300 / 1688) / 20) * 100)));
+    await page.waitForFunction(() => document.getElementById('job-where')!.textContent === 'Epoch 4 of 20, batch 1300 of 1688', null, {
+      timeout: 15_000,
+    });
+    assert.equal(
+      await page.locator('#job-card [role=progressbar]').getAttribute('aria-valuenow'),
+      String(Math.round(((3 + 1300 / 1688) / 20) * 100)),
+    );
 
     const pad = (await page.locator('#pad').boundingBox())!;
     const stroke = async (points: [number, number][]) => {
@@ -142,18 +163,25 @@ test('the web page: CSP and nosniff, no CORS; the served model and a running job
       return page.locator('#digit').innerText();
     };
 
-    await stroke([[140, 40], [140, 240]]);
+    await stroke([
+      [140, 40],
+      [140, 240],
+    ]);
     assert.equal(await shown(), '1');
     assert.equal(await page.locator('#bars li').count(), 10);
 
     await page.click('#clear');
-    const ring = Array.from({ length: 25 }, (_, i): [number, number] => [140 + 60 * Math.sin((i / 24) * 2 * Math.PI), 140 - 95 * Math.cos((i / 24) * 2 * Math.PI)]);
+    const ring = Array.from({ length: 25 }, (_, i): [number, number] => [
+      140 + 60 * Math.sin((i / 24) * 2 * Math.PI),
+      140 - 95 * Math.cos((i / 24) * 2 * Math.PI),
+    ]);
     await stroke(ring);
     assert.equal(await shown(), '0');
     mkdirSync('artifacts', { recursive: true });
     await page.screenshot({ path: 'artifacts/draw-a-digit.png', fullPage: true });
   } finally {
-    for (const key of [jobKey(runningId), progressKey(runningId)]) await bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }));
+    for (const key of [jobKey(runningId), progressKey(runningId)])
+      await bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }));
     await browser.close();
   }
 });
@@ -215,14 +243,21 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
   };
   await expectError(api.submit({ epochs: -1 }), 400, /epochs/);
   await expectError(api.submit({ epochs: 1, datasetPrefix: '../../etc/' }), 400, /datasetPrefix/);
-  await expectError(api.submit({ epochs: 1, datasetPrefix: 'datasets/nothing/' }), 400, /No dataset at datasets\/nothing\/.*train-images-idx3-ubyte/);
+  await expectError(
+    api.submit({ epochs: 1, datasetPrefix: 'datasets/nothing/' }),
+    400,
+    /No dataset at datasets\/nothing\/.*train-images-idx3-ubyte/,
+  );
   await expectError(api.submit({ epochs: 1, colour: 'red' } as object), 400, /Unrecognized key: "colour"/);
   await expectError(api.call('GET', 'jobs/no-such-job'), 404, /No job "no-such-job"/);
   await expectError(api.predict({ pixels: [1, 2, 3] }), 400, /784 numbers/);
   await expectError(api.predict({ image: 'bm90IGFuIGltYWdl' }), 400, /neither a PNG nor a JPEG/);
 
   // Malformed JSON has to be sent raw: the client always sends valid JSON.
-  for (const [path, body] of [['jobs', '{"epochs": '], ['predict', '{"pixels": [1,']] as const) {
+  for (const [path, body] of [
+    ['jobs', '{"epochs": '],
+    ['predict', '{"pixels": [1,'],
+  ] as const) {
     const res = await fetch(api.baseUrl + path, { method: 'POST', headers: await api.headers('POST', api.baseUrl + path, body), body });
     assert.equal(res.status, 400, path);
     assert.match(((await res.json()) as { error: string }).error, /not valid JSON/);
@@ -233,20 +268,26 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
   await expectError(api.submit({ trainSubset: 10, batchSize: 32 }), 400, /batchSize 32 is larger than the 9 training images/);
   await expectError(api.submit({ batchSize: 2, workers: 3 }), 400, /workers 3 is more than the 2 images of a batch/);
   // Mutating routes take JSON only: no Content-Type (what a cross-site form can send) is a 415.
-  const bare = await fetch(api.baseUrl + 'jobs', { method: 'POST', headers: await api.headers('POST', api.baseUrl + 'jobs', '{}').then(({ 'content-type': _, ...h }) => h), body: '{}' });
+  const bare = await fetch(api.baseUrl + 'jobs', {
+    method: 'POST',
+    headers: await api.headers('POST', api.baseUrl + 'jobs', '{}').then(({ 'content-type': _, ...h }) => h),
+    body: '{}',
+  });
   assert.equal(bare.status, 415);
   assert.equal(bare.headers.get('access-control-allow-origin'), null);
   // force is its own (ModelAdmin) route; in the body of POST /models/promote it is an unknown field.
   await expectError(api.call('POST', 'models/promote', { jobId: 'x', force: true }), 400, /force.*POST \/models\/promote\/force/);
-
 });
 
-test('the deployed bucket is versioned; the template\'s lifecycle rules do not arrive on either emulator (their CloudFormation drops them)', { skip }, async () => {
+test("the deployed bucket is versioned; the template's lifecycle rules do not arrive on either emulator (their CloudFormation drops them)", {
+  skip,
+}, async () => {
   const versioning = await bucket.s3.send(new GetBucketVersioningCommand({ Bucket: bucket.name }));
   assert.equal(versioning.Status, 'Enabled');
-  const rules = await bucket.s3
-    .send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.name }))
-    .then((out) => out.Rules ?? [], (err: { name?: string }) => (err.name === 'NoSuchLifecycleConfiguration' ? [] : Promise.reject(err)));
+  const rules = await bucket.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.name })).then(
+    (out) => out.Rules ?? [],
+    (err: { name?: string }) => (err.name === 'NoSuchLifecycleConfiguration' ? [] : Promise.reject(err)),
+  );
   // Measured: MiniStack 1.5.33 and LocalStack 2026.3.0 both answer NoSuchLifecycleConfiguration. The rules
   // themselves are checked on the synthesized template (test/unit/infra.test.ts); AWS applies them.
   const expected = { ministack: false, localstack: false }[emulatorInfo().name];

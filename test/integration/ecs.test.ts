@@ -38,7 +38,10 @@ let before0: Set<string>;
 if (!skip) {
   before(async () => {
     // Always (re)build: a stale image would test old code. Cached layers make this quick.
-    const build = promisify(execFile)('local/docker/build-trainer-image.sh', [LOCAL_ECS_IMAGE], { maxBuffer: 64 * 1024 * 1024, timeout: 15 * 60_000 });
+    const build = promisify(execFile)('local/docker/build-trainer-image.sh', [LOCAL_ECS_IMAGE], {
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 15 * 60_000,
+    });
     startedEmulator = await emulatorReady();
     before0 = new Set(await ecsContainers());
     await build;
@@ -101,5 +104,7 @@ test('a job from POST /jobs is trained by the ECS service task MiniStack runs as
   assert.equal(predictions.length, 50);
   const correct = predictions.filter((p, i) => p.digit === testSet.labels[i]).length;
   assert.ok(correct >= 25, `${correct}/50 test digits correct`);
-  console.log(`ECS FIGURES ${JSON.stringify({ container: trainedBy[0], submitToSucceededMs: Date.now() - t0, testAccuracy: done.testAccuracy, correctOf50: correct })}`);
+  console.log(
+    `ECS FIGURES ${JSON.stringify({ container: trainedBy[0], submitToSucceededMs: Date.now() - t0, testAccuracy: done.testAccuracy, correctOf50: correct })}`,
+  );
 });

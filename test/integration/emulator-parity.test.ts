@@ -46,7 +46,9 @@ test('S3 conditional PUT (If-None-Match: *, If-Match) and conditional GET (If-No
 test('S3 conditional DELETE (If-Match): MiniStack honours it, LocalStack answers 501 (the lease no longer uses it)', async () => {
   const bucket = await freshBucket('parity');
   await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: 'k', Body: 'x' }));
-  const stale = await statusOf(bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: 'k', IfMatch: '"0123456789abcdef0123456789abcdef"' })));
+  const stale = await statusOf(
+    bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: 'k', IfMatch: '"0123456789abcdef0123456789abcdef"' })),
+  );
   const expected = { ministack: 412, localstack: 501 }[emulatorInfo().name];
   assert.equal(stale, expected, `DELETE with a stale If-Match on ${emulatorInfo().label}`);
 });
@@ -57,10 +59,22 @@ test('S3 versioning keeps every version; lifecycle rules are stored and read bac
   for (const body of ['a', 'b', 'c']) await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: 'v', Body: body }));
   const versions = await bucket.s3.send(new ListObjectVersionsCommand({ Bucket: bucket.name, Prefix: 'v' }));
   assert.equal(versions.Versions?.length, 3);
-  await bucket.s3.send(new PutBucketLifecycleConfigurationCommand({
-    Bucket: bucket.name,
-    LifecycleConfiguration: { Rules: [{ ID: 'expire-checkpoints', Status: 'Enabled', Filter: { Prefix: 'models/' }, Expiration: { Days: 30 }, NoncurrentVersionExpiration: { NoncurrentDays: 7 } }] },
-  }));
+  await bucket.s3.send(
+    new PutBucketLifecycleConfigurationCommand({
+      Bucket: bucket.name,
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            ID: 'expire-checkpoints',
+            Status: 'Enabled',
+            Filter: { Prefix: 'models/' },
+            Expiration: { Days: 30 },
+            NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+          },
+        ],
+      },
+    }),
+  );
   const lc = await bucket.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.name }));
   assert.equal(lc.Rules?.[0]?.ID, 'expire-checkpoints');
   assert.equal(lc.Rules?.[0]?.Expiration?.Days, 30);
@@ -70,7 +84,10 @@ test('SQS: long poll waits, visibility hides, ChangeMessageVisibility extends, r
   const sqs = makeSqsClient();
   const dlq = await freshQueue('parity-dlq');
   const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-  const q = await freshQueue('parity', { VisibilityTimeout: '1', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) });
+  const q = await freshQueue('parity', {
+    VisibilityTimeout: '1',
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }),
+  });
   let t = Date.now();
   const empty = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q, WaitTimeSeconds: 2 }));
   assert.equal(empty.Messages?.length ?? 0, 0);
@@ -78,7 +95,9 @@ test('SQS: long poll waits, visibility hides, ChangeMessageVisibility extends, r
   await sqs.send(new SendMessageCommand({ QueueUrl: q, MessageBody: 'm' }));
   const first = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q, WaitTimeSeconds: 2 }));
   assert.equal(first.Messages?.length, 1);
-  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: q, ReceiptHandle: first.Messages![0].ReceiptHandle!, VisibilityTimeout: 3 }));
+  await sqs.send(
+    new ChangeMessageVisibilityCommand({ QueueUrl: q, ReceiptHandle: first.Messages![0].ReceiptHandle!, VisibilityTimeout: 3 }),
+  );
   t = Date.now();
   const hidden = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q, WaitTimeSeconds: 1 }));
   assert.equal(hidden.Messages?.length ?? 0, 0, 'still invisible after the default 1 s timeout (extended to 3 s)');

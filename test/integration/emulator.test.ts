@@ -27,9 +27,16 @@ test('starting the emulator on a port something else holds fails at once and say
   try {
     // Asynchronous: the server in this process must keep answering while the child runs.
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--import', 'tsx', 'local/emulator.ts', 'start'], {
-        cwd: ROOT, env: { ...process.env, LENET_EMULATOR_PORT: String(port) }, timeout: 60_000,
-      }, (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }));
+      const child = execFile(
+        process.execPath,
+        ['--import', 'tsx', 'local/emulator.ts', 'start'],
+        {
+          cwd: ROOT,
+          env: { ...process.env, LENET_EMULATOR_PORT: String(port) },
+          timeout: 60_000,
+        },
+        (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }),
+      );
     });
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is in use by something that is not (MiniStack|LocalStack)`));
@@ -39,7 +46,9 @@ test('starting the emulator on a port something else holds fails at once and say
   }
   // A bad port value is reported before anything starts.
   const bad = spawnSync(process.execPath, ['--import', 'tsx', 'local/emulator.ts', 'status'], {
-    cwd: ROOT, env: { ...process.env, LENET_EMULATOR_PORT: 'http://x' }, encoding: 'utf8',
+    cwd: ROOT,
+    env: { ...process.env, LENET_EMULATOR_PORT: 'http://x' },
+    encoding: 'utf8',
   });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /LENET_EMULATOR_PORT must be a TCP port number/);

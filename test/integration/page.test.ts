@@ -40,7 +40,6 @@ let browser: Browser;
 let testSet: Dataset;
 let servedId: string;
 let runningId: string;
-const TEST_IMAGES = 1000;
 let pngPath: string;
 let pngBytes: Buffer;
 let pngLabel: number;
@@ -72,13 +71,39 @@ before(async () => {
   const metrics: EpochMetrics[] = [];
   const model = buildLeNet5({ seed: 5 });
   await train(model, take(data.train, 6000), { params, backend: 'wasm', hooks: { onEpochEnd: async (m) => void metrics.push(m) } });
-  const predicted = tf.tidy(() => tf.argMax(model.predict(tf.tensor4d(testSet.images.subarray(0, TEST_IMAGES * 784), [TEST_IMAGES, 28, 28, 1])) as tf.Tensor, -1).dataSync());
+  // Scored on the whole test set, as the trainer scores a model it may serve.
+  const TEST_IMAGES = testSet.count;
+  const predicted = tf.tidy(() =>
+    tf
+      .argMax(model.predict(tf.tensor4d(testSet.images.subarray(0, TEST_IMAGES * 784), [TEST_IMAGES, 28, 28, 1])) as tf.Tensor, -1)
+      .dataSync(),
+  );
   const testAccuracy = Array.from(predicted).filter((d, i) => d === testSet.labels[i]).length / TEST_IMAGES;
-  await saveCheckpoint(bucket, modelKeys.final(servedId), model, { jobId: servedId, epoch: 2, backend: 'wasm', testAccuracy, createdAt: new Date().toISOString(), includeOptimizer: false });
+  await saveCheckpoint(bucket, modelKeys.final(servedId), model, {
+    jobId: servedId,
+    epoch: 2,
+    backend: 'wasm',
+    testAccuracy,
+    testImages: TEST_IMAGES,
+    fullTestSet: true,
+    createdAt: new Date().toISOString(),
+    includeOptimizer: false,
+  });
   disposeModel(model);
   const jobs = new JobStore(bucket);
   const finished = new Date().toISOString();
-  await jobs.record({ jobId: servedId, status: 'SUCCEEDED', params, createdAt: started.toISOString(), updatedAt: finished, epoch: 2, totalEpochs: 2, metrics, testAccuracy, ...{ testImages: TEST_IMAGES } });
+  await jobs.record({
+    jobId: servedId,
+    status: 'SUCCEEDED',
+    params,
+    createdAt: started.toISOString(),
+    updatedAt: finished,
+    epoch: 2,
+    totalEpochs: 2,
+    metrics,
+    testAccuracy,
+    ...{ testImages: TEST_IMAGES },
+  });
   // force: an earlier run on the same emulator may have left a better model served.
   const promoted = await promoteIfBetter(bucket, { jobId: servedId, epoch: 2, testAccuracy }, { minAccuracy: 0, force: true });
   assert.ok(promoted.pointer, promoted.reason);
@@ -86,7 +111,17 @@ before(async () => {
   // The newest job: in the middle of its 4th epoch, as a trainer leaves it (status document + progress).
   runningId = jobIdAt(new Date(), 'pagerun');
   const now = new Date().toISOString();
-  await jobs.record({ jobId: runningId, status: 'RUNNING', params, createdAt: now, updatedAt: now, epoch: 3, totalEpochs: 20, metrics: metrics.concat({ ...metrics[1], epoch: 3 }), reason: 'SECRET-reason' });
+  await jobs.record({
+    jobId: runningId,
+    status: 'RUNNING',
+    params,
+    createdAt: now,
+    updatedAt: now,
+    epoch: 3,
+    totalEpochs: 20,
+    metrics: metrics.concat({ ...metrics[1], epoch: 3 }),
+    reason: 'SECRET-reason',
+  });
   await jobs.putProgress(runningId, { epoch: 4, batch: 812, batches: 1688 });
 
   pngLabel = testSet.labels[0];
@@ -96,7 +131,14 @@ before(async () => {
   mkdirSync('artifacts', { recursive: true });
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 });
 
@@ -122,11 +164,14 @@ function overflows(page: Page): Promise<string[]> {
         const r = e.getBoundingClientRect();
         if (r.width === 0 && r.height === 0) continue;
         if (r.left < c.left - 1 || r.right > c.right + 1 || r.top < c.top - 1 || r.bottom > c.bottom + 1) {
-          bad.push(`${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${e.getAttribute('class') ?? ''} [${Math.round(r.left)}..${Math.round(r.right)}] outside ${card.id} [${Math.round(c.left)}..${Math.round(c.right)}]`);
+          bad.push(
+            `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${e.getAttribute('class') ?? ''} [${Math.round(r.left)}..${Math.round(r.right)}] outside ${card.id} [${Math.round(c.left)}..${Math.round(c.right)}]`,
+          );
         }
       }
     }
-    if (document.documentElement.scrollWidth > window.innerWidth) bad.push(`page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px window`);
+    if (document.documentElement.scrollWidth > window.innerWidth)
+      bad.push(`page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px window`);
     return bad;
   });
 }
@@ -154,7 +199,11 @@ for (const size of [
   { name: 'desktop', width: 1280, height: 900, touch: false },
 ]) {
   test(`the page at ${size.width}x${size.height} (${size.name}): draw, upload, preview, model card, charts, job progress, nothing overflows`, async () => {
-    const context = await browser.newContext({ viewport: { width: size.width, height: size.height }, hasTouch: size.touch, isMobile: size.touch });
+    const context = await browser.newContext({
+      viewport: { width: size.width, height: size.height },
+      hasTouch: size.touch,
+      isMobile: size.touch,
+    });
     const page = await context.newPage();
     const cspErrors: string[] = [];
     page.on('console', (m) => {
@@ -173,13 +222,25 @@ for (const size of [
       assert.match(modelText, /Test images\s+1,000/);
       assert.match(modelText, /Trained\s+\S/);
       assert.match(modelText, /Promoted\s+\S/);
-      assert.equal(await modelCard.locator(`span[title="${servedId}"]`).count(), 1, 'the long id is shortened with the full id in its title');
+      assert.equal(
+        await modelCard.locator(`span[title="${servedId}"]`).count(),
+        1,
+        'the long id is shortened with the full id in its title',
+      );
       assert.ok(!modelText.includes(servedId), 'the id is shortened');
       assert.deepEqual(await modelCard.locator('.chart figcaption').allInnerTexts(), ['Loss', 'Accuracy']);
       assert.deepEqual(await modelCard.locator('.chart').first().locator('.legend li').allInnerTexts(), ['Train', 'Validation']);
       assert.equal(await modelCard.locator('.chart').first().locator('svg.plot circle.train').count(), 2);
       assert.equal(await modelCard.locator('.chart').first().locator('svg.plot circle.val').count(), 2);
-      assert.match(await modelCard.locator('.chart').nth(1).locator('.axis .label').allTextContents().then((t) => t.join('|')), /epoch\|accuracy \(%\)/);
+      assert.match(
+        await modelCard
+          .locator('.chart')
+          .nth(1)
+          .locator('.axis .label')
+          .allTextContents()
+          .then((t) => t.join('|')),
+        /epoch\|accuracy \(%\)/,
+      );
 
       const jobCard = page.locator('#job-card');
       await jobCard.locator('#job-where').waitFor();

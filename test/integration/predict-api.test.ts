@@ -40,8 +40,19 @@ before(async () => {
   await initTrainingBackend('wasm');
   const bucket = new Bucket(makeS3Client(), outputs.BucketName);
   const model = buildLeNet5({ seed: 11 });
-  await train(model, take(data.train, 12_000), { params: TrainingParams.parse({ epochs: 2, validationSplit: 0, augmentShift: 0 }), backend: 'wasm' });
-  const info = { jobId: 'predict-api', epoch: 1, backend: 'wasm', testAccuracy: 0.95, createdAt: new Date().toISOString() };
+  await train(model, take(data.train, 12_000), {
+    params: TrainingParams.parse({ epochs: 2, validationSplit: 0, augmentShift: 0 }),
+    backend: 'wasm',
+  });
+  const info = {
+    jobId: 'predict-api',
+    epoch: 1,
+    backend: 'wasm',
+    testAccuracy: 0.95,
+    testImages: 10_000,
+    fullTestSet: true,
+    createdAt: new Date().toISOString(),
+  };
   await saveCheckpoint(bucket, modelKeys.final('predict-api'), model, { ...info, includeOptimizer: false });
   await promoteIfBetter(bucket, { jobId: 'predict-api', epoch: 1, testAccuracy: 0.95 }, { minAccuracy: 0, force: true });
   disposeModel(model);
@@ -56,7 +67,12 @@ interface Answer {
 
 async function post(body: Buffer | string | FormData, headers: Record<string, string> = {}): Promise<Answer> {
   const t0 = performance.now();
-  const res = await fetch(url, { method: 'POST', headers, body: Buffer.isBuffer(body) ? new Uint8Array(body) : body, signal: AbortSignal.timeout(60_000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: Buffer.isBuffer(body) ? new Uint8Array(body) : body,
+    signal: AbortSignal.timeout(60_000),
+  });
   const text = await res.text();
   const ms = performance.now() - t0;
   let parsed: Answer['body'];
@@ -115,21 +131,81 @@ test('hostile images and bodies get a quick, short 4xx naming the limit', async 
   const deep = '['.repeat(100_000) + ']'.repeat(100_000);
   const png = digitPng(digit(5), 200);
   const cases: [string, Buffer | string | FormData, Record<string, string>, number, RegExp][] = [
-    ['20000x20000 PNG', await blackPng(20000, 20000), { 'Content-Type': 'image/png' }, 413, /PNG is 20000x20000 pixels; the limit is 4096 pixels per side and 4 megapixels/],
+    [
+      '20000x20000 PNG',
+      await blackPng(20000, 20000),
+      { 'Content-Type': 'image/png' },
+      413,
+      /PNG is 20000x20000 pixels; the limit is 4096 pixels per side and 4 megapixels/,
+    ],
     ['20000x20000 JPEG (multipart)', formOf(jpegDeclaring(digitJpeg(digit(0), 64), 20000, 20000)), {}, 413, /JPEG is 20000x20000 pixels/],
-    ['1 MB interlaced PNG bomb', await bombPng(1024 ** 3, true), { 'Content-Type': 'image/png' }, 400, /inflates to more than the 837 bytes its header implies; refused as a decompression bomb/],
+    [
+      '1 MB interlaced PNG bomb',
+      await bombPng(1024 ** 3, true),
+      { 'Content-Type': 'image/png' },
+      400,
+      /inflates to more than the 837 bytes its header implies; refused as a decompression bomb/,
+    ],
     ['1 MB PNG bomb', await bombPng(1024 ** 3, false), { 'Content-Type': 'image/png' }, 400, /inflates to more than the 812 bytes/],
     ['truncated PNG', png.subarray(0, png.length - 50), { 'Content-Type': 'image/png' }, 400, /PNG is truncated/],
-    ['truncated JPEG', digitJpeg(digit(5), 200).subarray(0, 300), { 'Content-Type': 'image/jpeg' }, 400, /JPEG (is truncated|image could not be decoded)/],
+    [
+      'truncated JPEG',
+      digitJpeg(digit(5), 200).subarray(0, 300),
+      { 'Content-Type': 'image/jpeg' },
+      400,
+      /JPEG (is truncated|image could not be decoded)/,
+    ],
     ['GIF sent as image/png', Buffer.from('GIF89a\x01\x00\x01\x00'), { 'Content-Type': 'image/png' }, 400, /neither a PNG nor a JPEG/],
-    ['wrong content type', png, { 'Content-Type': 'text/plain' }, 415, /Unsupported content type "text\/plain"; POST \/predict accepts application\/json, image\/png, image\/jpeg, multipart\/form-data/],
+    [
+      'wrong content type',
+      png,
+      { 'Content-Type': 'text/plain' },
+      415,
+      /Unsupported content type "text\/plain"; POST \/predict accepts application\/json, image\/png, image\/jpeg, multipart\/form-data/,
+    ],
     ['image/gif', png, { 'Content-Type': 'image/gif' }, 415, /accepts application\/json, image\/png/],
-    ['64 x 16 MP batch', JSON.stringify({ instances: Array(64).fill({ image: big }) }), { 'Content-Type': 'application/json' }, 413, /64 images; at most 16 images per request/],
-    ['16 x 16 MP batch', JSON.stringify({ instances: Array(16).fill({ image: big }) }), { 'Content-Type': 'application/json' }, 413, /Instance 0: The PNG is 4000x4000 pixels/],
-    ['3 x 4 MP batch', JSON.stringify({ instances: Array(3).fill({ image: digitPng(digit(0), 2000).toString('base64') }) }), { 'Content-Type': 'application/json' }, 413, /12\.0 megapixels in all; the limit is 8 megapixels per request/],
-    ['deeply nested pixel', `{"pixels":[${deep}${',0'.repeat(783)}]}`, { 'Content-Type': 'application/json' }, 400, /pixels\[0\] is an array of 1 item/],
-    ['5 MB string pixel', JSON.stringify({ pixels: ['x'.repeat(5 * 1024 * 1024), ...Array(783).fill(0)] }), { 'Content-Type': 'application/json' }, 400, /pixels\[0\] is "x{40}"… \(a string of 5242880 characters\)/],
-    ['5 MB unknown key', `{"${'k'.repeat(5 * 1024 * 1024)}":1}`, { 'Content-Type': 'application/json' }, 400, /Unrecognized key: "k+… \(\d+ characters\)/],
+    [
+      '64 x 16 MP batch',
+      JSON.stringify({ instances: Array(64).fill({ image: big }) }),
+      { 'Content-Type': 'application/json' },
+      413,
+      /64 images; at most 16 images per request/,
+    ],
+    [
+      '16 x 16 MP batch',
+      JSON.stringify({ instances: Array(16).fill({ image: big }) }),
+      { 'Content-Type': 'application/json' },
+      413,
+      /Instance 0: The PNG is 4000x4000 pixels/,
+    ],
+    [
+      '3 x 4 MP batch',
+      JSON.stringify({ instances: Array(3).fill({ image: digitPng(digit(0), 2000).toString('base64') }) }),
+      { 'Content-Type': 'application/json' },
+      413,
+      /12\.0 megapixels in all; the limit is 8 megapixels per request/,
+    ],
+    [
+      'deeply nested pixel',
+      `{"pixels":[${deep}${',0'.repeat(783)}]}`,
+      { 'Content-Type': 'application/json' },
+      400,
+      /pixels\[0\] is an array of 1 item/,
+    ],
+    [
+      '5 MB string pixel',
+      JSON.stringify({ pixels: ['x'.repeat(5 * 1024 * 1024), ...Array(783).fill(0)] }),
+      { 'Content-Type': 'application/json' },
+      400,
+      /pixels\[0\] is "x{40}"… \(a string of 5242880 characters\)/,
+    ],
+    [
+      '5 MB unknown key',
+      `{"${'k'.repeat(5 * 1024 * 1024)}":1}`,
+      { 'Content-Type': 'application/json' },
+      400,
+      /Unrecognized key: "k+… \(\d+ characters\)/,
+    ],
   ];
   const figures: string[] = [];
   for (const [name, body, headers, status, pattern] of cases) {
@@ -150,9 +226,15 @@ test('the largest accepted image (4 MP) and batch (2 x 4 MP) answer 200 through 
   const one = await post(digitPng(digit(0), 2000), { 'Content-Type': 'image/png' });
   assert.equal(one.status, 200, JSON.stringify(one.body));
   assert.equal(one.body.digit, small.body.digit);
-  const two = await post(JSON.stringify({ instances: [digitPng(digit(0), 2000), digitJpeg(digit(0), 2000)].map((b) => ({ image: b.toString('base64') })) }), { 'Content-Type': 'application/json' });
+  const two = await post(
+    JSON.stringify({ instances: [digitPng(digit(0), 2000), digitJpeg(digit(0), 2000)].map((b) => ({ image: b.toString('base64') })) }),
+    { 'Content-Type': 'application/json' },
+  );
   assert.equal(two.status, 200, JSON.stringify(two.body));
-  assert.deepEqual(two.body.predictions?.map((p) => p.digit), [small.body.digit, small.body.digit]);
+  assert.deepEqual(
+    two.body.predictions?.map((p) => p.digit),
+    [small.body.digit, small.body.digit],
+  );
   console.log(`4 MP PNG: ${Math.round(one.ms)} ms; 4 MP PNG + 4 MP JPEG batch: ${Math.round(two.ms)} ms`);
 });
 

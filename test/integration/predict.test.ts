@@ -22,7 +22,14 @@ let testSet: Dataset;
 const pixels = (i: number) => Array.from(testSet.images.subarray(i * 784, (i + 1) * 784));
 
 function event(body: string | undefined, headers: Record<string, string> = { 'Content-Type': 'application/json' }): APIGatewayProxyEvent {
-  return { httpMethod: 'POST', path: '/predict', resource: '/predict', headers, body, isBase64Encoded: false } as unknown as APIGatewayProxyEvent;
+  return {
+    httpMethod: 'POST',
+    path: '/predict',
+    resource: '/predict',
+    headers,
+    body,
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEvent;
 }
 
 async function call(body: unknown, headers?: Record<string, string>) {
@@ -34,7 +41,15 @@ async function trainAndPromote(jobId: string, images: number, force = false) {
   const data = await loadDatasetFromDir(mnistDataDir());
   const model = buildLeNet5({ seed: 11 });
   await train(model, take(data.train, images), { params: TrainingParams.parse({ epochs: 1, validationSplit: 0 }), backend: 'wasm' });
-  const info = { jobId, epoch: 1, backend: 'wasm', testAccuracy: 0.95, testImages: 10_000, fullTestSet: true, createdAt: new Date().toISOString() };
+  const info = {
+    jobId,
+    epoch: 1,
+    backend: 'wasm',
+    testAccuracy: 0.95,
+    testImages: 10_000,
+    fullTestSet: true,
+    createdAt: new Date().toISOString(),
+  };
   await saveCheckpoint(bucket, modelKeys.final(jobId), model, { ...info, includeOptimizer: false });
   await promoteIfBetter(bucket, { jobId, epoch: 1, testAccuracy: 0.95 }, { minAccuracy: 0, force });
   disposeModel(model);
@@ -64,7 +79,11 @@ test('pixels, 28x28 rows, 0..255 values, batches and images all predict, with th
   assert.ok(Math.abs(single.body.probabilities.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3);
   assert.deepEqual(single.body.model, { jobId: 'job-a', epoch: 1, testAccuracy: 0.95 });
 
-  const rows = Array.from({ length: 28 }, (_, y) => pixels(0).slice(y * 28, y * 28 + 28).map((v) => Math.round(v * 255)));
+  const rows = Array.from({ length: 28 }, (_, y) =>
+    pixels(0)
+      .slice(y * 28, y * 28 + 28)
+      .map((v) => Math.round(v * 255)),
+  );
   assert.equal((await call({ pixels: rows })).body.digit, single.body.digit);
 
   const batch = await call({ instances: Array.from({ length: 50 }, (_, i) => ({ pixels: pixels(i) })) });
@@ -93,14 +112,30 @@ test('every bad request is a 4xx with {error, details}, never a 500', async () =
     [{ pixels: [1, 2, 3] }, 400, /pixels must be 784 numbers or 28 rows of 28 numbers; got 3 numbers/],
     [{ pixels: Array(28).fill(Array(27).fill(0)) }, 400, /got 28 items \(28 of them arrays\)/],
     [{ pixels: Array(784).fill('a') }, 400, /pixels\[0\] is "a"; every pixel must be a finite number/],
-    [{ pixels: Array(28).fill(Array(28).fill(0.5)).map((row, y) => (y === 3 ? [...row.slice(0, 27), true] : row)) }, 400, /pixels\[3\]\[27\] is true/],
+    [
+      {
+        pixels: Array(28)
+          .fill(Array(28).fill(0.5))
+          .map((row, y) => (y === 3 ? [...row.slice(0, 27), true] : row)),
+      },
+      400,
+      /pixels\[3\]\[27\] is true/,
+    ],
     [{ pixels: Array(784).fill(300) }, 400, /0\.\.1 or 0\.\.255; found 300\.\.300/],
     [{ pixels: Array(784).fill(-1) }, 400, /found -1\.\.-1/],
     [{ pixels: Array(784).fill(null) }, 400, /pixels\[0\] is null/],
     [{ pixels: pixels(0), extra: 1 }, 400, /Unrecognized key: "extra"/],
     [{ image: '!!!not base64!!!' }, 400, /base64/],
     [{ image: Buffer.from('plain text').toString('base64') }, 400, /neither a PNG nor a JPEG/],
-    [{ image: PNG.sync.write(Object.assign(new PNG({ width: 50, height: 50 }), { data: Buffer.alloc(50 * 50 * 4, 255) })).toString('base64') }, 400, /no ink/],
+    [
+      {
+        image: PNG.sync
+          .write(Object.assign(new PNG({ width: 50, height: 50 }), { data: Buffer.alloc(50 * 50 * 4, 255) }))
+          .toString('base64'),
+      },
+      400,
+      /no ink/,
+    ],
     [{ instances: [] }, 400, /instances: Too small/],
     [{ instances: Array(65).fill({ pixels: pixels(0) }) }, 400, /at most 64/],
     [{ pixels: pixels(0) }, 415, /Unsupported content type "text\/plain"/, { 'content-type': 'text/plain' }],

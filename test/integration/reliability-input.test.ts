@@ -19,7 +19,18 @@ import type { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
-import { idx, mnistSlices, queueArn, queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from '../helpers/trainer';
+import {
+  idx,
+  mnistSlices,
+  queueArn,
+  queueCounts,
+  sendJob,
+  spawnTrainer,
+  stopTrainer,
+  uploadSmallMnist,
+  waitFor,
+  type Trainer,
+} from '../helpers/trainer';
 
 useEmulator();
 
@@ -60,7 +71,15 @@ const ended = (jobId: string) => async () => {
   const s = await jobs.get(jobId);
   return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined;
 };
-const small = (extra: object = {}) => ({ datasetPrefix: DATA, epochs: 1, trainSubset: 500, testSubset: 500, validationSplit: 0, augmentShift: 0, ...extra });
+const small = (extra: object = {}) => ({
+  datasetPrefix: DATA,
+  epochs: 1,
+  trainSubset: 500,
+  testSubset: 500,
+  validationSplit: 0,
+  augmentShift: 0,
+  ...extra,
+});
 
 test('poison messages: each ends FAILED with a readable reason, is deleted (not retried, not dead-lettered), and the worker goes on', async () => {
   const cases: [string, unknown, RegExp][] = [
@@ -71,7 +90,11 @@ test('poison messages: each ends FAILED with a readable reason, is deleted (not 
     ['p-zero', { jobId: 'p-zero', params: small({ epochs: 0 }) }, /params\.epochs/],
     ['p-negative', { jobId: 'p-negative', params: small({ epochs: -3 }) }, /params\.epochs/],
     ['p-cap', { jobId: 'p-cap', params: small({ epochs: 101 }) }, /params\.epochs: Too big/],
-    ['p-nodata', { jobId: 'p-nodata', params: small({ datasetPrefix: 'datasets/nothing-here/' }) }, /datasets\/nothing-here\/: no dataset under this prefix/],
+    [
+      'p-nodata',
+      { jobId: 'p-nodata', params: small({ datasetPrefix: 'datasets/nothing-here/' }) },
+      /datasets\/nothing-here\/: no dataset under this prefix/,
+    ],
   ];
   const started = Date.now();
   for (const [, body] of cases) await sendJob(queueUrl, body);
@@ -84,7 +107,13 @@ test('poison messages: each ends FAILED with a readable reason, is deleted (not 
     assert.match(status!.reason!, reason, `${jobId}: ${status!.reason}`);
   }
   assert.equal((await queueCounts(dlqUrl)).total, 0, 'permanent failures are not dead-lettered');
-  figures.poison = { messages: cases.length, failedWithReason: cases.length, deleted: cases.length, deadLettered: 0, seconds: (Date.now() - started) / 1000 };
+  figures.poison = {
+    messages: cases.length,
+    failedWithReason: cases.length,
+    deleted: cases.length,
+    deadLettered: 0,
+    seconds: (Date.now() - started) / 1000,
+  };
 });
 
 test('a transient failure (dataset archived to Glacier: GetObject 403 InvalidObjectState) is retried, marked FAILED on the 3rd receive and dead-lettered; the worker goes on', async () => {
@@ -92,7 +121,9 @@ test('a transient failure (dataset archived to Glacier: GetObject 403 InvalidObj
   await uploadSmallMnist(bucket, prefix, 200, 100);
   // Re-write one file in the GLACIER storage class, as a lifecycle rule would: it can no longer be read.
   const bytes = (await bucket.getBytes(prefix + DATASET_FILES.trainImages))!;
-  await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: prefix + DATASET_FILES.trainImages, Body: bytes, StorageClass: 'GLACIER' }));
+  await bucket.s3.send(
+    new PutObjectCommand({ Bucket: bucket.name, Key: prefix + DATASET_FILES.trainImages, Body: bytes, StorageClass: 'GLACIER' }),
+  );
   const started = Date.now();
   await sendJob(queueUrl, { jobId: 't-archived', params: small({ datasetPrefix: prefix }) });
 
@@ -100,7 +131,12 @@ test('a transient failure (dataset archived to Glacier: GetObject 403 InvalidObj
     'the message in the DLQ',
     async () => {
       const out = await makeSqsClient().send(
-        new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }),
+        new ReceiveMessageCommand({
+          QueueUrl: dlqUrl,
+          MaxNumberOfMessages: 1,
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        }),
       );
       return out.Messages?.[0];
     },
@@ -113,7 +149,10 @@ test('a transient failure (dataset archived to Glacier: GetObject 403 InvalidObj
   assert.match(status.reason!, /failed on 3 attempts; last error: .*storage class/);
   assert.equal((await queueCounts(queueUrl)).total, 0, 'gone from the main queue');
   const failures = trainer.logs().filter((l) => l.message === 'job failed' && l.jobId === 't-archived');
-  assert.deepEqual(failures.map((l) => l.receives), [1, 2, 3]);
+  assert.deepEqual(
+    failures.map((l) => l.receives),
+    [1, 2, 3],
+  );
   assert.ok(failures.every((l) => l.permanent === false));
   figures.transientToDlq = { receives: 3, deadLettered: true, status: status.status, secondsToDlq: (Date.now() - started) / 1000 };
 });
@@ -132,11 +171,23 @@ test('broken datasets: truncated, corrupt gzip, wrong magic, label/image counts 
   wrongMagic.set([0x47, 0x49, 0x46, 0x38]); // "GIF8"
   const corruptGzip = gzipSync(good[DATASET_FILES.testImages]).slice(0, 500);
   const cases: [string, Record<string, Uint8Array>, RegExp][] = [
-    ['d-truncated', { [DATASET_FILES.trainImages]: good[DATASET_FILES.trainImages].subarray(0, 50_000) }, /train-images-idx3-ubyte: is truncated/],
+    [
+      'd-truncated',
+      { [DATASET_FILES.trainImages]: good[DATASET_FILES.trainImages].subarray(0, 50_000) },
+      /train-images-idx3-ubyte: is truncated/,
+    ],
     ['d-gzip', { [`${DATASET_FILES.testImages}.gz`]: corruptGzip }, /t10k-images-idx3-ubyte\.gz: gzip data is corrupt/],
     ['d-magic', { [DATASET_FILES.trainLabels]: wrongMagic }, /train-labels-idx1-ubyte: bad magic number 0x47494638/],
-    ['d-counts', { [DATASET_FILES.trainLabels]: idx([150], s.trainLabels.subarray(0, 150)) }, /train-labels-idx1-ubyte: has 150 labels but .*train-images-idx3-ubyte has 200 images/],
-    ['d-shape', { [DATASET_FILES.trainImages]: idx([800, 14, 14], s.trainImages) }, /train-images-idx3-ubyte: has shape \[800, 14, 14\]; expected \[N, 28, 28\]/],
+    [
+      'd-counts',
+      { [DATASET_FILES.trainLabels]: idx([150], s.trainLabels.subarray(0, 150)) },
+      /train-labels-idx1-ubyte: has 150 labels but .*train-images-idx3-ubyte has 200 images/,
+    ],
+    [
+      'd-shape',
+      { [DATASET_FILES.trainImages]: idx([800, 14, 14], s.trainImages) },
+      /train-images-idx3-ubyte: has shape \[800, 14, 14\]; expected \[N, 28, 28\]/,
+    ],
     ['d-classes', { [DATASET_FILES.testLabels]: idx([100], badLabels) }, /t10k-labels-idx1-ubyte: label 12 at index 7 is outside 0\.\.9/],
   ];
   for (const [jobId, override] of cases) {
@@ -162,7 +213,15 @@ test('broken datasets: truncated, corrupt gzip, wrong magic, label/image counts 
 async function finalModel(jobId: string, testAccuracy: number) {
   const model = buildLeNet5({ seed: 1 });
   await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
-    jobId, epoch: 1, backend: 'wasm', testAccuracy, testLoss: 1, testImages: 1000, fullTestSet: true, createdAt: new Date().toISOString(), includeOptimizer: false,
+    jobId,
+    epoch: 1,
+    backend: 'wasm',
+    testAccuracy,
+    testLoss: 1,
+    testImages: 1000,
+    fullTestSet: true,
+    createdAt: new Date().toISOString(),
+    includeOptimizer: false,
   });
   disposeModel(model);
 }
@@ -192,7 +251,11 @@ test('promotion: only SUCCEEDED jobs at or above the threshold and at least as g
   assert.equal(await pointerEtag(), before, 'pointer untouched');
 
   // Forced (what POST /models/promote with force does): it moves.
-  const forced = await promoteIfBetter(bucket, { jobId: 'promo-mid', epoch: 1, testAccuracy: mid.testAccuracy! }, { minAccuracy: 0.7, force: true });
+  const forced = await promoteIfBetter(
+    bucket,
+    { jobId: 'promo-mid', epoch: 1, testAccuracy: mid.testAccuracy! },
+    { minAccuracy: 0.7, force: true },
+  );
   assert.equal(forced.promote, true);
   assert.equal((await readLatestPointer(bucket))?.jobId, 'promo-mid');
   // Force does not bypass the threshold.
@@ -201,7 +264,10 @@ test('promotion: only SUCCEEDED jobs at or above the threshold and at least as g
   assert.equal(refused.promote, false);
 
   // Better than the served model: the trainer promotes it, pointing at a complete final model.
-  await sendJob(queueUrl, { jobId: 'promo-better', params: small({ epochs: 2, lrSchedule: 'constant', trainSubset: 3000, testSubset: 1000 }) });
+  await sendJob(queueUrl, {
+    jobId: 'promo-better',
+    params: small({ epochs: 2, lrSchedule: 'constant', trainSubset: 3000, testSubset: 1000 }),
+  });
   const better = await waitFor<JobStatus>('promo-better', ended('promo-better'), 120_000);
   assert.equal(better.status, 'SUCCEEDED', better.reason);
   assert.ok(better.testAccuracy! > mid.testAccuracy!, `${better.testAccuracy} > ${mid.testAccuracy}`);
@@ -211,7 +277,12 @@ test('promotion: only SUCCEEDED jobs at or above the threshold and at least as g
   assert.equal(pointer.modelPrefix, modelKeys.final('promo-better'));
   const keys = (await bucket.listKeys(pointer.modelPrefix)).map((k) => k.slice(pointer.modelPrefix.length)).sort();
   assert.deepEqual(keys, ['checkpoint.json', 'model.json', 'weights.bin']);
-  figures.promotion = { lowAccuracy: low.testAccuracy, midAccuracy: mid.testAccuracy, betterAccuracy: better.testAccuracy, served: pointer.jobId };
+  figures.promotion = {
+    lowAccuracy: low.testAccuracy,
+    midAccuracy: mid.testAccuracy,
+    betterAccuracy: better.testAccuracy,
+    served: pointer.jobId,
+  };
 });
 
 test('promotion cannot be gamed: a job scored on a test subset is never served, even at 100% on its one test image, and records how many it was scored on', async () => {
@@ -246,7 +317,9 @@ test('promotion: a model without its marker (half-written) is never served, and 
   for (let i = 0; i < rounds; i++) {
     await promoteIfBetter(bucket, { jobId: 'c-base', epoch: 1, testAccuracy: 0.5 }, { minAccuracy: 0, force: true });
     const order = i % 2 === 0 ? (['c-lo', 'c-hi'] as const) : (['c-hi', 'c-lo'] as const);
-    await Promise.all(order.map((jobId) => promoteIfBetter(bucket, { jobId, epoch: 1, testAccuracy: jobId === 'c-hi' ? 0.7 : 0.6 }, { minAccuracy: 0 })));
+    await Promise.all(
+      order.map((jobId) => promoteIfBetter(bucket, { jobId, epoch: 1, testAccuracy: jobId === 'c-hi' ? 0.7 : 0.6 }, { minAccuracy: 0 })),
+    );
     assert.equal((await readLatestPointer(bucket))?.jobId, 'c-hi', `round ${i}: the better model is served`);
   }
   figures.concurrentPromotion = { rounds, betterServedEveryRound: true };

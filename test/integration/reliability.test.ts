@@ -47,13 +47,21 @@ function trainer(name: string, queueUrl: string, env: Record<string, string> = {
 /** Short visibility for tests: a lost message comes back after 10 s. */
 const FAST = { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '2', RETRY_BASE_SECONDS: '1' };
 const queue = () => freshQueue('reliability', { VisibilityTimeout: '10' });
-const params = (extra: object = {}) => ({ datasetPrefix: DATA, testSubset: 1000, validationSplit: 0, lrSchedule: 'constant', augmentShift: 0, ...extra });
+const params = (extra: object = {}) => ({
+  datasetPrefix: DATA,
+  testSubset: 1000,
+  validationSplit: 0,
+  lrSchedule: 'constant',
+  augmentShift: 0,
+  ...extra,
+});
 
 const finished = (jobId: string) => async () => {
   const s = await jobs.get(jobId);
   return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined;
 };
-const logsOf = (t: Trainer, message: string, jobId?: string) => t.logs().filter((l) => l.message === message && (!jobId || l.jobId === jobId));
+const logsOf = (t: Trainer, message: string, jobId?: string) =>
+  t.logs().filter((l) => l.message === message && (!jobId || l.jobId === jobId));
 
 test('duplicates: two trainers and the same job sent twice train it once; a finished job sent again is a no-op', async () => {
   const q = await queue();
@@ -71,8 +79,14 @@ test('duplicates: two trainers and the same job sent twice train it once; a fini
   await waitFor('queue to drain', async () => (await queueCounts(q)).total === 0, 60_000);
   const starts = [...logsOf(a, 'starting', jobId), ...logsOf(b, 'starting', jobId)];
   assert.equal(starts.length, 1, 'one "starting" across both trainers');
-  const bounced = [...logsOf(a, 'job is leased by another worker; returning the message for later', jobId), ...logsOf(b, 'job is leased by another worker; returning the message for later', jobId)];
-  const dupDeleted = [...logsOf(a, 'job already succeeded; deleting the duplicate message', jobId), ...logsOf(b, 'job already succeeded; deleting the duplicate message', jobId)];
+  const bounced = [
+    ...logsOf(a, 'job is leased by another worker; returning the message for later', jobId),
+    ...logsOf(b, 'job is leased by another worker; returning the message for later', jobId),
+  ];
+  const dupDeleted = [
+    ...logsOf(a, 'job already succeeded; deleting the duplicate message', jobId),
+    ...logsOf(b, 'job already succeeded; deleting the duplicate message', jobId),
+  ];
   assert.ok(bounced.length + dupDeleted.length >= 1, 'the second copy was either held back by the lease or dropped as already done');
   assert.equal((await readLease(bucket, jobId))?.released, true, 'lease released (marked free by a conditional PUT, not deleted)');
 
@@ -82,7 +96,13 @@ test('duplicates: two trainers and the same job sent twice train it once; a fini
   await waitFor('redelivered finished job to be deleted', async () => (await queueCounts(q)).total === 0, 30_000);
   assert.deepEqual(await bucket.getJson(modelKeys.final(jobId) + modelKeys.marker), marker, 'final model untouched');
   assert.equal((await jobs.get(jobId))!.attempts, 1);
-  figures.duplicates = { messages: 3, trainings: starts.length, leaseBounces: bounced.length, duplicateDeletes: dupDeleted.length, testAccuracy: done.testAccuracy };
+  figures.duplicates = {
+    messages: 3,
+    trainings: starts.length,
+    leaseBounces: bounced.length,
+    duplicateDeletes: dupDeleted.length,
+    testAccuracy: done.testAccuracy,
+  };
   await Promise.all([stopTrainer(a), stopTrainer(b)]);
 });
 
@@ -111,9 +131,16 @@ test('hard crash: kill -9 mid-epoch, a new trainer resumes from the last complet
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.resumedFromEpoch, lastEpoch, `resumed from epoch ${lastEpoch}, not 0`);
   assert.equal(done.attempts, 2);
-  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    [1, 2, 3],
+  );
   assert.ok(done.testAccuracy! > 0.85, `test accuracy ${done.testAccuracy}`);
-  assert.deepEqual(await bucket.getJson(modelKeys.epoch(jobId, lastEpoch) + modelKeys.marker), epochMarker, 'completed epochs not retrained');
+  assert.deepEqual(
+    await bucket.getJson(modelKeys.epoch(jobId, lastEpoch) + modelKeys.marker),
+    epochMarker,
+    'completed epochs not retrained',
+  );
   const resumed = logsOf(b, 'resuming from checkpoint', jobId)[0];
   assert.equal(resumed?.checkpoint, modelKeys.epoch(jobId, lastEpoch));
   const tookOver = logsOf(b, 'took over an expired job lease', jobId).length > 0;
@@ -160,8 +187,14 @@ test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns th
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.resumedFromEpoch, position.epoch);
   assert.equal(done.resumedFromBatch, position.batch);
-  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2]);
-  assert.ok(done.metrics.every((m) => m.accuracy > 0.5 && m.accuracy <= 1), 'epoch metrics cover whole epochs (running sums carried over)');
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    [1, 2],
+  );
+  assert.ok(
+    done.metrics.every((m) => m.accuracy > 0.5 && m.accuracy <= 1),
+    'epoch metrics cover whole epochs (running sums carried over)',
+  );
   assert.ok(done.testAccuracy! > 0.85, `test accuracy ${done.testAccuracy}`);
   await waitFor('queue to drain', async () => (await queueCounts(q)).total === 0, 30_000);
   figures.gracefulStop = {
@@ -201,9 +234,20 @@ test('dependency fault: S3 and SQS unreachable for 15 s mid-job (proxy cut); the
     const done = await waitFor<JobStatus>('fault-1 to finish', finished(jobId), 240_000);
     assert.equal(done.status, 'SUCCEEDED', done.reason);
     assert.equal(done.attempts, 1, 'finished in its first attempt: no restart, nothing lost');
-    assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      done.metrics.map((m) => m.epoch),
+      [1, 2, 3],
+    );
     assert.ok(done.testAccuracy! > 0.85, `test accuracy ${done.testAccuracy}`);
-    const retries = a.logs().filter((l) => l.message === 'retrying' || l.message === 'heartbeat failed' || l.message === 'lease renewal failed' || l.message === 'poll failed; retrying');
+    const retries = a
+      .logs()
+      .filter(
+        (l) =>
+          l.message === 'retrying' ||
+          l.message === 'heartbeat failed' ||
+          l.message === 'lease renewal failed' ||
+          l.message === 'poll failed; retrying',
+      );
     assert.ok(retries.length > 0, 'the trainer saw the outage and retried');
     assert.equal(a.child.exitCode, null, 'the worker is still running');
 

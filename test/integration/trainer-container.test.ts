@@ -35,7 +35,10 @@ if (!skip) {
   useEmulator();
   before(async () => {
     // Always (re)build: a stale image would test old code. Cached layers make this ~20 s.
-    const build = promisify(execFile)('local/docker/build-trainer-image.sh', [IMAGE], { maxBuffer: 64 * 1024 * 1024, timeout: 15 * 60_000 });
+    const build = promisify(execFile)('local/docker/build-trainer-image.sh', [IMAGE], {
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 15 * 60_000,
+    });
     await emulatorReady();
     bucket = await freshBucket('container');
     jobs = new JobStore(bucket);
@@ -52,24 +55,36 @@ if (!skip) {
 /** Short visibility for tests: a lost message comes back after 10 s. */
 const FAST = { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '2', RETRY_BASE_SECONDS: '1' };
 const queue = () => freshQueue('container', { VisibilityTimeout: '10' });
-const params = (extra: object = {}) => ({ datasetPrefix: DATA, testSubset: 1000, validationSplit: 0, lrSchedule: 'constant', augmentShift: 0, ...extra });
+const params = (extra: object = {}) => ({
+  datasetPrefix: DATA,
+  testSubset: 1000,
+  validationSplit: 0,
+  lrSchedule: 'constant',
+  augmentShift: 0,
+  ...extra,
+});
 
 /** A trainer container on the host network, pointed at the emulator with test credentials. */
 async function trainer(name: string, queueUrl: string, env: Record<string, string> = {}): Promise<Container> {
-  const c = await runContainer(`lenet-test-${name}-${Date.now()}`, IMAGE, {
-    AWS_ENDPOINT_URL: emulatorUrl(),
-    AWS_ENDPOINT_URL_S3: emulatorUrl(),
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: EMULATOR_REGION,
-    BUCKET_NAME: bucket.name,
-    QUEUE_URL: queueUrl,
-    WAIT_TIME_SECONDS: '1',
-    PROMOTION_MIN_ACCURACY: '0',
-    WORKER_ID: name,
-    ...FAST,
-    ...env,
-  }, ['--network', 'host']);
+  const c = await runContainer(
+    `lenet-test-${name}-${Date.now()}`,
+    IMAGE,
+    {
+      AWS_ENDPOINT_URL: emulatorUrl(),
+      AWS_ENDPOINT_URL_S3: emulatorUrl(),
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_REGION: EMULATOR_REGION,
+      BUCKET_NAME: bucket.name,
+      QUEUE_URL: queueUrl,
+      WAIT_TIME_SECONDS: '1',
+      PROMOTION_MIN_ACCURACY: '0',
+      WORKER_ID: name,
+      ...FAST,
+      ...env,
+    },
+    ['--network', 'host'],
+  );
   containers.push(c);
   return c;
 }
@@ -102,7 +117,10 @@ test('a container takes a job from SQS, writes epoch checkpoints and a final mod
   const done = await waitFor<JobStatus>(`${jobId} to finish`, finished(jobId), 240_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.backend, 'wasm', 'the image trains on wasm (no tfjs-node)');
-  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2]);
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    [1, 2],
+  );
   assert.ok(done.testAccuracy! > 0.8, `test accuracy ${done.testAccuracy}`);
   for (const epoch of [1, 2]) {
     const marker = await bucket.getJson<CheckpointInfo>(modelKeys.epoch(jobId, epoch) + modelKeys.marker);
@@ -129,7 +147,9 @@ test('a container takes a job from SQS, writes epoch checkpoints and a final mod
   assert.equal(await c.wait(), 0);
 });
 
-test('docker stop mid-epoch: a mid-epoch checkpoint is written, the container exits 0, and a second container resumes at that batch', { skip }, async () => {
+test('docker stop mid-epoch: a mid-epoch checkpoint is written, the container exits 0, and a second container resumes at that batch', {
+  skip,
+}, async () => {
   const q = await queue();
   const jobId = 'ctr-stop-1';
   await sendJob(q, { jobId, params: params({ epochs: 3, trainSubset: 6000 }) });
@@ -160,7 +180,10 @@ test('docker stop mid-epoch: a mid-epoch checkpoint is written, the container ex
   const resumed = await logOf(b, 'resuming from checkpoint');
   assert.equal(resumed?.checkpoint, modelKeys.partial(jobId, position.epoch, position.batch));
   assert.equal(resumed?.startBatch, position.batch);
-  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    [1, 2, 3],
+  );
   assert.ok(done.testAccuracy! > 0.85, `test accuracy ${done.testAccuracy}`);
   figures.dockerStop = {
     stopToExitSeconds: Math.round(stopSeconds * 10) / 10,
@@ -196,7 +219,10 @@ test('docker kill mid-epoch: a second container resumes from the last complete e
   assert.equal(done.attempts, 2);
   const resumed = await logOf(b, 'resuming from checkpoint');
   assert.equal(resumed?.checkpoint, modelKeys.epoch(jobId, lastEpoch));
-  assert.deepEqual(done.metrics.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    [1, 2, 3],
+  );
   figures.dockerKill = {
     killedDuringEpoch: lastEpoch + 1,
     resumedFromEpoch: done.resumedFromEpoch,

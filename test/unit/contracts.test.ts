@@ -11,7 +11,12 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 test('bucket layout: key builders and parsers agree', () => {
   assert.deepEqual(parseCheckpointMarker(modelKeys.epoch('job-1', 12) + modelKeys.marker), { kind: 'epoch', jobId: 'job-1', epoch: 12 });
-  assert.deepEqual(parseCheckpointMarker(modelKeys.partial('job-1', 3, 250) + modelKeys.marker), { kind: 'partial', jobId: 'job-1', epoch: 3, batch: 250 });
+  assert.deepEqual(parseCheckpointMarker(modelKeys.partial('job-1', 3, 250) + modelKeys.marker), {
+    kind: 'partial',
+    jobId: 'job-1',
+    epoch: 3,
+    batch: 250,
+  });
   assert.equal(parseCheckpointMarker(modelKeys.epoch('job-1', 12) + 'model.json'), undefined);
   assert.equal(parseCheckpointMarker(modelKeys.final('job-1') + modelKeys.marker), undefined);
   assert.equal(parseFinalModelMarker(modelKeys.final('job-1') + modelKeys.marker), 'job-1');
@@ -29,13 +34,18 @@ test('routes: matching by concrete path and by resource template', () => {
   assert.equal(matchRoute('POST', '/predict')?.route.target, 'predict');
   assert.equal(matchRoute('DELETE', '/jobs'), undefined);
   assert.equal(matchRoute('GET', '/nope'), undefined);
-  assert.equal(describeRoutes(), 'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /models/promote/force, POST /predict');
+  assert.equal(
+    describeRoutes(),
+    'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /models/promote/force, POST /predict',
+  );
 });
 
 test("routes: the README's API table lists exactly the route table", () => {
   const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
   const section = readme.slice(readme.indexOf('### The API'));
-  const documented = [...section.slice(0, section.indexOf('\n\n', section.indexOf('| Route'))).matchAll(/^\| `(GET|POST) ([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+  const documented = [
+    ...section.slice(0, section.indexOf('\n\n', section.indexOf('| Route'))).matchAll(/^\| `(GET|POST) ([^`]+)` \|/gm),
+  ].map((m) => `${m[1]} ${m[2]}`);
   assert.deepEqual(documented.sort(), ROUTES.map((r) => `${r.method} ${r.path}`).sort());
 });
 

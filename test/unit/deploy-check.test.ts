@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GetRoleCommand } from '@aws-sdk/client-iam';
+import type { GetRoleCommand } from '@aws-sdk/client-iam';
 import { missingServiceLinkedRoles, report, SERVICE_LINKED_ROLES } from '../../cli/predeploy-check';
 
 /** An IAM client whose GetRole answers from a set of existing role names. */
@@ -12,7 +12,8 @@ function fakeIam(existing: string[], error?: { name: string; message: string }) 
       const name = command.input.RoleName!;
       asked.push(name);
       if (error) throw Object.assign(new Error(error.message), { name: error.name });
-      if (!existing.includes(name)) throw Object.assign(new Error(`The role with name ${name} cannot be found.`), { name: 'NoSuchEntityException' });
+      if (!existing.includes(name))
+        throw Object.assign(new Error(`The role with name ${name} cannot be found.`), { name: 'NoSuchEntityException' });
       return { Role: { RoleName: name } };
     },
   };
@@ -30,7 +31,10 @@ test('predeploy-check: a missing role → exit 1 and the exact command that crea
   const missing = await missingServiceLinkedRoles(fakeIam(['AWSServiceRoleForECS']) as never);
   const { text, exitCode } = report(missing);
   assert.equal(exitCode, 1);
-  const commands = text.split('\n').filter((l) => l.trim().startsWith('aws ')).map((l) => l.trim().split('    #')[0]);
+  const commands = text
+    .split('\n')
+    .filter((l) => l.trim().startsWith('aws '))
+    .map((l) => l.trim().split('    #')[0]);
   assert.deepEqual(commands, ['aws iam create-service-linked-role --aws-service-name ecs.application-autoscaling.amazonaws.com']);
 
   const none = report(await missingServiceLinkedRoles(fakeIam([]) as never));

@@ -10,7 +10,7 @@ import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
 import { adamUpdate, fastTrainerSupported, lenetGradients } from '../../functions/trainer/lenet-step';
 import { createStepper } from '../../functions/trainer/stepper';
 import { batchArrays, evaluate, shuffledIndices, train } from '../../functions/trainer/train';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 
 const data = await loadDatasetFromDir(mnistDataDir());
 
@@ -28,13 +28,20 @@ test('hand-written LeNet-5 gradients equal autodiff of the tfjs-layers model (wa
   const model = buildLeNet5({ seed: 5 });
   assert.ok(fastTrainerSupported(model));
   for (const n of [32, 7, 1]) {
-    const { pixels, labels, oneHot } = batchArrays(data.train, Array.from({ length: n }, (_, i) => 100 + i * 3));
+    const { pixels, labels, oneHot } = batchArrays(
+      data.train,
+      Array.from({ length: n }, (_, i) => 100 + i * 3),
+    );
     const x = tf.tensor4d(pixels, [n, 28, 28, 1]);
     const y = tf.tensor2d(oneHot, [n, 10]);
-    const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-      const p = model.apply(x, { training: true }) as tf.Tensor;
-      return tf.mean(tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7))), -1))) as tf.Scalar;
-    }), vars(model));
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.tidy(() => {
+          const p = model.apply(x, { training: true }) as tf.Tensor;
+          return tf.mean(tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7))), -1))) as tf.Scalar;
+        }),
+      vars(model),
+    );
     const mine = lenetGradients(vars(model), pixels, labels, 1 / n);
     assert.ok(Math.abs(mine.result.lossSum / n - value.dataSync()[0]) < 1e-5, `loss n=${n}`);
     vars(model).forEach((v, i) => {
@@ -50,35 +57,74 @@ test('hand-written LeNet-5 gradients equal autodiff of the tfjs-layers model (wa
 test('the fused Adam update equals exact Adam and tf.train.adam, state included (wasm)', async () => {
   await initTrainingBackend('wasm');
   const lr = 0.05;
-  const initial = [[[1, -2], [3, 0.5]], [0.1, 0, -4]];
+  const initial = [
+    [
+      [1, -2],
+      [3, 0.5],
+    ],
+    [0.1, 0, -4],
+  ];
   const make = (tag: string) => ({
-    v: <tf.Variable[]>[tf.variable(tf.tensor2d(initial[0] as number[][]) as tf.Tensor, true, `${tag}/w`), tf.variable(tf.tensor1d(initial[1] as number[]) as tf.Tensor, true, `${tag}/b`)],
+    v: <tf.Variable[]>[
+      tf.variable(tf.tensor2d(initial[0] as number[][]) as tf.Tensor, true, `${tag}/w`),
+      tf.variable(tf.tensor1d(initial[1] as number[]) as tf.Tensor, true, `${tag}/b`),
+    ],
     opt: tf.train.adam(lr),
   });
   const ref = make('ref');
   const mine = make('mine');
-  const steps = [[[[0.5, -1], [2, 0]], [1, 1e-9, -3]], [[[-0.5, 1], [0.1, 0]], [3, -1e-9, 0]], [[[0.2, 0.2], [0.2, 7]], [0, 1, 2]]];
+  const steps = [
+    [
+      [
+        [0.5, -1],
+        [2, 0],
+      ],
+      [1, 1e-9, -3],
+    ],
+    [
+      [
+        [-0.5, 1],
+        [0.1, 0],
+      ],
+      [3, -1e-9, 0],
+    ],
+    [
+      [
+        [0.2, 0.2],
+        [0.2, 7],
+      ],
+      [0, 1, 2],
+    ],
+  ];
   // Adam in float64, written out from the paper (β1 0.9, β2 0.999, ε 1e-7 as in tf.train.adam).
   const exact = initial.map((w) => (w as number[] | number[][]).flat());
   const m = exact.map((w) => w.map(() => 0));
   const v = exact.map((w) => w.map(() => 0));
   steps.forEach(([gw, gb], s) => {
     const g = [tf.tensor2d(gw as number[][]), tf.tensor1d(gb as number[])];
-    ref.opt.applyGradients([{ name: 'ref/w', tensor: g[0] }, { name: 'ref/b', tensor: g[1] }]);
+    ref.opt.applyGradients([
+      { name: 'ref/w', tensor: g[0] },
+      { name: 'ref/b', tensor: g[1] },
+    ]);
     adamUpdate(mine.opt, mine.v, g);
     tf.dispose(g);
-    [(gw as number[][]).flat(), gb as number[]].forEach((grad, k) => grad.forEach((gj, j) => {
-      m[k][j] = 0.9 * m[k][j] + 0.1 * gj;
-      v[k][j] = 0.999 * v[k][j] + 0.001 * gj * gj;
-      exact[k][j] -= (lr * m[k][j] / (1 - 0.9 ** (s + 1))) / (Math.sqrt(v[k][j] / (1 - 0.999 ** (s + 1))) + 1e-7);
-    }));
+    [(gw as number[][]).flat(), gb as number[]].forEach((grad, k) =>
+      grad.forEach((gj, j) => {
+        m[k][j] = 0.9 * m[k][j] + 0.1 * gj;
+        v[k][j] = 0.999 * v[k][j] + 0.001 * gj * gj;
+        exact[k][j] -= (lr * m[k][j]) / (1 - 0.9 ** (s + 1)) / (Math.sqrt(v[k][j] / (1 - 0.999 ** (s + 1))) + 1e-7);
+      }),
+    );
   });
   // Ours stays within float32 rounding of the exact values (measured ≤ 2e-7); tf's own float32
   // ops drift further (measured up to 1.3e-6), so the two implementations agree within 3e-6.
   mine.v.forEach((w, i) => assert.ok(maxAbsDiff(w.dataSync(), exact[i]) < 5e-7, `exact ${i}: ${maxAbsDiff(w.dataSync(), exact[i])}`));
   ref.v.forEach((w, i) => assert.ok(maxAbsDiff(w.dataSync(), mine.v[i].dataSync()) < 3e-6, `tf ${i}`));
   const [refState, myState] = [await ref.opt.getWeights(), await mine.opt.getWeights()];
-  assert.deepEqual(myState.map((w) => w.name.replace('mine', 'ref')), refState.map((w) => w.name));
+  assert.deepEqual(
+    myState.map((w) => w.name.replace('mine', 'ref')),
+    refState.map((w) => w.name),
+  );
   refState.forEach((w, i) => assert.ok(maxAbsDiff(w.tensor.dataSync(), myState[i].tensor.dataSync()) < 1e-6, w.name));
 });
 
@@ -99,7 +145,9 @@ async function trainSteps(mode: 'layers' | 'fast', workers: number | 'auto', ste
   const weights = snapshot(model);
   // Moment names relative to the model's own variable names (layer name counters differ per model).
   const names = vars(model).map((v) => v.name);
-  const optimizerNames = (await model.optimizer.getWeights()).map((w) => w.name.replace(/^(.*)\/([mv])$/, (_, v, k) => `${names.indexOf(v)}/${k}`));
+  const optimizerNames = (await model.optimizer.getWeights()).map((w) =>
+    w.name.replace(/^(.*)\/([mv])$/, (_, v, k) => `${names.indexOf(v)}/${k}`),
+  );
   disposeModel(model);
   return { weights, losses, tensors, optimizerNames, name: stepper.name, threadsUsed };
 }
@@ -120,11 +168,16 @@ test('fast step and data-parallel workers train the same model as trainOnBatch (
   for (const run of [fast, parallel, auto]) {
     // Same float32 math in a different summation order: differences stay at rounding level
     // (measured ~1e-5 after 25 Adam steps of lr 1e-3), far below one step's size (1e-3).
-    run.weights.forEach((w, i) => assert.ok(maxAbsDiff(w, layers.weights[i]) < 2e-4, `${run.name} weight ${i}: ${maxAbsDiff(w, layers.weights[i])}`));
+    run.weights.forEach((w, i) =>
+      assert.ok(maxAbsDiff(w, layers.weights[i]) < 2e-4, `${run.name} weight ${i}: ${maxAbsDiff(w, layers.weights[i])}`),
+    );
     run.losses.forEach((l, i) => assert.ok(Math.abs(l - layers.losses[i]) < 1e-3 * 32, `${run.name} loss at step ${i}`));
     assert.deepEqual(run.optimizerNames, layers.optimizerNames);
     // No tensor leaks across steps (the first step creates the 20 Adam moments).
-    assert.ok(run.tensors.slice(1).every((t) => t === run.tensors[1]), `${run.name} tensors ${run.tensors}`);
+    assert.ok(
+      run.tensors.slice(1).every((t) => t === run.tensors[1]),
+      `${run.name} tensors ${run.tensors}`,
+    );
   }
   assert.ok(three.tensors.slice(1).every((t) => t === three.tensors[1]));
   assert.ok(three.losses.every(Number.isFinite));
@@ -137,7 +190,15 @@ test('train() with workers: the epoch metrics and stop hook work as single-threa
   for (const workers of [1, 2]) {
     const model = buildLeNet5({ seed: 2 });
     const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 1, seed: 2, workers });
-    await train(model, subset, { params, backend: 'wasm', hooks: { onEpochEnd: async (m) => void (metrics[workers] = m) } });
+    await train(model, subset, {
+      params,
+      backend: 'wasm',
+      hooks: {
+        onEpochEnd: async (m) => {
+          metrics[workers] = m;
+        },
+      },
+    });
     disposeModel(model);
   }
   assert.ok(Math.abs(metrics[1].loss - metrics[2].loss) < 1e-3, `${metrics[1].loss} vs ${metrics[2].loss}`);

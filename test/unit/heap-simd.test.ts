@@ -30,8 +30,11 @@ const SIZES = [0, 1, 3, 4, 5, 8, 1029];
 
 test('the committed wasm binary is exactly what heap-simd.wat assembles to', async () => {
   const bytes = await assembleHeapSimd();
-  assert.equal(Buffer.from(HEAP_SIMD_WASM_BASE64, 'base64').toString('hex'), Buffer.from(bytes).toString('hex'),
-    'functions/trainer/wasm/heap-simd-binary.ts is stale: run `npm run build:wasm`');
+  assert.equal(
+    Buffer.from(HEAP_SIMD_WASM_BASE64, 'base64').toString('hex'),
+    Buffer.from(bytes).toString('hex'),
+    'functions/trainer/wasm/heap-simd-binary.ts is stale: run `npm run build:wasm`',
+  );
   assert.equal(readFileSync(new URL('../../functions/trainer/wasm/heap-simd-binary.ts', import.meta.url), 'utf8'), binarySource(bytes));
 });
 
@@ -42,14 +45,25 @@ test('addInto, tanhGrad and columnSum match plain loops (wasm)', async () => {
     const [a, b] = [values(n, n + 1), values(n, n + 2)];
     const dst = tf.tensor1d(a);
     simd.addInto(dst, tf.tensor1d(b));
-    assert.deepEqual(Array.from(dst.dataSync()), Array.from(a, (x, i) => Math.fround(x + b[i])), `addInto n=${n}`);
+    assert.deepEqual(
+      Array.from(dst.dataSync()),
+      Array.from(a, (x, i) => Math.fround(x + b[i])),
+      `addInto n=${n}`,
+    );
 
     const out = tf.zeros([n]);
     simd.tanhGrad(out, tf.tensor1d(a), tf.tensor1d(b));
     const expected = Array.from(a, (y, i) => b[i] * (1 - y * y));
     assert.ok(maxAbsDiff(out.dataSync(), expected) < 1e-5, `tanhGrad n=${n}`);
   }
-  for (const [rows, cols] of [[1, 1], [7, 3], [5, 6], [33, 16], [17, 120], [0, 4]]) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [7, 3],
+    [5, 6],
+    [33, 16],
+    [17, 120],
+    [0, 4],
+  ]) {
     const src = values(rows * cols, cols);
     const dst = tf.fill([cols], 123);
     simd.columnSum(dst, tf.tensor2d(src, [rows, cols]));

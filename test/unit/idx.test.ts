@@ -81,7 +81,11 @@ test('bad IDX files get errors that name the file and the problem', () => {
 
 test('mismatched images and labels are rejected with both files named', () => {
   const images = parseIdx(idx([3, 28, 28], new Array(3 * 784).fill(0)), 'imgs');
-  assertDatasetError(() => toDataset(images, parseIdx(idx([2], [1, 2]), 'labels'), 'imgs', 'labels'), 'labels', /2 labels but imgs has 3 images/);
+  assertDatasetError(
+    () => toDataset(images, parseIdx(idx([2], [1, 2]), 'labels'), 'imgs', 'labels'),
+    'labels',
+    /2 labels but imgs has 3 images/,
+  );
   assertDatasetError(
     () => toDataset(images, parseIdx(idx([3], [1, 2, 10]), 'labels'), 'imgs', 'labels'),
     'labels',

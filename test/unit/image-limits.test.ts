@@ -8,8 +8,24 @@ import { imageToMnist } from '../../functions/predict/image';
 import { pngInflatedSize, readImageHeader } from '../../functions/predict/image-header';
 import { readPredictInput } from '../../functions/predict/body';
 import { toImages } from '../../functions/predict/input';
-import { MAX_BATCH_IMAGES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, MAX_JPEG_SCANS, MAX_REQUEST_IMAGE_PIXELS } from '../../functions/predict/limits';
-import { blackPng, bombPng, digitJpeg, digitPng, interlacedPng, jpegDeclaring, jpegWithScans, rawPng, renderDigit } from '../helpers/images';
+import {
+  MAX_BATCH_IMAGES,
+  MAX_IMAGE_PIXELS,
+  MAX_IMAGE_SIDE,
+  MAX_JPEG_SCANS,
+  MAX_REQUEST_IMAGE_PIXELS,
+} from '../../functions/predict/limits';
+import {
+  blackPng,
+  bombPng,
+  digitJpeg,
+  digitPng,
+  interlacedPng,
+  jpegDeclaring,
+  jpegWithScans,
+  rawPng,
+  renderDigit,
+} from '../helpers/images';
 
 const { test: testSet } = await loadDatasetFromDir(mnistDataDir());
 const digit = (i: number) => testSet.images.subarray(i * 784, (i + 1) * 784);
@@ -43,8 +59,14 @@ test('the largest accepted image (4 megapixels) decodes and preprocesses; one pi
   const out = imageToMnist(digitPng(digit(3), side));
   assert.equal(out.length, 784);
   assert.throws(() => readImageHeader(rawPng({ width: side + 1, height: side + 1, idat: Buffer.alloc(0) })), refused(413, /4 megapixels/));
-  assert.throws(() => readImageHeader(rawPng({ width: MAX_IMAGE_SIDE + 1, height: 10, idat: Buffer.alloc(0) })), refused(413, /4096 pixels per side/));
-  assert.throws(() => readImageHeader(jpegDeclaring(digitJpeg(digit(3), 64), MAX_IMAGE_SIDE + 1, 10)), refused(413, /JPEG is 4097x10 pixels/));
+  assert.throws(
+    () => readImageHeader(rawPng({ width: MAX_IMAGE_SIDE + 1, height: 10, idat: Buffer.alloc(0) })),
+    refused(413, /4096 pixels per side/),
+  );
+  assert.throws(
+    () => readImageHeader(jpegDeclaring(digitJpeg(digit(3), 64), MAX_IMAGE_SIDE + 1, 10)),
+    refused(413, /JPEG is 4097x10 pixels/),
+  );
 });
 
 test('a 20000x20000 PNG is refused from its header in milliseconds', async () => {
@@ -66,7 +88,10 @@ test('interlaced PNGs decode within the same limits, and an interlaced or plain 
     const bomb = await bombPng(1024 ** 3, interlace);
     assert.ok(bomb.length > 900_000 && bomb.length < 1_200_000, `${bomb.length} bytes`);
     const ms = timed(() => imageToMnist(bomb));
-    assert.throws(() => imageToMnist(bomb), refused(400, /inflates to more than the \d+ bytes its header implies; refused as a decompression bomb/));
+    assert.throws(
+      () => imageToMnist(bomb),
+      refused(400, /inflates to more than the \d+ bytes its header implies; refused as a decompression bomb/),
+    );
     assert.ok(ms < 200, `interlace ${interlace}: ${ms} ms`);
   }
 });
@@ -76,7 +101,15 @@ test('the inflated size a PNG header implies matches what pngjs and the Adam7 wr
   assert.equal(pngInflatedSize(rawPng({ width: 3, height: 2, colorType: 6, depth: 16, idat: Buffer.alloc(0) })), 2 * (1 + 3 * 8));
   assert.equal(pngInflatedSize(rawPng({ width: 1, height: 1, colorType: 0, depth: 1, interlace: true, idat: Buffer.alloc(0) })), 2);
   // 10x10 RGBA interlaced: passes are 2x2, 1x2, 3x1, 2x3, 5x2, 5x5, 10x5 pixels.
-  const expected = [[2, 2], [1, 2], [3, 1], [2, 3], [5, 2], [5, 5], [10, 5]].reduce((s, [w, h]) => s + h * (1 + 4 * w), 0);
+  const expected = [
+    [2, 2],
+    [1, 2],
+    [3, 1],
+    [2, 3],
+    [5, 2],
+    [5, 5],
+    [10, 5],
+  ].reduce((s, [w, h]) => s + h * (1 + 4 * w), 0);
   assert.equal(pngInflatedSize(interlacedPng(renderDigit(digit(0), 10, 1))), expected);
 });
 
@@ -101,20 +134,32 @@ test(`a JPEG with more than ${MAX_JPEG_SCANS} scans is refused before decoding; 
 });
 
 const event = (contentType: string | undefined, body: string, isBase64Encoded = false) =>
-  ({ httpMethod: 'POST', path: '/predict', headers: contentType ? { 'Content-Type': contentType } : {}, body, isBase64Encoded }) as unknown as APIGatewayProxyEvent;
+  ({
+    httpMethod: 'POST',
+    path: '/predict',
+    headers: contentType ? { 'Content-Type': contentType } : {},
+    body,
+    isBase64Encoded,
+  }) as unknown as APIGatewayProxyEvent;
 
 test('batches: images are counted and their declared pixels summed before any is decoded', async () => {
   const big = (await blackPng(2000, 2000)).toString('base64'); // 4 MP each, all black: decoding would fail "no ink"
   const many = Array.from({ length: MAX_BATCH_IMAGES + 1 }, () => ({ image: digitPng(digit(0), 28).toString('base64') }));
-  await assert.rejects(async () => {
-    const { instances, batch } = await readPredictInput(event('application/json', JSON.stringify({ instances: many })));
-    toImages(instances, batch);
-  }, refused(413, /17 images; at most 16 images per request \(and 64 pixel arrays\)/));
+  await assert.rejects(
+    async () => {
+      const { instances, batch } = await readPredictInput(event('application/json', JSON.stringify({ instances: many })));
+      toImages(instances, batch);
+    },
+    refused(413, /17 images; at most 16 images per request \(and 64 pixel arrays\)/),
+  );
   const over = Array.from({ length: MAX_REQUEST_IMAGE_PIXELS / 4e6 + 1 }, () => ({ image: big }));
-  await assert.rejects(async () => {
-    const { instances, batch } = await readPredictInput(event('application/json', JSON.stringify({ instances: over })));
-    toImages(instances, batch);
-  }, refused(413, /12\.0 megapixels in all; the limit is 8 megapixels per request/));
+  await assert.rejects(
+    async () => {
+      const { instances, batch } = await readPredictInput(event('application/json', JSON.stringify({ instances: over })));
+      toImages(instances, batch);
+    },
+    refused(413, /12\.0 megapixels in all; the limit is 8 megapixels per request/),
+  );
   // 16 small images and 48 pixel arrays are fine.
   const mixed = [...many.slice(0, 16), ...Array.from({ length: 48 }, (_, i) => ({ pixels: Array.from(digit(i)) }))];
   const { instances, batch } = await readPredictInput(event('application/json', JSON.stringify({ instances: mixed })));
@@ -140,14 +185,40 @@ test('raw image bodies, multipart forms and content types', async () => {
   const onlyFile = new FormData();
   onlyFile.append('file', new Blob([new Uint8Array(jpeg)]), 'x.jpg');
   const req2 = new Request('http://x/', { method: 'POST', body: onlyFile });
-  const m2 = await readPredictInput(event(req2.headers.get('content-type')!, Buffer.from(await req2.arrayBuffer()).toString('base64'), true));
+  const m2 = await readPredictInput(
+    event(req2.headers.get('content-type')!, Buffer.from(await req2.arrayBuffer()).toString('base64'), true),
+  );
   assert.deepEqual(m2.instances, [{ image: jpeg }]);
 
-  await assert.rejects(readPredictInput(event('multipart/form-data', 'abc', false)), refused(400, /multipart\/form-data body could not be read/));
-  await assert.rejects(readPredictInput(event('multipart/form-data; boundary=x', Buffer.from('--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--\r\n').toString('base64'), true)), refused(400, /has no file/));
-  await assert.rejects(readPredictInput(event(undefined, '{}')), refused(415, /needs a Content-Type header: one of application\/json, image\/png, image\/jpeg, multipart\/form-data/));
-  await assert.rejects(readPredictInput(event('image/gif', 'R0lG', true)), refused(415, /Unsupported content type "image\/gif"; POST \/predict accepts application\/json, image\/png, image\/jpeg, multipart\/form-data/));
-  await assert.rejects(readPredictInput(event('text/' + 'x'.repeat(10_000), 'a')), (err: HttpError) => err.statusCode === 415 && err.message.length < 300);
+  await assert.rejects(
+    readPredictInput(event('multipart/form-data', 'abc', false)),
+    refused(400, /multipart\/form-data body could not be read/),
+  );
+  await assert.rejects(
+    readPredictInput(
+      event(
+        'multipart/form-data; boundary=x',
+        Buffer.from('--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--\r\n').toString('base64'),
+        true,
+      ),
+    ),
+    refused(400, /has no file/),
+  );
+  await assert.rejects(
+    readPredictInput(event(undefined, '{}')),
+    refused(415, /needs a Content-Type header: one of application\/json, image\/png, image\/jpeg, multipart\/form-data/),
+  );
+  await assert.rejects(
+    readPredictInput(event('image/gif', 'R0lG', true)),
+    refused(
+      415,
+      /Unsupported content type "image\/gif"; POST \/predict accepts application\/json, image\/png, image\/jpeg, multipart\/form-data/,
+    ),
+  );
+  await assert.rejects(
+    readPredictInput(event('text/' + 'x'.repeat(10_000), 'a')),
+    (err: HttpError) => err.statusCode === 415 && err.message.length < 300,
+  );
   await assert.rejects(readPredictInput(event('image/png', '', true)), refused(400, /body is empty/));
 });
 

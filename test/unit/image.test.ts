@@ -26,7 +26,8 @@ function render(pixels: Float32Array, { scale = 10, pad = 40, darkOnLight = true
   return { width, height: size, data };
 }
 
-const png = (img: ReturnType<typeof render>) => PNG.sync.write(Object.assign(new PNG({ width: img.width, height: img.height }), { data: img.data }));
+const png = (img: ReturnType<typeof render>) =>
+  PNG.sync.write(Object.assign(new PNG({ width: img.width, height: img.height }), { data: img.data }));
 
 /** Best correlation over shifts of up to 2 pixels: centring by mass may move a digit by a pixel. */
 function similarity(a: Float32Array, b: Float32Array): number {
@@ -76,7 +77,11 @@ test('light-on-dark, off-centre and JPEG images are handled the same way', () =>
   const offCentre = imageToMnist(png(render(digit(7), { offsetX: 300, pad: 10 })));
   const img = render(digit(7));
   const asJpeg = imageToMnist(jpeg.encode({ ...img, data: img.data }, 90).data);
-  for (const [name, out] of [['light on dark', lightOnDark], ['off centre', offCentre], ['jpeg', asJpeg]] as const) {
+  for (const [name, out] of [
+    ['light on dark', lightOnDark],
+    ['off centre', offCentre],
+    ['jpeg', asJpeg],
+  ] as const) {
     assert.ok(similarity(out, reference) > 0.9, `${name}: similarity ${similarity(out, reference)}`);
   }
 });
@@ -89,6 +94,9 @@ test('bad images get 400s that say what is wrong', () => {
     [png(render(digit(0))).subarray(0, 300), /PNG is truncated/],
   ];
   for (const [bytes, pattern] of cases) {
-    assert.throws(() => imageToMnist(bytes), (err: unknown) => err instanceof HttpError && err.statusCode === 400 && pattern.test(err.message));
+    assert.throws(
+      () => imageToMnist(bytes),
+      (err: unknown) => err instanceof HttpError && err.statusCode === 400 && pattern.test(err.message),
+    );
   }
 });

@@ -60,7 +60,9 @@ interface Synth {
 }
 
 /** The feature flags in cdk.json, which `cdk synth`/`cdk deploy` apply: the tests synthesize with the same. */
-const CDK_CONTEXT: Record<string, unknown> = JSON.parse(readFileSync(fileURLToPath(new URL('../../cdk.json', import.meta.url)), 'utf8')).context;
+const CDK_CONTEXT: Record<string, unknown> = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../../cdk.json', import.meta.url)), 'utf8'),
+).context;
 
 function synth(local: boolean): Synth {
   const app = new App({ context: CDK_CONTEXT });
@@ -94,9 +96,7 @@ function routes(template: Template): Map<string, string> {
 
 function nagFindings(s: Synth): string[] {
   const report = new AwsSolutionsChecks(s.app).validateScope(s.stack);
-  return report.violations.map(
-    (v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
-  );
+  return report.violations.map((v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
 }
 
 for (const local of [false, true]) {
@@ -185,10 +185,12 @@ for (const local of [false, true]) {
         ),
       );
       // Raw images and multipart forms must reach POST /predict base64-encoded; JSON stays text.
-      s.template.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['image/png', 'image/jpeg', 'multipart/form-data'] });
+      s.template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        BinaryMediaTypes: ['image/png', 'image/jpeg', 'multipart/form-data'],
+      });
     });
 
-    it('Lambdas: Node 24, arm64 on AWS (the host\'s architecture locally), memory/timeout, env vars', () => {
+    it("Lambdas: Node 24, arm64 on AWS (the host's architecture locally), memory/timeout, env vars", () => {
       s.template.hasResourceProperties('AWS::Lambda::Function', {
         Runtime: 'nodejs24.x',
         Architectures: [local && process.arch !== 'arm64' ? 'x86_64' : 'arm64'],
@@ -207,9 +209,10 @@ for (const local of [false, true]) {
       s.template.resourceCountIs('Custom::VpcRestrictDefaultSG', local ? 0 : 1);
     });
 
-    it('environment: each function and the trainer task get exactly what their config schema reads, from the resources\' own settings', () => {
+    it("environment: each function and the trainer task get exactly what their config schema reads, from the resources' own settings", () => {
       const res = s.template.toJSON().Resources as Resources;
-      const fnEnv = (fn: any) => res[s.stack.getLogicalId(fn.node.defaultChild)].Properties.Environment.Variables as Record<string, unknown>;
+      const fnEnv = (fn: any) =>
+        res[s.stack.getLogicalId(fn.node.defaultChild)].Properties.Environment.Variables as Record<string, unknown>;
       const taskDef = Object.values(res).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
       const trainerEnv = Object.fromEntries(
         (taskDef.Properties.ContainerDefinitions[0].Environment as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]),
@@ -222,8 +225,16 @@ for (const local of [false, true]) {
       for (const [name, env, schema] of cases) {
         const read = Object.keys(schema.shape);
         const required = read.filter((k) => !(schema.shape as Record<string, z.ZodType>)[k].safeParse(undefined).success);
-        assert.deepEqual(Object.keys(env).filter((k) => !read.includes(k)), [], `${name} gets variables its config does not read`);
-        assert.deepEqual(required.filter((k) => !(k in env)), [], `${name} lacks required variables`);
+        assert.deepEqual(
+          Object.keys(env).filter((k) => !read.includes(k)),
+          [],
+          `${name} gets variables its config does not read`,
+        );
+        assert.deepEqual(
+          required.filter((k) => !(k in env)),
+          [],
+          `${name} lacks required variables`,
+        );
         // Tokens (Refs) stand in as placeholder strings; literal values must pass the schema.
         const asStrings = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : 'token']));
         assert.doesNotThrow(() => readConfig(schema, asStrings), name);
@@ -238,7 +249,9 @@ for (const local of [false, true]) {
     it('one promotion threshold for the trainer and the api function', () => {
       const stack = new LenetStack(new App(), 'Threshold', { local, promotionMinAccuracy: 0.9 });
       const t = Template.fromStack(stack);
-      t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ QUEUE_URL: Match.anyValue(), PROMOTION_MIN_ACCURACY: '0.9' }) } });
+      t.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ QUEUE_URL: Match.anyValue(), PROMOTION_MIN_ACCURACY: '0.9' }) },
+      });
       t.hasResourceProperties('AWS::ECS::TaskDefinition', {
         ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'PROMOTION_MIN_ACCURACY', Value: '0.9' }]) })],
       });
@@ -263,7 +276,9 @@ for (const local of [false, true]) {
         NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'ENABLED' }) },
       });
       s.template.hasResourceProperties('AWS::ECS::Cluster', { CapacityProviders: ['FARGATE', 'FARGATE_SPOT'] });
-      s.template.hasResourceProperties('AWS::ECS::TaskDefinition', { RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' } });
+      s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      });
       // Auto scaling owns the count on AWS, so the template must not (every deploy would reset it);
       // locally nothing scales, so the service says 0.
       const service = Object.values(s.template.findResources('AWS::ECS::Service'))[0];
@@ -306,7 +321,12 @@ for (const local of [false, true]) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [s.stack.getLogicalId(s.stack.jobs.deadLetterQueue.node.defaultChild as any), 'QueueName'] } }],
+        Dimensions: [
+          {
+            Name: 'QueueName',
+            Value: { 'Fn::GetAtt': [s.stack.getLogicalId(s.stack.jobs.deadLetterQueue.node.defaultChild as any), 'QueueName'] },
+          },
+        ],
         ComparisonOperator: 'GreaterThanThreshold',
         Threshold: 0,
         TreatMissingData: 'notBreaching',
@@ -326,7 +346,9 @@ for (const local of [false, true]) {
     it('alarms notify an SNS topic when one is given', () => {
       const arn = 'arn:aws:sns:us-east-1:123456789012:lenet-alarms';
       const t = Template.fromStack(new LenetStack(new App({ context: CDK_CONTEXT }), 'WithTopic', { local, alarmTopicArn: arn }));
-      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).filter((a) => /DeadLetter|FailedJobs|failed/i.test(JSON.stringify(a)));
+      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).filter((a) =>
+        /DeadLetter|FailedJobs|failed/i.test(JSON.stringify(a)),
+      );
       assert.equal(alarms.filter((a) => JSON.stringify(a.Properties.AlarmActions) === JSON.stringify([arn])).length, 2);
     });
 
@@ -334,26 +356,43 @@ for (const local of [false, true]) {
       const dashboards = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'));
       assert.equal(dashboards.length, 1);
       const body = JSON.stringify(s.stack.resolve(dashboards[0].Properties.DashboardBody));
-      for (const name of ['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesNotVisible', 'Duration', 'Errors', '5XXError',
-        METRICS.names.imagesPerSecond, METRICS.names.testAccuracy, METRICS.names.succeededJobs, METRICS.names.failedJobs, METRICS.names.retriedJobs]) {
+      for (const name of [
+        'ApproximateNumberOfMessagesVisible',
+        'ApproximateNumberOfMessagesNotVisible',
+        'Duration',
+        'Errors',
+        '5XXError',
+        METRICS.names.imagesPerSecond,
+        METRICS.names.testAccuracy,
+        METRICS.names.succeededJobs,
+        METRICS.names.failedJobs,
+        METRICS.names.retriedJobs,
+      ]) {
         assert.ok(body.includes(`\\"${name}\\"`), `dashboard lacks ${name}`);
       }
       assert.ok(body.includes(METRICS.namespace));
     });
 
     it('the account-wide API Gateway CloudWatch role and account setting outlive the stack', () => {
-      const role = Object.entries(s.template.findResources('AWS::IAM::Role')).find(([, r]) => JSON.stringify(r).includes('AmazonAPIGatewayPushToCloudWatchLogs'))!;
+      const role = Object.entries(s.template.findResources('AWS::IAM::Role')).find(([, r]) =>
+        JSON.stringify(r).includes('AmazonAPIGatewayPushToCloudWatchLogs'),
+      )!;
       assert.equal(role[1].DeletionPolicy, 'Retain');
       const account = Object.values(s.template.findResources('AWS::ApiGateway::Account'))[0];
       assert.equal(account.DeletionPolicy, 'Retain');
     });
 
     it('feature flags: cdk.json holds the recommended set of this aws-cdk-lib; the access-log bucket gets a bucket policy, not an ACL', () => {
-      const recommended = JSON.parse(readFileSync(fileURLToPath(new URL('../../node_modules/aws-cdk-lib/recommended-feature-flags.json', import.meta.url)), 'utf8'));
+      const recommended = JSON.parse(
+        readFileSync(fileURLToPath(new URL('../../node_modules/aws-cdk-lib/recommended-feature-flags.json', import.meta.url)), 'utf8'),
+      );
       for (const [flag, value] of Object.entries(recommended)) assert.deepEqual(CDK_CONTEXT[flag], value, flag);
-      for (const bucket of Object.values(s.template.findResources('AWS::S3::Bucket'))) assert.equal(bucket.Properties.AccessControl, undefined);
+      for (const bucket of Object.values(s.template.findResources('AWS::S3::Bucket')))
+        assert.equal(bucket.Properties.AccessControl, undefined);
       s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
-        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' })]) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' })]),
+        },
       });
     });
 
@@ -362,12 +401,17 @@ for (const local of [false, true]) {
       for (const [id, r] of Object.entries(resources)) {
         const props = JSON.stringify(r.Properties ?? {});
         for (const dep of r.DependsOn ?? []) {
-          assert.ok(!props.includes(`{"Ref":"${dep}"}`) && !props.includes(`"Fn::GetAtt":["${dep}"`), `${id} DependsOn ${dep}, which it references`);
+          assert.ok(
+            !props.includes(`{"Ref":"${dep}"}`) && !props.includes(`"Fn::GetAtt":["${dep}"`),
+            `${id} DependsOn ${dep}, which it references`,
+          );
         }
       }
     });
 
-    it('cfn-lint: no errors, warnings or notes', { skip: !existsSync(CFN_LINT) && 'cfn-lint is not installed (.ci/run installs it: npx tsx infra/cfn-lint.ts install)' }, () => {
+    it('cfn-lint: no errors, warnings or notes', {
+      skip: !existsSync(CFN_LINT) && 'cfn-lint is not installed (.ci/run installs it: npx tsx infra/cfn-lint.ts install)',
+    }, () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'cfn-lint-'));
       try {
         const file = path.join(dir, `${local ? 'local' : 'aws'}.template.json`);
@@ -382,7 +426,8 @@ for (const local of [false, true]) {
 
     it('API auth: every job and model method is AWS_IAM; only GET / and POST /predict are open', () => {
       const resources = s.template.toJSON().Resources as Resources;
-      const pathOf = (ref: any): string => (ref?.['Fn::GetAtt'] ? '' : `${pathOf(resources[ref.Ref].Properties.ParentId)}/${resources[ref.Ref].Properties.PathPart}`);
+      const pathOf = (ref: any): string =>
+        ref?.['Fn::GetAtt'] ? '' : `${pathOf(resources[ref.Ref].Properties.ParentId)}/${resources[ref.Ref].Properties.PathPart}`;
       const auth = Object.fromEntries(
         Object.values(s.template.findResources('AWS::ApiGateway::Method')).map((m) => [
           `${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId) || '/'}`,
@@ -407,7 +452,9 @@ for (const local of [false, true]) {
     it('API throttles: POST /jobs and promotion low, per route', () => {
       const stage = Object.values(s.template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
       const settings = Object.fromEntries(
-        (stage.MethodSettings as any[]).filter((m) => m.ResourcePath !== '/*').map((m) => [`${m.HttpMethod} ${m.ResourcePath}`, [m.ThrottlingRateLimit, m.ThrottlingBurstLimit]]),
+        (stage.MethodSettings as any[])
+          .filter((m) => m.ResourcePath !== '/*')
+          .map((m) => [`${m.HttpMethod} ${m.ResourcePath}`, [m.ThrottlingRateLimit, m.ThrottlingBurstLimit]]),
       );
       assert.deepEqual(settings['POST /~1jobs'], [1, 2]);
       assert.deepEqual(settings['POST /~1models~1promote'], [1, 2]);
@@ -426,7 +473,10 @@ for (const local of [false, true]) {
       const predictRole = s.stack.getLogicalId(s.stack.api.predictFunction.role!.node.defaultChild as any);
       const predict = policies.find((p) => JSON.stringify(p.Properties.Roles).includes(predictRole))!;
       const s3 = (predict.Properties.PolicyDocument.Statement as any[]).filter((st) => JSON.stringify(st.Action).includes('s3:'));
-      assert.deepEqual(s3.map((st) => st.Action), ['s3:GetObject']);
+      assert.deepEqual(
+        s3.map((st) => st.Action),
+        ['s3:GetObject'],
+      );
       assert.match(JSON.stringify(s3[0].Resource), /\/models\/\*"/);
     });
 
@@ -508,8 +558,7 @@ for (const local of [false, true]) {
 }
 
 describe('LenetStack (local mode with localEcs: MiniStack runs the trainer service as a container)', () => {
-  const template = (props: { local: boolean; localEcs?: boolean }) =>
-    Template.fromStack(new LenetStack(new App(), 'EcsStack', props));
+  const template = (props: { local: boolean; localEcs?: boolean }) => Template.fromStack(new LenetStack(new App(), 'EcsStack', props));
   const taskDefinition = (t: Template) => Object.values(t.findResources('AWS::ECS::TaskDefinition'))[0].Properties;
   const service = (t: Template) => Object.values(t.findResources('AWS::ECS::Service'))[0].Properties;
 

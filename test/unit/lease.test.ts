@@ -68,7 +68,7 @@ test('an expired lease is taken over; the old holder can neither renew nor relea
   assert.ok(b.acquired);
   assert.equal(b.tookOverFrom, 'worker-a');
   await assert.rejects(a.lease.renew(), /lost the lease on job job2: now held by worker-b/);
-  assert.equal(await a.lease.release(), false, 'a stale release does not free the new holder\'s lease');
+  assert.equal(await a.lease.release(), false, "a stale release does not free the new holder's lease");
   const doc = await readLease(bucket, 'job2');
   assert.equal(doc?.owner, 'worker-b');
   assert.equal(isLeaseFree(doc!), false);

@@ -44,17 +44,28 @@ async function adamState(model: tfl.LayersModel): Promise<{ name: string; values
   const named = await model.optimizer.getWeights();
   return named.map(({ name, tensor }) => ({ name, values: Float32Array.from(tensor.dataSync()) }));
 }
-const batchOf = (from: number, n: number) => batchArrays(data.train, Array.from({ length: n }, (_, i) => from + i));
+const batchOf = (from: number, n: number) =>
+  batchArrays(
+    data.train,
+    Array.from({ length: n }, (_, i) => from + i),
+  );
 
 test('native gradients equal the wasm fast step on real MNIST batches (1 and 2 threads, full and odd batches)', { skip }, () => {
   const model = buildLeNet5({ seed: 3 });
   const vars = modelVariables(model);
   const net = new NativeLeNet(addon!, vars, model.optimizer, { batch: 32, threads: [1, 2] });
-  for (const [n, threads] of [[32, 1], [32, 2], [7, 2]]) {
+  for (const [n, threads] of [
+    [32, 1],
+    [32, 2],
+    [7, 2],
+  ]) {
     const { pixels, labels } = batchOf(200 + n, n);
     const ref = lenetGradients(vars, pixels, labels, 1 / n);
     const mine = net.gradients(pixels, labels, threads, 1 / n);
-    assert.ok(Math.abs(mine.result.lossSum - ref.result.lossSum) < 1e-4 * n, `loss n=${n}: ${mine.result.lossSum} vs ${ref.result.lossSum}`);
+    assert.ok(
+      Math.abs(mine.result.lossSum - ref.result.lossSum) < 1e-4 * n,
+      `loss n=${n}: ${mine.result.lossSum} vs ${ref.result.lossSum}`,
+    );
     assert.equal(mine.result.correct, ref.result.correct);
     ref.grads.forEach((g, i) => {
       const err = relError(mine.grads[i], g.dataSync());
@@ -89,7 +100,10 @@ test('native Adam steps match the wasm fast step from the same weights (weights 
   const [stateA, stateB] = [await adamState(wasmModel), await adamState(nativeModel)];
   // The two models' layers are numbered apart ('conv2d_Conv2D1' vs '…7'); the rest of each name must match.
   const role = (name: string) => name.replace(/^[^/]+/, '');
-  assert.deepEqual(stateB.map((s) => role(s.name)), stateA.map((s) => role(s.name)));
+  assert.deepEqual(
+    stateB.map((s) => role(s.name)),
+    stateA.map((s) => role(s.name)),
+  );
   assert.equal(stateA[0].values[0], steps);
   assert.equal(stateB[0].values[0], steps);
   stateA.forEach((s, i) => assert.ok(relError(stateB[i].values, s.values) < 1e-3, `${s.name}: ${relError(stateB[i].values, s.values)}`));
@@ -101,32 +115,56 @@ test('native Adam steps match the wasm fast step from the same weights (weights 
 /** Saves a model with its optimizer to memory and loads it back, as the checkpoints do through S3. */
 async function roundTrip(model: tfl.LayersModel, learningRate: number): Promise<tfl.LayersModel> {
   let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    saved = artifacts;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }), { includeOptimizer: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+    { includeOptimizer: true },
+  );
   const loaded = await tfl.loadLayersModel(tf.io.fromMemory(saved!));
   if (!loaded.optimizer) compileLeNet5(loaded, learningRate);
   return loaded;
 }
 
 test('a checkpoint from either route resumes on the other with the same Adam state and weights', { skip }, async () => {
-  const params = TrainingParams.parse({ epochs: 2, trainSubset: 640, validationSplit: 0, augmentShift: 0, learningRate: 0.001, workers: 1 });
+  const params = TrainingParams.parse({
+    epochs: 2,
+    trainSubset: 640,
+    validationSplit: 0,
+    augmentShift: 0,
+    learningRate: 0.001,
+    workers: 1,
+  });
   const subset = take(data.train, 640);
-  for (const [first, second] of [['native', 'fast'], ['fast', 'native']] as const) {
+  for (const [first, second] of [
+    ['native', 'fast'],
+    ['fast', 'native'],
+  ] as const) {
     // Reference: both epochs on `first`, continuously. Then: epoch 1 on `first`, save, load, epoch 2 on `second`.
     const ref = buildLeNet5({ seed: 21, learningRate: 0.001 });
     await train(ref, subset, { params, backend: 'wasm', step: first });
     const model = buildLeNet5({ seed: 21, learningRate: 0.001 });
     const routes: string[] = [];
-    await train(model, subset, { params: { ...params, epochs: 1 }, backend: 'wasm', step: first, hooks: { onRoute: (r) => routes.push(r) } });
+    await train(model, subset, {
+      params: { ...params, epochs: 1 },
+      backend: 'wasm',
+      step: first,
+      hooks: { onRoute: (r) => routes.push(r) },
+    });
     const before = await adamState(model);
     const resumed = await roundTrip(model, 0.001);
     const loadedState = await adamState(resumed);
-    assert.deepEqual(loadedState.map((s) => s.name), before.map((s) => s.name));
+    assert.deepEqual(
+      loadedState.map((s) => s.name),
+      before.map((s) => s.name),
+    );
     loadedState.forEach((s, i) => assert.deepEqual(s.values, before[i].values, `${first} checkpoint: ${s.name} survives the round trip`));
     await train(resumed, subset, { params, backend: 'wasm', step: second, startEpoch: 1, hooks: { onRoute: (r) => routes.push(r) } });
-    assert.deepEqual(routes.map((r) => r.split('×')[0]), [first, second]);
+    assert.deepEqual(
+      routes.map((r) => r.split('×')[0]),
+      [first, second],
+    );
     const [a, b] = [weightsOf(ref), weightsOf(resumed)];
     const [stateA, stateB] = [await adamState(ref), await adamState(resumed)];
     assert.equal(stateB[0].values[0], 40, 'iterations after 2 epochs of 20 batches');
@@ -143,12 +181,28 @@ test('a checkpoint from either route resumes on the other with the same Adam sta
 });
 
 test('a short native training run lowers the loss on real MNIST and the tf variables see it', { skip }, async () => {
-  const params = TrainingParams.parse({ epochs: 3, trainSubset: 3000, validationSplit: 0.1, augmentShift: 0, learningRate: 0.001, lrSchedule: 'constant', workers: 'auto' });
+  const params = TrainingParams.parse({
+    epochs: 3,
+    trainSubset: 3000,
+    validationSplit: 0.1,
+    augmentShift: 0,
+    learningRate: 0.001,
+    lrSchedule: 'constant',
+    workers: 'auto',
+  });
   const model = buildLeNet5({ seed: 8, learningRate: 0.001 });
   const metrics: { loss: number; valAccuracy?: number; route?: string }[] = [];
-  await train(model, take(data.train, 3000), { params, backend: 'wasm', step: 'auto', hooks: { onEpochEnd: async (m) => void metrics.push(m) } });
+  await train(model, take(data.train, 3000), {
+    params,
+    backend: 'wasm',
+    step: 'auto',
+    hooks: { onEpochEnd: async (m) => void metrics.push(m) },
+  });
   assert.equal(metrics.length, 3);
-  assert.ok(metrics.every((m) => m.route === 'native×auto'), `routes: ${metrics.map((m) => m.route)}`);
+  assert.ok(
+    metrics.every((m) => m.route === 'native×auto'),
+    `routes: ${metrics.map((m) => m.route)}`,
+  );
   assert.ok(metrics[2].loss < 0.6 * metrics[0].loss, `loss ${metrics.map((m) => m.loss.toFixed(3))}`);
   // Validation runs on the tf model, so this checks the weights were synced back each epoch.
   assert.ok(metrics[2].valAccuracy! > 0.85, `val accuracy ${metrics[2].valAccuracy}`);

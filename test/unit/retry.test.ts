@@ -24,15 +24,26 @@ test('permanent: 4xx, and 501 / NotImplemented even when the SDK marks it retrya
 test('withRetry gives up on a 501 at the first attempt and retries a 503', async () => {
   let calls = 0;
   await assert.rejects(
-    withRetry('conditional DELETE', async () => { calls++; throw awsError('NotImplemented', 501); }, { baseDelayMs: 1 }),
+    withRetry(
+      'conditional DELETE',
+      async () => {
+        calls++;
+        throw awsError('NotImplemented', 501);
+      },
+      { baseDelayMs: 1 },
+    ),
     /NotImplemented/,
   );
   assert.equal(calls, 1);
   calls = 0;
-  const out = await withRetry('GET', async () => {
-    if (++calls < 3) throw awsError('ServiceUnavailable', 503);
-    return 'ok';
-  }, { baseDelayMs: 1 });
+  const out = await withRetry(
+    'GET',
+    async () => {
+      if (++calls < 3) throw awsError('ServiceUnavailable', 503);
+      return 'ok';
+    },
+    { baseDelayMs: 1 },
+  );
   assert.equal(out, 'ok');
   assert.equal(calls, 3);
 });

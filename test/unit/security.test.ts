@@ -57,9 +57,18 @@ test('responses: nosniff on every JSON answer and no CORS header', () => {
 
 test('mutating routes: a body without Content-Type is a 415 when JSON is required', () => {
   const event = (headers: Record<string, string>) => ({ headers, body: '{}' }) as unknown as APIGatewayProxyEvent;
-  assert.throws(() => parseJsonBody(event({}), TrainingParams, '', { requireJsonContentType: true }), (e: unknown) => e instanceof HttpError && e.statusCode === 415);
-  assert.throws(() => parseJsonBody(event({ 'Content-Type': 'text/plain' }), TrainingParams, '', { requireJsonContentType: true }), (e: unknown) => e instanceof HttpError && e.statusCode === 415);
-  assert.equal(parseJsonBody(event({ 'content-type': 'application/json' }), TrainingParams, '', { requireJsonContentType: true }).epochs, 20);
+  assert.throws(
+    () => parseJsonBody(event({}), TrainingParams, '', { requireJsonContentType: true }),
+    (e: unknown) => e instanceof HttpError && e.statusCode === 415,
+  );
+  assert.throws(
+    () => parseJsonBody(event({ 'Content-Type': 'text/plain' }), TrainingParams, '', { requireJsonContentType: true }),
+    (e: unknown) => e instanceof HttpError && e.statusCode === 415,
+  );
+  assert.equal(
+    parseJsonBody(event({ 'content-type': 'application/json' }), TrainingParams, '', { requireJsonContentType: true }).epochs,
+    20,
+  );
 });
 
 test('CLI signing region: from the execute-api host, else AWS_REGION', () => {

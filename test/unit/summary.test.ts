@@ -33,13 +33,33 @@ const SECRET = 'SECRET-do-not-show';
 function indexOf(...jobs: [string, number][]): Record<string, unknown> {
   return Object.fromEntries(jobs.map(([id, age]) => [jobIndexKeys.entry(new Date(Date.now() - age).toISOString(), id), {}]));
 }
-const epoch = (n: number) => ({ epoch: n, loss: 1 / n, accuracy: 0.9, valLoss: 1.1 / n, valAccuracy: 0.88, learningRate: 0.0005, seconds: 3, imagesPerSecond: 2000, backend: 'wasm', threads: 2 });
+const epoch = (n: number) => ({
+  epoch: n,
+  loss: 1 / n,
+  accuracy: 0.9,
+  valLoss: 1.1 / n,
+  valAccuracy: 0.88,
+  learningRate: 0.0005,
+  seconds: 3,
+  imagesPerSecond: 2000,
+  backend: 'wasm',
+  threads: 2,
+});
 
 function job(jobId: string, patch: Partial<JobStatus> = {}): JobStatus {
   return {
     jobId,
     status: 'SUCCEEDED',
-    params: { epochs: 2, batchSize: 32, learningRate: 0.0005, lrSchedule: 'cosine', augmentShift: 2, validationSplit: 0.1, seed: 42, datasetPrefix: `datasets/${SECRET}/` },
+    params: {
+      epochs: 2,
+      batchSize: 32,
+      learningRate: 0.0005,
+      lrSchedule: 'cosine',
+      augmentShift: 2,
+      validationSplit: 0.1,
+      seed: 42,
+      datasetPrefix: `datasets/${SECRET}/`,
+    },
     createdAt: '2026-11-27T10:00:00.000Z',
     updatedAt: '2026-11-27T10:05:00.000Z',
     epoch: 2,
@@ -59,7 +79,15 @@ test('summary: the served model card and the newest job, with no params, errors 
   const served = jobIdAt(new Date(now.getTime() - 3 * 86_400_000), 'aaaaaaaa');
   const older = jobIdAt(new Date(now.getTime() - 2 * 86_400_000), 'bbbbbbbb');
   const newest = jobIdAt(new Date(now.getTime() - 60_000), 'cccccccc');
-  const pointer: LatestModel & { testImages: number } = { jobId: served, epoch: 2, modelPrefix: modelKeys.final(served), testAccuracy: 0.99, promotedAt: '2026-11-27T10:06:00.000Z', promotionId: SECRET, testImages: 10_000 };
+  const pointer: LatestModel & { testImages: number } = {
+    jobId: served,
+    epoch: 2,
+    modelPrefix: modelKeys.final(served),
+    testAccuracy: 0.99,
+    promotedAt: '2026-11-27T10:06:00.000Z',
+    promotionId: SECRET,
+    testImages: 10_000,
+  };
   const { bucket, calls } = memoryBucket({
     [modelKeys.latest]: pointer,
     [jobKeys.status(served)]: job(served),
@@ -100,10 +128,21 @@ test('summary: the served model card and the newest job, with no params, errors 
 
 test('summary: a failed newest job shows its status but not its error; nothing served, nothing listed', async () => {
   const id = jobIdAt(new Date(Date.now() - 400 * 86_400_000), 'dddddddd');
-  const { bucket, calls } = memoryBucket({ [jobKeys.status(id)]: job(id, { status: 'FAILED', testAccuracy: undefined, metrics: [] }), ...indexOf([id, 400 * 86_400_000]) });
+  const { bucket, calls } = memoryBucket({
+    [jobKeys.status(id)]: job(id, { status: 'FAILED', testAccuracy: undefined, metrics: [] }),
+    ...indexOf([id, 400 * 86_400_000]),
+  });
   const summary = await readSummary(bucket);
   assert.equal(summary.model, null);
-  assert.deepEqual(summary.newestJob, { jobId: id, status: 'FAILED', createdAt: '2026-11-27T10:00:00.000Z', updatedAt: '2026-11-27T10:05:00.000Z', epoch: 2, totalEpochs: 2, metrics: [] });
+  assert.deepEqual(summary.newestJob, {
+    jobId: id,
+    status: 'FAILED',
+    createdAt: '2026-11-27T10:00:00.000Z',
+    updatedAt: '2026-11-27T10:05:00.000Z',
+    epoch: 2,
+    totalEpochs: 2,
+    metrics: [],
+  });
   // However old the newest job, one listing of the index finds it.
   assert.equal(calls.list, 1);
   assert.deepEqual(await readSummary(memoryBucket({}).bucket), { model: null, newestJob: null });

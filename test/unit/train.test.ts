@@ -46,7 +46,10 @@ test('stopping between batches returns "stopped" without running the epoch hook'
 test('the data order depends only on seed and epoch; cosine decays to 1% and constant keeps the seed rate', () => {
   assert.deepEqual(shuffledIndices(50, 7), shuffledIndices(50, 7));
   assert.notDeepEqual(shuffledIndices(50, 7), shuffledIndices(50, 8));
-  assert.deepEqual([...shuffledIndices(50, 7)].sort((a, b) => a - b), [...Array(50).keys()]);
+  assert.deepEqual(
+    [...shuffledIndices(50, 7)].sort((a, b) => a - b),
+    [...Array(50).keys()],
+  );
   const cosine = { learningRate: 0.001, lrSchedule: 'cosine' as const, epochs: 20 };
   assert.equal(learningRateFor(cosine, 0), 0.001);
   assert.ok(Math.abs(learningRateFor(cosine, 19) - 0.00001) < 1e-12);
@@ -64,7 +67,11 @@ test('the data order depends only on seed and epoch; cosine decays to 1% and con
 test('augmentation shifts each image by the drawn offset and fills with background', () => {
   const image = Float32Array.from({ length: 784 }, (_, i) => (i % 97) / 97 + 0.01);
   const data = { count: 1, images: image, labels: Uint8Array.of(4) };
-  for (const [draw, d] of [[0.99, 2], [0, -2], [0.5, 0]] as const) {
+  for (const [draw, d] of [
+    [0.99, 2],
+    [0, -2],
+    [0.5, 0],
+  ] as const) {
     const { xs, ys } = batchTensors(data, [0], { random: () => draw, maxShift: 2 });
     const out = xs.dataSync();
     for (let y = 0; y < 28; y++) {

@@ -14,13 +14,28 @@ async function emfLines(fn: () => void): Promise<any[]> {
   } finally {
     process.stdout.write = write;
   }
-  return lines.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((o) => o._aws);
+  return lines
+    .join('')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((o) => o._aws);
 }
 
 test('trainer metrics: one EMF line per event, in the stack namespace with the service dimension', async () => {
   const metrics = makeTrainerMetrics(new Metrics({ namespace: METRICS.namespace, serviceName: METRICS.service }));
   const out = await emfLines(() => {
-    metrics.epoch({ epoch: 1, loss: 0.5, accuracy: 0.9, valLoss: 0.4, valAccuracy: 0.92, learningRate: 0.001, seconds: 10, imagesPerSecond: 1234, backend: 'wasm' });
+    metrics.epoch({
+      epoch: 1,
+      loss: 0.5,
+      accuracy: 0.9,
+      valLoss: 0.4,
+      valAccuracy: 0.92,
+      learningRate: 0.001,
+      seconds: 10,
+      imagesPerSecond: 1234,
+      backend: 'wasm',
+    });
     metrics.timeToFirstStep(3.5);
     metrics.testAccuracy(0.95);
     metrics.jobOutcome('SUCCEEDED');
@@ -37,10 +52,19 @@ test('trainer metrics: one EMF line per event, in the stack namespace with the s
   }
   const N = METRICS.names;
   assert.deepEqual(
-    { ips: out[0][N.imagesPerSecond], loss: out[0][N.trainLoss], acc: out[0][N.trainAccuracy], val: out[0][N.valAccuracy], valLoss: out[0][N.valLoss] },
+    {
+      ips: out[0][N.imagesPerSecond],
+      loss: out[0][N.trainLoss],
+      acc: out[0][N.trainAccuracy],
+      val: out[0][N.valAccuracy],
+      valLoss: out[0][N.valLoss],
+    },
     { ips: 1234, loss: 0.5, acc: 0.9, val: 0.92, valLoss: 0.4 },
   );
   assert.equal(out[1][N.timeToFirstStep], 3.5);
   assert.equal(out[2][N.testAccuracy], 0.95);
-  assert.deepEqual(out.slice(3).map((o) => o._aws.CloudWatchMetrics[0].Metrics[0].Name), [N.succeededJobs, N.retriedJobs, N.failedJobs]);
+  assert.deepEqual(
+    out.slice(3).map((o) => o._aws.CloudWatchMetrics[0].Metrics[0].Name),
+    [N.succeededJobs, N.retriedJobs, N.failedJobs],
+  );
 });

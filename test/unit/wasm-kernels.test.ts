@@ -13,20 +13,37 @@ import { buildLeNet5 } from '../../shared/model';
 type Pad = 'valid' | 'same' | number;
 
 interface Geometry {
-  N: number; H: number; W: number; Ci: number; Co: number; KH: number; KW: number;
-  S: number; OH: number; OW: number; top: number; left: number;
+  N: number;
+  H: number;
+  W: number;
+  Ci: number;
+  Co: number;
+  KH: number;
+  KW: number;
+  S: number;
+  OH: number;
+  OW: number;
+  top: number;
+  left: number;
 }
 
 function geometry(N: number, H: number, W: number, Ci: number, Co: number, KH: number, KW: number, S: number, pad: Pad): Geometry {
   let OH: number, OW: number, top: number, left: number;
   if (pad === 'valid') {
-    OH = Math.ceil((H - KH + 1) / S); OW = Math.ceil((W - KW + 1) / S); top = 0; left = 0;
+    OH = Math.ceil((H - KH + 1) / S);
+    OW = Math.ceil((W - KW + 1) / S);
+    top = 0;
+    left = 0;
   } else if (pad === 'same') {
-    OH = Math.ceil(H / S); OW = Math.ceil(W / S);
+    OH = Math.ceil(H / S);
+    OW = Math.ceil(W / S);
     top = Math.floor(Math.max((OH - 1) * S + KH - H, 0) / 2);
     left = Math.floor(Math.max((OW - 1) * S + KW - W, 0) / 2);
   } else {
-    OH = Math.floor((H + 2 * pad - KH) / S) + 1; OW = Math.floor((W + 2 * pad - KW) / S) + 1; top = pad; left = pad;
+    OH = Math.floor((H + 2 * pad - KH) / S) + 1;
+    OW = Math.floor((W + 2 * pad - KW) / S) + 1;
+    top = pad;
+    left = pad;
   }
   return { N, H, W, Ci, Co, KH, KW, S, OH, OW, top, left };
 }
@@ -48,8 +65,7 @@ function forEachTap(g: Geometry, fn: (xBase: number, dyBase: number, wBase: numb
 function refBackpropFilter(g: Geometry, x: Float32Array, dy: Float32Array): Float64Array {
   const dw = new Float64Array(g.KH * g.KW * g.Ci * g.Co);
   forEachTap(g, (xb, dyb, wb) => {
-    for (let ci = 0; ci < g.Ci; ci++)
-      for (let co = 0; co < g.Co; co++) dw[wb + ci * g.Co + co] += x[xb + ci] * dy[dyb + co];
+    for (let ci = 0; ci < g.Ci; ci++) for (let co = 0; co < g.Co; co++) dw[wb + ci * g.Co + co] += x[xb + ci] * dy[dyb + co];
   });
   return dw;
 }
@@ -57,8 +73,7 @@ function refBackpropFilter(g: Geometry, x: Float32Array, dy: Float32Array): Floa
 function refBackpropInput(g: Geometry, dy: Float32Array, w: Float32Array): Float64Array {
   const dx = new Float64Array(g.N * g.H * g.W * g.Ci);
   forEachTap(g, (xb, dyb, wb) => {
-    for (let ci = 0; ci < g.Ci; ci++)
-      for (let co = 0; co < g.Co; co++) dx[xb + ci] += dy[dyb + co] * w[wb + ci * g.Co + co];
+    for (let ci = 0; ci < g.Ci; ci++) for (let co = 0; co < g.Co; co++) dx[xb + ci] += dy[dyb + co] * w[wb + ci * g.Co + co];
   });
   return dx;
 }
@@ -109,7 +124,18 @@ before(async () => {
   await tf.ready();
 });
 
-interface ConvCase { name: string; N: number; H: number; W: number; Ci: number; Co: number; KH: number; KW: number; S: number; pad: Pad }
+interface ConvCase {
+  name: string;
+  N: number;
+  H: number;
+  W: number;
+  Ci: number;
+  Co: number;
+  KH: number;
+  KW: number;
+  S: number;
+  pad: Pad;
+}
 
 const convCases: ConvCase[] = [];
 for (const N of [1, 3]) {
@@ -137,9 +163,16 @@ describe('Conv2DBackpropFilter (wasm)', () => {
       const x = tf.tensor4d(xv, [c.N, c.H, c.W, c.Ci]);
       const dy = tf.tensor4d(dyv, [c.N, g.OH, g.OW, c.Co]);
       const ids = wasmDataIds();
-      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
-        strides: c.S, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.KH, c.KW, c.Ci, c.Co],
-      }) as tf.Tensor;
+      const dw = tf.engine().runKernel(
+        'Conv2DBackpropFilter',
+        { x, dy },
+        {
+          strides: c.S,
+          pad: c.pad,
+          dataFormat: 'NHWC',
+          filterShape: [c.KH, c.KW, c.Ci, c.Co],
+        },
+      ) as tf.Tensor;
       assert.deepEqual(dw.shape, [c.KH, c.KW, c.Ci, c.Co]);
       assertClose(dw.dataSync(), refBackpropFilter(g, xv, dyv), 1e-5, c.name);
       dw.dispose();
@@ -161,9 +194,16 @@ for (const algorithm of ['auto', 'matMul', 'fullConv', 'depthwise'] as const) {
           const dy = tf.tensor4d(dyv, [c.N, g.OH, g.OW, c.Co]);
           const w = tf.tensor4d(wv, [c.KH, c.KW, c.Ci, c.Co]);
           const ids = wasmDataIds();
-          const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, {
-            strides: c.S, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.N, c.H, c.W, c.Ci],
-          }) as tf.Tensor;
+          const dx = tf.engine().runKernel(
+            'Conv2DBackpropInput',
+            { dy, filter: w },
+            {
+              strides: c.S,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+              inputShape: [c.N, c.H, c.W, c.Ci],
+            },
+          ) as tf.Tensor;
           assert.deepEqual(dx.shape, [c.N, c.H, c.W, c.Ci]);
           assertClose(dx.dataSync(), refBackpropInput(g, dyv, wv), 1e-5, c.name);
           dx.dispose();
@@ -211,15 +251,31 @@ describe('unsupported conv gradient variants throw', () => {
   test('NCHW dataFormat', () => {
     tf.tidy(() => {
       assert.throws(
-        () => tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.zeros([1, 2, 8, 8]), dy: tf.zeros([1, 3, 4, 4]) }, {
-          strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [5, 5, 2, 3],
-        }),
+        () =>
+          tf.engine().runKernel(
+            'Conv2DBackpropFilter',
+            { x: tf.zeros([1, 2, 8, 8]), dy: tf.zeros([1, 3, 4, 4]) },
+            {
+              strides: 1,
+              pad: 'valid',
+              dataFormat: 'NCHW',
+              filterShape: [5, 5, 2, 3],
+            },
+          ),
         /unsupported dataFormat 'NCHW'/,
       );
       assert.throws(
-        () => tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.zeros([1, 3, 4, 4]), filter: tf.zeros([5, 5, 2, 3]) }, {
-          strides: 1, pad: 'valid', dataFormat: 'NCHW', inputShape: [1, 2, 8, 8],
-        }),
+        () =>
+          tf.engine().runKernel(
+            'Conv2DBackpropInput',
+            { dy: tf.zeros([1, 3, 4, 4]), filter: tf.zeros([5, 5, 2, 3]) },
+            {
+              strides: 1,
+              pad: 'valid',
+              dataFormat: 'NCHW',
+              inputShape: [1, 2, 8, 8],
+            },
+          ),
         /unsupported dataFormat 'NCHW'/,
       );
     });
@@ -227,15 +283,36 @@ describe('unsupported conv gradient variants throw', () => {
   test('explicit padding larger than filter size - 1', () => {
     tf.tidy(() => {
       assert.throws(
-        () => tf.engine().runKernel('Conv2DBackpropFilter', { x: x(), dy: tf.zeros([1, 14, 14, 3]) }, {
-          strides: 1, pad: [[0, 0], [4, 4], [4, 4], [0, 0]], dataFormat: 'NHWC', filterShape: [3, 3, 2, 3],
-        }),
+        () =>
+          tf.engine().runKernel(
+            'Conv2DBackpropFilter',
+            { x: x(), dy: tf.zeros([1, 14, 14, 3]) },
+            {
+              strides: 1,
+              pad: [
+                [0, 0],
+                [4, 4],
+                [4, 4],
+                [0, 0],
+              ],
+              dataFormat: 'NHWC',
+              filterShape: [3, 3, 2, 3],
+            },
+          ),
         /unsupported pad/,
       );
       assert.throws(
-        () => tf.engine().runKernel('Conv2DBackpropInput', { dy: dy(), filter: tf.zeros([1, 1, 2, 3]) }, {
-          strides: 2, pad: 1, dataFormat: 'NHWC', inputShape: [1, 8, 8, 2],
-        }),
+        () =>
+          tf.engine().runKernel(
+            'Conv2DBackpropInput',
+            { dy: dy(), filter: tf.zeros([1, 1, 2, 3]) },
+            {
+              strides: 2,
+              pad: 1,
+              dataFormat: 'NHWC',
+              inputShape: [1, 8, 8, 2],
+            },
+          ),
         /unsupported pad/,
       );
     });
@@ -264,7 +341,10 @@ describe('BatchMatMul (wasm)', () => {
       assert.deepEqual(c.shape, batch === 1 ? [m, n] : [batch, m, n]);
       const expected = new Float64Array(batch * m * n);
       for (let i = 0; i < batch; i++) {
-        expected.set(refMatMul(av.subarray(i * m * k, (i + 1) * m * k), bv.subarray(i * k * n, (i + 1) * k * n), m, k, n, tA, tB), i * m * n);
+        expected.set(
+          refMatMul(av.subarray(i * m * k, (i + 1) * m * k), bv.subarray(i * k * n, (i + 1) * k * n), m, k, n, tA, tB),
+          i * m * n,
+        );
       }
       assertClose(c.dataSync(), expected, 1e-5, 'matMul');
       c.dispose();
@@ -302,8 +382,7 @@ describe('LeNet-5 training on wasm', () => {
     const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 10);
     // Gradients of the loss w.r.t. every weight, before any update.
     const grads = tf.tidy(() => {
-      const { grads } = tf.variableGrads(() =>
-        tf.mean(tfl.metrics.categoricalCrossentropy(y, model.predict(x) as tf.Tensor)) as tf.Scalar);
+      const { grads } = tf.variableGrads(() => tf.mean(tfl.metrics.categoricalCrossentropy(y, model.predict(x) as tf.Tensor)) as tf.Scalar);
       return model.trainableWeights.map((w) => grads[w.originalName]!.dataSync().slice() as Float32Array);
     });
     const losses: number[] = [];

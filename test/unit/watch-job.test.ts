@@ -15,8 +15,20 @@ test('the CLI progress: whole epochs, or the running epoch to the batch', () => 
 });
 
 test('the CLI metrics line names the backend and gradient threads', () => {
-  const m = { epoch: 3, loss: 0.1, accuracy: 0.97, valAccuracy: 0.98, learningRate: 0.0005, seconds: 25, imagesPerSecond: 2101.6, backend: 'wasm' };
-  assert.equal(describeMetrics({ ...base, metrics: [{ ...m, threads: 2 }] }), 'loss 0.1000 acc 0.9700 val_acc 0.9800 2102 img/s (wasm, 2 threads)');
+  const m = {
+    epoch: 3,
+    loss: 0.1,
+    accuracy: 0.97,
+    valAccuracy: 0.98,
+    learningRate: 0.0005,
+    seconds: 25,
+    imagesPerSecond: 2101.6,
+    backend: 'wasm',
+  };
+  assert.equal(
+    describeMetrics({ ...base, metrics: [{ ...m, threads: 2 }] }),
+    'loss 0.1000 acc 0.9700 val_acc 0.9800 2102 img/s (wasm, 2 threads)',
+  );
   assert.match(describeMetrics({ ...base, metrics: [{ ...m, threads: 1 }] }), /\(wasm, 1 thread\)$/);
   assert.match(describeMetrics({ ...base, metrics: [m] }), /\(wasm\)$/);
 });

@@ -83,7 +83,12 @@ export class NativeLeNet {
   private accBeta2: number;
   private dirty = false;
 
-  constructor(addon: NativeAddon, private readonly vars: tf.Variable[], optimizer: tf.Optimizer, prepare: { batch: number; threads: number[] }) {
+  constructor(
+    addon: NativeAddon,
+    private readonly vars: tf.Variable[],
+    optimizer: tf.Optimizer,
+    prepare: { batch: number; threads: number[] },
+  ) {
     this.trainer = new addon.LeNetTrainer();
     this.adam = optimizer as unknown as AdamInternals;
     // The first shape built fixes the addon's weight layouts; build the common ones now.
@@ -140,7 +145,10 @@ export class NativeLeNet {
       write(this.adam.accumulatedFirstMoment[i].variable, i, ParamKind.FirstMoment);
       write(this.adam.accumulatedSecondMoment[i].variable, i, ParamKind.SecondMoment);
     });
-    for (const [variable, value] of [[this.adam.accBeta1, this.accBeta1], [this.adam.accBeta2, this.accBeta2]] as const) {
+    for (const [variable, value] of [
+      [this.adam.accBeta1, this.accBeta1],
+      [this.adam.accBeta2, this.accBeta2],
+    ] as const) {
       const t = tf.scalar(value, 'float32');
       variable.assign(t);
       t.dispose();

@@ -9,8 +9,19 @@ import { HEAP_SIMD_WASM_BASE64 } from './heap-simd-binary';
 
 interface Exports {
   addInto(dst: number, src: number, n: number): void;
-  adam(w: number, out: number, m: number, v: number, g: number, n: number,
-    b1: number, b2: number, step: number, inv2: number, eps: number): void;
+  adam(
+    w: number,
+    out: number,
+    m: number,
+    v: number,
+    g: number,
+    n: number,
+    b1: number,
+    b2: number,
+    step: number,
+    inv2: number,
+    eps: number,
+  ): void;
   tanhGrad(dz: number, y: number, dy: number, n: number): void;
   columnSum(dst: number, src: number, rows: number, cols: number): void;
 }
@@ -41,7 +52,10 @@ export interface AdamConstants {
 }
 
 export class HeapSimd {
-  constructor(private readonly backend: WasmHeapBackend, private readonly fn: Exports) {}
+  constructor(
+    private readonly backend: WasmHeapBackend,
+    private readonly fn: Exports,
+  ) {}
 
   private ptr(t: TensorInfo, size: number, what: string): number {
     const view = this.backend.typedArrayFromHeap(t);
@@ -72,8 +86,19 @@ export class HeapSimd {
   /** One Adam step: m, v updated in place, the new weights written to `out`. */
   adam(w: TensorInfo, out: TensorInfo, m: TensorInfo, v: TensorInfo, g: TensorInfo, c: AdamConstants): void {
     const n = this.size(w);
-    this.fn.adam(this.ptr(w, n, 'w'), this.ptr(out, n, 'out'), this.ptr(m, n, 'm'), this.ptr(v, n, 'v'), this.ptr(g, n, 'g'), n,
-      c.beta1, c.beta2, c.step, c.inv2, c.epsilon);
+    this.fn.adam(
+      this.ptr(w, n, 'w'),
+      this.ptr(out, n, 'out'),
+      this.ptr(m, n, 'm'),
+      this.ptr(v, n, 'v'),
+      this.ptr(g, n, 'g'),
+      n,
+      c.beta1,
+      c.beta2,
+      c.step,
+      c.inv2,
+      c.epsilon,
+    );
   }
 
   /** dz = dy · (1 − y²). */

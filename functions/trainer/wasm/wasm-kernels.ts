@@ -54,7 +54,6 @@ import { heapSimd, type WasmHeapBackend } from './heap-simd';
 
 type Shape4 = [number, number, number, number];
 
-
 /** Kernel functions of the wasm backend as shipped, captured before we replace any of them. */
 const shipped = new Map<string, KernelFunc>();
 
@@ -92,13 +91,22 @@ function convGeometry(
     throw new Error(`${kernelName} (wasm): unsupported dilations ${JSON.stringify(dilations)}, only 1 is supported`);
   }
   const info = backend_util.computeConv2DInfo(
-    xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
+    xShape,
+    filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
   );
-  if (info.padInfo.top > info.filterHeight - 1 || info.padInfo.left > info.filterWidth - 1 ||
-      info.padInfo.bottom > info.filterHeight - 1 || info.padInfo.right > info.filterWidth - 1) {
-    throw new Error(
-      `${kernelName} (wasm): unsupported pad ${JSON.stringify(attrs.pad)}: explicit padding larger than filter size - 1`,
-    );
+  if (
+    info.padInfo.top > info.filterHeight - 1 ||
+    info.padInfo.left > info.filterWidth - 1 ||
+    info.padInfo.bottom > info.filterHeight - 1 ||
+    info.padInfo.right > info.filterWidth - 1
+  ) {
+    throw new Error(`${kernelName} (wasm): unsupported pad ${JSON.stringify(attrs.pad)}: explicit padding larger than filter size - 1`);
   }
   return info;
 }
@@ -132,8 +140,10 @@ function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo };
     const src = backend.typedArrayFromHeap(x);
     const dst = backend.typedArrayFromHeap(xT);
     dst.fill(0);
-    const i0 = Math.max(0, top), i1 = Math.min(HC, H + top);
-    const j0 = Math.max(0, left), j1 = Math.min(WC, W + left);
+    const i0 = Math.max(0, top),
+      i1 = Math.min(HC, H + top);
+    const j0 = Math.max(0, left),
+      j1 = Math.min(WC, W + left);
     for (let n = 0; n < N; n++) {
       for (let i = i0; i < i1; i++) {
         for (let j = j0; j < j1; j++) {
@@ -258,7 +268,12 @@ function fullConvPadding(info: backend_util.Conv2DInfo): [[number, number], [num
   const WD = (OW - 1) * info.strideWidth + 1;
   const top = KH - 1 - info.padInfo.top;
   const left = KW - 1 - info.padInfo.left;
-  return [[0, 0], [top, H - HD + KH - 1 - top], [left, W - WD + KW - 1 - left], [0, 0]];
+  return [
+    [0, 0],
+    [top, H - HD + KH - 1 - top],
+    [left, W - WD + KW - 1 - left],
+    [0, 0],
+  ];
 }
 
 /**
@@ -318,7 +333,10 @@ function backpropInputByDepthwise(info: backend_util.Conv2DInfo, dy: TensorInfo,
     }
   }
   const conv = call(DepthwiseConv2dNative, { x: { ...dyT, shape: [1, HD, WD, N * Co] }, filter: fD }, backend, {
-    strides: [1, 1], pad: fullConvPadding(info), dilations: [1, 1], dataFormat: 'NHWC',
+    strides: [1, 1],
+    pad: fullConvPadding(info),
+    dilations: [1, 1],
+    dataFormat: 'NHWC',
   });
   backend.disposeData(dyT.dataId);
   backend.disposeData(fD.dataId);
@@ -339,7 +357,9 @@ function backpropInputByDepthwise(info: backend_util.Conv2DInfo, dy: TensorInfo,
  */
 function avgPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; backend: unknown; attrs: NamedAttrMap }): TensorInfo {
   const { dy, input } = args.inputs;
-  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as AvgPoolGradAttrs & { dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as AvgPoolGradAttrs & {
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  };
   const info = backend_util.computePool2DInfo(input.shape as Shape4, filterSize, strides, 1, pad, dimRoundingMode);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
   const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
@@ -347,7 +367,15 @@ function avgPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; back
   const unpadded = !top && !bottom && !left && !right && dy.dtype === 'float32';
   const backend = args.backend as WasmHeapBackend;
   if (unpadded && SH === 1 && SW === 1) {
-    const padded = call(PadV2, { x: dy }, backend, { paddings: [[0, 0], [FH - 1, FH - 1], [FW - 1, FW - 1], [0, 0]], constantValue: 0 });
+    const padded = call(PadV2, { x: dy }, backend, {
+      paddings: [
+        [0, 0],
+        [FH - 1, FH - 1],
+        [FW - 1, FW - 1],
+        [0, 0],
+      ],
+      constantValue: 0,
+    });
     const dx = call(AvgPool, { x: padded }, backend, { filterSize: [FH, FW], strides: 1, pad: 'valid' });
     backend.disposeData(padded.dataId);
     return dx;
@@ -376,7 +404,6 @@ function avgPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; back
   return call(AvgPoolGrad, args.inputs, args.backend, args.attrs);
 }
 
-
 /**
  * The wasm BatchMatMul only uses XNNPACK when neither operand is transposed (and batch is 1);
  * with transposeA/B it falls back to a scalar triple loop ~15x slower. So materialise the
@@ -403,7 +430,8 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
   const T = (x: TensorInfo) => call(Transpose, { x }, backend, { perm: [1, 0] });
   const noFlags = { transposeA: false, transposeB: false };
   // Elements copied (+ the right operand, which XNNPACK packs) for either formulation.
-  const sizeA = ra * ca, sizeB = rb * cb;
+  const sizeA = ra * ca,
+    sizeB = rb * cb;
   const direct = (transposeA ? sizeA : 0) + (transposeB ? sizeB : 0) + sizeB;
   const swapped = (transposeA ? 0 : sizeA) + (transposeB ? 0 : sizeB) + m * n + sizeA;
   let out: TensorInfo;
