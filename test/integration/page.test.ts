@@ -219,7 +219,7 @@ for (const size of [
       await modelCard.locator('svg.plot').nth(1).waitFor();
       const modelText = await modelCard.innerText();
       assert.match(modelText, /Test accuracy\s+\d\d\.\d\d%/);
-      assert.match(modelText, /Test images\s+1,000/);
+      assert.match(modelText, /Test images\s+10,000/);
       assert.match(modelText, /Trained\s+\S/);
       assert.match(modelText, /Promoted\s+\S/);
       assert.equal(
