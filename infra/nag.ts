@@ -40,10 +40,3 @@ export function refOf(resource: IConstruct): string {
   if (!cfn || !CfnResource.isCfnResource(cfn)) throw new Error(`${resource.node.path} has no CfnResource`);
   return `<${Stack.of(cfn).resolve(cfn.logicalId)}>`;
 }
-
-/** IAM5 acknowledgements for the wildcards `bucket.grantRead/grantReadWrite` produce. */
-export function bucketGrantAcks(bucket: IConstruct, reason: string, write: boolean): NagAck[] {
-  const findings = ['Action::s3:GetObject*', 'Action::s3:GetBucket*', 'Action::s3:List*', `Resource::${arnRef(bucket)}/*`];
-  if (write) findings.push('Action::s3:DeleteObject*', 'Action::s3:Abort*');
-  return findings.map((f) => ({ id: `AwsSolutions-IAM5[${f}]`, reason }));
-}

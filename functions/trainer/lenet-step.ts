@@ -214,7 +214,8 @@ export function lenetGradients(
   return { grads, result };
 }
 
-interface AdamInternals {
+/** The parts of tf.AdamOptimizer the hand-written steps read and update (not in its public types). */
+export interface AdamInternals {
   learningRate: number;
   beta1: number;
   beta2: number;

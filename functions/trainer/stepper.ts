@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
 import { adamUpdate, fastTrainerSupported, lenetGradients, type StepResult } from './lenet-step';
-import { loadNativeAddon, NativeLeNet } from './native/native-step';
+import { loadNativeAddon, modelVariables, NativeLeNet } from './native/native-step';
 import { ParallelGradients } from './parallel';
 import { ThreadChooser } from './thread-chooser';
 
@@ -47,11 +47,6 @@ export interface StepperOptions {
   workers?: number | 'auto';
   /** Largest batch that will be passed (sizes the shared buffers). */
   maxBatch: number;
-}
-
-/** The model's trainable tf.Variables, in model order. */
-function modelVariables(model: tfl.LayersModel): tf.Variable[] {
-  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
 }
 
 /** Whether the 'fast' route can train `model` on the active backend. */

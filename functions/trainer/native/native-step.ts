@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { StepResult } from '../lenet-step';
+import type { AdamInternals, StepResult } from '../lenet-step';
 
 export interface NativeAddon {
   dnnlVersion: string;
@@ -58,18 +58,6 @@ export function loadNativeAddon(): { addon?: NativeAddon; error?: string } {
     }
   }
   return cached;
-}
-
-interface AdamInternals {
-  learningRate: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  accBeta1: tf.Variable;
-  accBeta2: tf.Variable;
-  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
-  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
-  incrementIterations(): void;
 }
 
 /**
