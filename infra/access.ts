@@ -1,7 +1,7 @@
 /**
  * Who may do what: the bucket statements of each role, by key prefix from shared/bucket-layout.ts,
  * and the managed policies operators attach to people, from the route table. No role may delete
- * object versions (versioning is the bucket's undo); only the trainer deletes, and only leases.
+ * object versions (versioning is the bucket's undo), and none deletes objects at all.
  */
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -27,7 +27,8 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
     // jobs-index/: a job that reaches the queue without the API is indexed by the trainer.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
     list: [PREFIXES.datasets, PREFIXES.checkpoints],
-    del: [jobKeys.lease('*')],
+    // Leases end with a conditional PUT that marks them released, so nothing is ever deleted.
+    del: [],
   },
 };
 

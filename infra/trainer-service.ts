@@ -307,7 +307,7 @@ export class TrainerService extends Construct {
         id: 'AwsSolutions-ECS2',
         reason: 'BUCKET_NAME and QUEUE_URL are resource names, not secrets; there is nothing to keep in Secrets Manager/SSM.',
       },
-      ...['datasets/*', 'jobs/*', 'checkpoints/*', 'models/*', 'jobs-index/*', 'jobs/*.lease'].map((p) => ({
+      ...['datasets/*', 'jobs/*', 'checkpoints/*', 'models/*', 'jobs-index/*'].map((p) => ({
         id: `AwsSolutions-IAM5[Resource::${arnRef(props.bucket)}/${p}]`,
         reason:
           'Every object under one key prefix of the data bucket (shared/bucket-layout.ts, infra/access.ts); keys carry job ids not known in advance.',

@@ -1,12 +1,4 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  PutObjectCommand,
-  type S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { withRetry, type RetryOptions } from './retry';
 
 /** What a conditional write or delete did: done (with the new ETag), or refused because the condition did not hold. */
@@ -75,20 +67,6 @@ export class Bucket {
           }),
         );
         return { ok: true, etag: out.ETag };
-      } catch (err) {
-        const status = conditionStatus(err);
-        if (status) return { ok: false, status };
-        throw err;
-      }
-    });
-  }
-
-  /** Deletes a key, only if its ETag is still `ifMatch` when given. */
-  async delete(key: string, ifMatch?: string): Promise<ConditionalResult> {
-    return this.call(`DELETE ${key}`, async () => {
-      try {
-        await this.s3.send(new DeleteObjectCommand({ Bucket: this.name, Key: key, IfMatch: ifMatch }));
-        return { ok: true };
       } catch (err) {
         const status = conditionStatus(err);
         if (status) return { ok: false, status };
