@@ -18,6 +18,8 @@ export interface CheckpointInfo {
   /** The training step's route (functions/trainer/stepper.ts), when known. */
   route?: string;
   metrics?: EpochMetrics;
+  /** Every complete epoch's metrics up to this checkpoint: a resume restores them even when the job record missed the last update. */
+  history?: EpochMetrics[];
   testAccuracy?: number;
   testLoss?: number;
   /** Test images testAccuracy was measured on. */

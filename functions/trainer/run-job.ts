@@ -79,8 +79,9 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     backend,
   });
 
-  // Keep metrics of epochs already done; drop any recorded past the checkpoint we resume from.
-  let metrics: EpochMetrics[] = (existing?.metrics ?? []).filter((m) => m.epoch <= startEpoch);
+  // Metrics of the epochs already done: the checkpoint's own history is authoritative (a crash can land between
+  // writing a checkpoint and updating the job record); drop any recorded past the checkpoint we resume from.
+  let metrics: EpochMetrics[] = (last?.info.history ?? existing?.metrics ?? []).filter((m) => m.epoch <= startEpoch);
   await jobs.update(jobId, {
     status: 'RUNNING',
     params,
@@ -144,6 +145,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             epoch: at.epoch,
             backend,
             route,
+            history: metrics,
             position: at,
             createdAt: new Date().toISOString(),
           });
@@ -151,15 +153,16 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
         },
         onEpochEnd: async (m) => {
           await ctx.assertLeaseHeld?.();
+          metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
           await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
             jobId,
             epoch: m.epoch,
             backend,
             route,
             metrics: m,
+            history: metrics,
             createdAt: new Date().toISOString(),
           });
-          metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
           await jobs.update(jobId, { status: 'RUNNING', epoch: m.epoch, metrics });
           ctx.metrics?.epoch(m);
           logger.info('epoch done', { jobId, ...m });

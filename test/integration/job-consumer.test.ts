@@ -126,6 +126,25 @@ test('a stopped job goes back to the queue and resumes from its last complete ch
   assert.equal(await queueDepth(), 0);
 });
 
+test('a crash between writing an epoch checkpoint and updating the job record loses no epoch metrics on resume', async () => {
+  await send({ jobId: 'job-gap', params: { ...tiny, epochs: 3 } });
+  const first = worker({ onBatchEnd: (epoch) => epoch === 1 && first.stop() });
+  await first.pollOnce();
+  const epoch1 = await bucket.getJson<CheckpointInfo>(modelKeys.epoch('job-gap', 1) + modelKeys.marker);
+  // As if the trainer died right after the checkpoint: the record never got epoch 1's metrics.
+  await new JobStore(bucket).update('job-gap', { epoch: 0, metrics: [] });
+
+  assert.equal(await worker().pollOnce(), true);
+  const done = (await new JobStore(bucket).get('job-gap'))!;
+  assert.equal(done.status, 'SUCCEEDED', done.reason);
+  assert.equal(done.resumedFromEpoch, 1);
+  assert.deepEqual(
+    done.metrics.map((m) => m.epoch),
+    [1, 2, 3],
+  );
+  assert.deepEqual(done.metrics[0], epoch1?.metrics, "epoch 1's metrics come back from its checkpoint");
+});
+
 test('poison messages end FAILED with a readable reason, are deleted, and the worker goes on', async () => {
   const cases: [string, unknown, RegExp][] = [
     ['job-badjson', '{"jobId": "job-badjson", ', /not valid JSON/],
