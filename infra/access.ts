@@ -7,28 +7,28 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { jobKeys, modelKeys, PREFIXES } from '../shared/bucket-layout';
+import { modelKeys, PREFIXES } from '../shared/bucket-layout';
 import { ROUTES, type Route } from '../shared/routes';
 
 export type BucketRole = 'predict' | 'api' | 'trainer';
 
-/** What each role reads, writes, lists and deletes, as key patterns. */
-export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; list: string[]; del: string[] }> = {
+/**
+ * What each role reads, writes and lists, as key patterns. There is deliberately no delete: leases
+ * end with a conditional PUT, checkpoints expire by lifecycle rule, and versions are the undo.
+ */
+export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; list: string[] }> = {
   // The served-model pointer and the models it points to.
-  predict: { get: [`${PREFIXES.models}*`], put: [], list: [], del: [] },
+  predict: { get: [`${PREFIXES.models}*`], put: [], list: [] },
   api: {
     get: [`${PREFIXES.jobs}*`, `${PREFIXES.models}*`, `${PREFIXES.datasets}*`],
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest],
     list: [PREFIXES.jobsIndex, PREFIXES.datasets, PREFIXES.models],
-    del: [],
   },
   trainer: {
     get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
     // jobs-index/: a job that reaches the queue without the API is indexed by the trainer.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
     list: [PREFIXES.datasets, PREFIXES.checkpoints],
-    // Leases end with a conditional PUT that marks them released, so nothing is ever deleted.
-    del: [],
   },
 };
 
@@ -39,8 +39,6 @@ export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.Poli
   const statements: iam.PolicyStatement[] = [];
   if (a.get.length) statements.push(new iam.PolicyStatement({ sid: 'Read', actions: ['s3:GetObject'], resources: objects(a.get) }));
   if (a.put.length) statements.push(new iam.PolicyStatement({ sid: 'Write', actions: ['s3:PutObject'], resources: objects(a.put) }));
-  if (a.del.length)
-    statements.push(new iam.PolicyStatement({ sid: 'DeleteLeases', actions: ['s3:DeleteObject'], resources: objects(a.del) }));
   if (a.list.length) {
     statements.push(
       new iam.PolicyStatement({
