@@ -497,9 +497,30 @@ for (const local of [false, true]) {
       const s3 = (predict.Properties.PolicyDocument.Statement as any[]).filter((st) => JSON.stringify(st.Action).includes('s3:'));
       assert.deepEqual(
         s3.map((st) => st.Action),
-        ['s3:GetObject'],
+        ['s3:GetObject', 's3:ListBucket'],
       );
       assert.match(JSON.stringify(s3[0].Resource), /\/models\/\*"/);
+      assert.deepEqual(s3[1].Condition, { StringLike: { 's3:prefix': ['models/*'] } });
+    });
+
+    it('every prefix a role reads it may list, and no listing is unconditioned (S3 answers a missing key with 403 without ListBucket)', () => {
+      const objectPattern = (r: unknown) => JSON.stringify(r).match(/"\/([^"]*)"\]\]\}$/)?.[1];
+      let roles = 0;
+      for (const p of Object.values(s.template.findResources('AWS::IAM::Policy'))) {
+        const sts = p.Properties.PolicyDocument.Statement as any[];
+        const reads = sts
+          .filter((st) => [st.Action].flat().includes('s3:GetObject'))
+          .flatMap((st) => [st.Resource].flat().map(objectPattern));
+        const lists = sts.filter((st) => [st.Action].flat().includes('s3:ListBucket'));
+        for (const st of lists)
+          assert.ok(st.Condition?.StringLike?.['s3:prefix'], `ListBucket without a prefix condition: ${JSON.stringify(st)}`);
+        if (!reads.length || reads.includes(undefined)) continue;
+        roles++;
+        const listed = lists.flatMap((st) => st.Condition.StringLike['s3:prefix']);
+        for (const read of reads)
+          assert.ok(listed.includes(read), `${JSON.stringify(p.Properties.Roles)} reads ${read} but may not list it (${listed})`);
+      }
+      assert.equal(roles, 3, 'predict, api and trainer');
     });
 
     it('managed policies JobsOperator and ModelAdmin: only ModelAdmin may force a promotion; ARNs are outputs', () => {
