@@ -341,6 +341,13 @@ test("the trainer under its task role's policy: a job submitted through the API 
   const problems = trainer.logs().filter((l) => /WARN|ERROR/.test(String(l.level)) && l.message !== 'rejected job message');
   assert.deepEqual(problems, [], 'no warning or error in the trainer log');
 
+  // S3 answers a GET of a missing key 403, not 404, unless the caller may list it; emulators answer 404
+  // regardless. So the keys the trainer reads while they may still be missing must be listable.
+  const trainerS3 = s3As(trainerKeys);
+  for (const key of [`${modelKeys.final('new-job')}${modelKeys.marker}`, modelKeys.latest, jobKeys.status('new-job')]) {
+    await trainerS3.send(new ListObjectsV2Command({ Bucket: outputs.BucketName, Prefix: key }));
+  }
+
   assert.equal((await operator.models()).latest?.jobId, trainedJobId);
   // The predict function, under its own enforced role, loads the promoted model from models/.
   const { testImages } = await mnistSlices(0, 1);
