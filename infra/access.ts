@@ -7,28 +7,29 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { jobKeys, modelKeys, PREFIXES } from '../shared/bucket-layout';
+import { modelKeys, PREFIXES } from '../shared/bucket-layout';
 import { ROUTES, type Route } from '../shared/routes';
 
 export type BucketRole = 'predict' | 'api' | 'trainer';
 
-/** What each role reads, writes, lists and deletes, as key patterns. */
-export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; list: string[]; del: string[] }> = {
+/**
+ * What each role reads, writes and lists, as key patterns. There is deliberately no delete: leases
+ * end with a conditional PUT, checkpoints expire by lifecycle rule, and versions are the undo.
+ * `list` names only prefixes listed but not read: every prefix a role reads it may also list (below).
+ */
+export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; list: string[] }> = {
   // The served-model pointer and the models it points to.
-  predict: { get: [`${PREFIXES.models}*`], put: [], list: [], del: [] },
+  predict: { get: [`${PREFIXES.models}*`], put: [], list: [] },
   api: {
     get: [`${PREFIXES.jobs}*`, `${PREFIXES.models}*`, `${PREFIXES.datasets}*`],
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest],
-    list: [PREFIXES.jobsIndex, PREFIXES.datasets, PREFIXES.models],
-    del: [],
+    list: [PREFIXES.jobsIndex],
   },
   trainer: {
     get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
     // jobs-index/: a job that reaches the queue without the API is indexed by the trainer.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
-    list: [PREFIXES.datasets, PREFIXES.checkpoints],
-    // Leases end with a conditional PUT that marks them released, so nothing is ever deleted.
-    del: [],
+    list: [],
   },
 };
 
@@ -39,15 +40,17 @@ export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.Poli
   const statements: iam.PolicyStatement[] = [];
   if (a.get.length) statements.push(new iam.PolicyStatement({ sid: 'Read', actions: ['s3:GetObject'], resources: objects(a.get) }));
   if (a.put.length) statements.push(new iam.PolicyStatement({ sid: 'Write', actions: ['s3:PutObject'], resources: objects(a.put) }));
-  if (a.del.length)
-    statements.push(new iam.PolicyStatement({ sid: 'DeleteLeases', actions: ['s3:DeleteObject'], resources: objects(a.del) }));
-  if (a.list.length) {
+  // S3 answers a GET of a missing key with 403 instead of 404 unless the caller may ListBucket, and
+  // every role reads keys that may be missing (a new job's final-model marker, the first served-model
+  // pointer, an unknown job id): so each may list the prefixes it reads. Emulators answer 404 regardless.
+  const listed = [...new Set([...a.list, ...a.get.map((p) => p.replace(/\*$/, ''))])];
+  if (listed.length) {
     statements.push(
       new iam.PolicyStatement({
         sid: 'List',
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': a.list.map((p) => `${p}*`) } },
+        conditions: { StringLike: { 's3:prefix': listed.map((p) => `${p}*`) } },
       }),
     );
   }

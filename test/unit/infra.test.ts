@@ -462,22 +462,65 @@ for (const local of [false, true]) {
       assert.deepEqual(settings['GET /~1jobs'], [10, 20]);
     });
 
-    it('IAM least privilege: no role may delete object versions; only the trainer deletes, and only leases; predict reads models/ only', () => {
+    it('IAM least privilege: no identity or bucket policy allows deleting objects or versions; predict reads models/ only', () => {
+      // Every document that can grant: role and user policies, managed policies, inline role policies, the bucket policy.
       const policies = Object.values(s.template.findResources('AWS::IAM::Policy'));
-      const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
-      for (const st of statements) {
+      const docs = [
+        ...policies.map((p) => p.Properties.PolicyDocument),
+        ...Object.values(s.template.findResources('AWS::IAM::ManagedPolicy')).map((p) => p.Properties.PolicyDocument),
+        ...Object.values(s.template.findResources('AWS::IAM::Role')).flatMap((r) =>
+          (r.Properties.Policies ?? []).map((p: any) => p.PolicyDocument),
+        ),
+        ...Object.values(s.template.findResources('AWS::S3::BucketPolicy')).map((p) => p.Properties.PolicyDocument),
+      ];
+      assert.ok(docs.length >= 4, `found ${docs.length} policy documents`);
+      // An action pattern grants a delete if its wildcards can expand to one (s3:*, s3:Delete*, *Object*, *).
+      const grantsDelete = (pattern: string) => {
+        const re = new RegExp(
+          `^${pattern
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*/g, '.*')
+            .replace(/\?/g, '.')}$`,
+          'i',
+        );
+        return ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:DeleteBucket', 's3:PutLifecycleConfiguration'].some((a) => re.test(a));
+      };
+      assert.ok(grantsDelete('s3:*') && grantsDelete('s3:Delete*') && grantsDelete('*') && !grantsDelete('s3:GetObject'));
+      for (const st of docs.flatMap((d) => d.Statement as any[])) {
+        if (st.Effect !== 'Allow') continue;
+        assert.equal(st.NotAction, undefined, `an Allow with NotAction grants everything else: ${JSON.stringify(st)}`);
         const actions = [st.Action].flat() as string[];
-        assert.ok(!actions.some((a) => /DeleteObjectVersion|^s3:DeleteObject\*$|^s3:\*$|^s3:Abort/.test(a)), JSON.stringify(st));
-        if (actions.includes('s3:DeleteObject')) assert.deepEqual(JSON.stringify(st.Resource).match(/\/[^"]*"\]\]/g), ['/jobs/*.lease"]]']);
+        assert.ok(!actions.some(grantsDelete), JSON.stringify(st));
       }
       const predictRole = s.stack.getLogicalId(s.stack.api.predictFunction.role!.node.defaultChild as any);
       const predict = policies.find((p) => JSON.stringify(p.Properties.Roles).includes(predictRole))!;
       const s3 = (predict.Properties.PolicyDocument.Statement as any[]).filter((st) => JSON.stringify(st.Action).includes('s3:'));
       assert.deepEqual(
         s3.map((st) => st.Action),
-        ['s3:GetObject'],
+        ['s3:GetObject', 's3:ListBucket'],
       );
       assert.match(JSON.stringify(s3[0].Resource), /\/models\/\*"/);
+      assert.deepEqual(s3[1].Condition, { StringLike: { 's3:prefix': ['models/*'] } });
+    });
+
+    it('every prefix a role reads it may list, and no listing is unconditioned (S3 answers a missing key with 403 without ListBucket)', () => {
+      const objectPattern = (r: unknown) => JSON.stringify(r).match(/"\/([^"]*)"\]\]\}$/)?.[1];
+      let roles = 0;
+      for (const p of Object.values(s.template.findResources('AWS::IAM::Policy'))) {
+        const sts = p.Properties.PolicyDocument.Statement as any[];
+        const reads = sts
+          .filter((st) => [st.Action].flat().includes('s3:GetObject'))
+          .flatMap((st) => [st.Resource].flat().map(objectPattern));
+        const lists = sts.filter((st) => [st.Action].flat().includes('s3:ListBucket'));
+        for (const st of lists)
+          assert.ok(st.Condition?.StringLike?.['s3:prefix'], `ListBucket without a prefix condition: ${JSON.stringify(st)}`);
+        if (!reads.length || reads.includes(undefined)) continue;
+        roles++;
+        const listed = lists.flatMap((st) => st.Condition.StringLike['s3:prefix']);
+        for (const read of reads)
+          assert.ok(listed.includes(read), `${JSON.stringify(p.Properties.Roles)} reads ${read} but may not list it (${listed})`);
+      }
+      assert.equal(roles, 3, 'predict, api and trainer');
     });
 
     it('managed policies JobsOperator and ModelAdmin: only ModelAdmin may force a promotion; ARNs are outputs', () => {
