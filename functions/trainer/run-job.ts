@@ -7,7 +7,8 @@ import { findResumePoint, loadModel, modelKeys, saveCheckpoint, type CheckpointI
 import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import type { EpochMetrics, JobMessage } from '../../shared/schemas';
-import { evaluate, train, type TrainHooks } from './train';
+import { evaluate } from './evaluate';
+import { train, type TrainHooks } from './train';
 import type { TrainerMetrics } from './metrics';
 
 export interface JobContext {

@@ -14,7 +14,8 @@ import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { describeZodError, TrainingParams, type EpochMetrics } from '../../shared/schemas';
-import { evaluate, train } from './train';
+import { evaluate } from './evaluate';
+import { train } from './train';
 
 const { values } = parseArgs({
   options: {

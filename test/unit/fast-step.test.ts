@@ -9,7 +9,9 @@ import { buildLeNet5, disposeModel } from '../../shared/model';
 import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
 import { adamUpdate, fastTrainerSupported, lenetGradients } from '../../functions/trainer/lenet-step';
 import { createStepper } from '../../functions/trainer/stepper';
-import { batchArrays, evaluate, shuffledIndices, train } from '../../functions/trainer/train';
+import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
+import { evaluate } from '../../functions/trainer/evaluate';
+import { train } from '../../functions/trainer/train';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 const data = await loadDatasetFromDir(mnistDataDir());

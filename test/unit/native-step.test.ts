@@ -15,7 +15,8 @@ import { TrainingParams } from '../../shared/schemas';
 import { lenetGradients } from '../../functions/trainer/lenet-step';
 import { loadNativeAddon, modelVariables, NativeLeNet } from '../../functions/trainer/native/native-step';
 import { createStepper } from '../../functions/trainer/stepper';
-import { batchArrays, shuffledIndices, train } from '../../functions/trainer/train';
+import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
+import { train } from '../../functions/trainer/train';
 
 const { addon, error } = loadNativeAddon();
 const skip = addon ? false : `native addon unavailable: ${error}`;

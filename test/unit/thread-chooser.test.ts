@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ThreadChooser } from '../../functions/trainer/thread-chooser';
-import { defaultWorkers } from '../../functions/trainer/train';
+import { defaultWorkers } from '../../functions/trainer/config';
 
 /** Runs `steps` steps where a step on `threads` takes costOf(threads, step) ms per image; returns the threads used per step. */
 function simulate(chooser: ThreadChooser, steps: number, costOf: (threads: number, step: number) => number): number[] {
