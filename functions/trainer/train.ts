@@ -3,14 +3,14 @@ import type { Dataset } from '../../shared/idx';
 import type { TrainPosition } from '../../shared/model-store';
 import { setLearningRate } from '../../shared/model';
 import type { EpochMetrics, TrainingParams } from '../../shared/schemas';
-import { defaultWorkers } from './config';
+import { defaultThreads } from './config';
 import { batchArrays, seededRandom, shuffledIndices, splitValidation } from './data';
 import { evaluate } from './evaluate';
 import { learningRateFor } from './schedule';
 import { createStepper, type StepMode } from './stepper';
 
 // The loop's parts, re-exported so existing importers of './train' keep working.
-export { defaultWorkers } from './config';
+export { defaultThreads } from './config';
 export { batchArrays, batchTensors, seededRandom, shuffledIndices, splitValidation } from './data';
 export { evaluate } from './evaluate';
 export { learningRateFor } from './schedule';
@@ -50,7 +50,7 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
   const { params, backend, hooks = {} } = opts;
   const { train: trainSet, validation } = splitValidation(data, params.validationSplit);
   const batches = Math.ceil(trainSet.count / params.batchSize);
-  const stepper = await createStepper(model, { mode: opts.step, workers: params.workers ?? defaultWorkers(), maxBatch: params.batchSize });
+  const stepper = await createStepper(model, { mode: opts.step, threads: params.threads ?? defaultThreads(), maxBatch: params.batchSize });
   hooks.onRoute?.(stepper.name, stepper.fallback);
   try {
     for (let epoch = opts.resumeAt?.epoch ?? opts.startEpoch ?? 0; epoch < params.epochs; epoch++) {

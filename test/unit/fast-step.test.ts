@@ -131,9 +131,9 @@ test('the fused Adam update equals exact Adam and tf.train.adam, state included 
 });
 
 /** Trains `steps` batches of the same seeded data order with the given route; returns the weights. */
-async function trainSteps(mode: 'layers' | 'fast', workers: number | 'auto', steps: number, batchSize = 32) {
+async function trainSteps(mode: 'layers' | 'fast', threads: number | 'auto', steps: number, batchSize = 32) {
   const model = buildLeNet5({ seed: 11 });
-  const stepper = await createStepper(model, { mode, workers, maxBatch: batchSize });
+  const stepper = await createStepper(model, { mode, threads, maxBatch: batchSize });
   const order = shuffledIndices(data.train.count, 4);
   const tensors: number[] = [];
   const losses: number[] = [];
@@ -154,7 +154,7 @@ async function trainSteps(mode: 'layers' | 'fast', workers: number | 'auto', ste
   return { weights, losses, tensors, optimizerNames, name: stepper.name, threadsUsed };
 }
 
-test('fast step and data-parallel workers train the same model as trainOnBatch (same seed and data order)', async () => {
+test('fast step and data-parallel gradient threads train the same model as trainOnBatch (same seed and data order)', async () => {
   await initTrainingBackend('wasm');
   const steps = 25;
   const layers = await trainSteps('layers', 1, steps);
@@ -185,19 +185,19 @@ test('fast step and data-parallel workers train the same model as trainOnBatch (
   assert.ok(three.losses.every(Number.isFinite));
 });
 
-test('train() with workers: the epoch metrics and stop hook work as single-threaded', async () => {
+test('train() with gradient threads: the epoch metrics and stop hook work as single-threaded', async () => {
   await initTrainingBackend('wasm');
   const subset = take(data.train, 640);
   const metrics: Record<string, EpochMetrics> = {};
-  for (const workers of [1, 2]) {
+  for (const threads of [1, 2]) {
     const model = buildLeNet5({ seed: 2 });
-    const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 1, seed: 2, workers });
+    const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 1, seed: 2, threads });
     await train(model, subset, {
       params,
       backend: 'wasm',
       hooks: {
         onEpochEnd: async (m) => {
-          metrics[workers] = m;
+          metrics[threads] = m;
         },
       },
     });
@@ -210,7 +210,7 @@ test('train() with workers: the epoch metrics and stop hook work as single-threa
   const model = buildLeNet5({ seed: 2 });
   let batches = 0;
   const outcome = await train(model, subset, {
-    params: TrainingParams.parse({ epochs: 1, validationSplit: 0, workers: 2 }),
+    params: TrainingParams.parse({ epochs: 1, validationSplit: 0, threads: 2 }),
     backend: 'wasm',
     hooks: { onBatchEnd: () => void batches++, shouldStop: () => batches >= 2 },
   });
