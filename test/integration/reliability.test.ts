@@ -109,8 +109,8 @@ test('duplicates: two trainers and the same job sent twice train it once; a fini
 test('hard crash: kill -9 mid-epoch, a new trainer resumes from the last complete checkpoint (a half-written one is ignored)', async () => {
   const q = await queue();
   const jobId = 'crash-1';
-  // Enough epochs that the kill lands mid-job on either route: an epoch takes ~1 s on the native
-  // step of an idle machine and ~10 s on the wasm step of a busy one.
+  // Enough epochs that the kill lands mid-job on either route: an epoch is short on the native
+  // step of an idle machine and long on the wasm step of a busy one.
   const EPOCHS = 6;
   await sendJob(q, { jobId, params: params({ epochs: EPOCHS, trainSubset: 6000 }) });
   const a = trainer('crash-a', q, FAST);

@@ -34,7 +34,7 @@ const figures: Record<string, unknown> = {};
 if (!skip) {
   useEmulator();
   before(async () => {
-    // Always (re)build: a stale image would test old code. Cached layers make this ~20 s.
+    // Always (re)build: a stale image would test old code. Cached layers keep this short.
     const build = promisify(execFile)('local/docker/build-trainer-image.sh', [IMAGE], {
       maxBuffer: 64 * 1024 * 1024,
       timeout: 15 * 60_000,

@@ -118,8 +118,8 @@ test('the fused Adam update equals exact Adam and tf.train.adam, state included 
       }),
     );
   });
-  // Ours stays within float32 rounding of the exact values (measured ≤ 2e-7); tf's own float32
-  // ops drift further (measured up to 1.3e-6), so the two implementations agree within 3e-6.
+  // Ours stays within float32 rounding of the exact values; tf's own float32 ops drift further, so
+  // the two implementations are held to agree within 3e-6.
   mine.v.forEach((w, i) => assert.ok(maxAbsDiff(w.dataSync(), exact[i]) < 5e-7, `exact ${i}: ${maxAbsDiff(w.dataSync(), exact[i])}`));
   ref.v.forEach((w, i) => assert.ok(maxAbsDiff(w.dataSync(), mine.v[i].dataSync()) < 3e-6, `tf ${i}`));
   const [refState, myState] = [await ref.opt.getWeights(), await mine.opt.getWeights()];
@@ -168,8 +168,8 @@ test('fast step and data-parallel gradient threads train the same model as train
   assert.deepEqual([layers.threadsUsed, fast.threadsUsed, parallel.threadsUsed], [undefined, 1, 2]);
   assert.ok([1, 2].includes(auto.threadsUsed!), `auto used ${auto.threadsUsed}`);
   for (const run of [fast, parallel, auto]) {
-    // Same float32 math in a different summation order: differences stay at rounding level
-    // (measured ~1e-5 after 25 Adam steps of lr 1e-3), far below one step's size (1e-3).
+    // Same float32 math in a different summation order: differences stay at rounding level, and
+    // the bound is far below one step's size (lr 1e-3).
     run.weights.forEach((w, i) =>
       assert.ok(maxAbsDiff(w, layers.weights[i]) < 2e-4, `${run.name} weight ${i}: ${maxAbsDiff(w, layers.weights[i])}`),
     );
@@ -220,7 +220,7 @@ test('train() with gradient threads: the epoch metrics and stop hook work as sin
 });
 
 test('a short run on the portable backend reaches the accuracy of the same run on the cpu backend', async () => {
-  // The cpu backend trains at only a few images/s: keep this tiny (6 batches of 32).
+  // The cpu backend trains slowly: keep this tiny (6 batches of 32).
   const subset = take(data.train, 192);
   const test200 = take(data.test, 500);
   const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 0, lrSchedule: 'constant', seed: 9 });

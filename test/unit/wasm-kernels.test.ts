@@ -405,7 +405,7 @@ describe('LeNet-5 training on wasm', () => {
     });
     const cpu = await onBackend('cpu', () => trainSteps(initial, 3));
     const wasm = await onBackend('wasm', () => trainSteps(initial, 3));
-    // Measured: gradients agree to ~2e-7, weights after 3 Adam steps to ~3e-5 (lr is 1e-3).
+    // The bounds leave room above float32 rounding, and stay far below one Adam step (lr is 1e-3).
     cpu.grads.forEach((g, i) => assertClose(wasm.grads[i], g, 2e-5, `gradient ${i}`));
     assertClose(wasm.losses, cpu.losses, 1e-5, 'losses');
     cpu.weights.forEach((w, i) => assertClose(wasm.weights[i], w, 2e-4, `weights ${i}`));
