@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/browser';
 import { DeleteObjectCommand, GetBucketLifecycleConfigurationCommand, GetBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
@@ -112,17 +112,7 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
 test('the web page: CSP and nosniff, no CORS; the served model and a running job from GET /summary, updated live; drawn digits predicted', {
   skip,
 }, async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   // A job in the middle of an epoch, as a trainer leaves it in S3 (status document + progress): the newest job.
   const runningId = jobIdAt(new Date(), 'e2epage');
   try {
