@@ -3,7 +3,7 @@ import { CloudFormationClient, DescribeStacksCommand, type DescribeStacksCommand
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
-import type { JobStatus, LatestModel, TrainingParams } from '../shared/schemas';
+import type { JobStatus, LatestModel, TrainingParamsInput } from '../shared/schemas';
 import { localApiUrl } from '../local/emulator';
 import { matchRoute } from '../shared/routes';
 
@@ -86,7 +86,7 @@ export class ApiClient {
     }
   }
 
-  submit(params: Partial<TrainingParams>): Promise<JobStatus> {
+  submit(params: TrainingParamsInput): Promise<JobStatus> {
     return this.call('POST', 'jobs', params);
   }
 

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, resolveApiUrl } from './api-client';
 import { describeMetrics, watchJob } from './watch-job';
 
@@ -21,7 +21,7 @@ const number = (kind: 'int' | 'float') => (value: string) => {
   return n;
 };
 
-const workersOption = (value: string): 'auto' | number => {
+const threadsOption = (value: string): 'auto' | number => {
   if (value === 'auto') return value;
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`"${value}" is neither "auto" nor a whole number.`);
   return Number(value);
@@ -40,7 +40,8 @@ program
   .option('--train-subset <n>', 'train on the first N images only', number('int'))
   .option('--test-subset <n>', 'evaluate on the first N test images only', number('int'))
   .option('--dataset-prefix <prefix>', 'S3 prefix of the IDX dataset (default datasets/mnist/)')
-  .option('--workers <auto|n>', 'gradient threads on the portable backend (default auto)', workersOption)
+  .option('--threads <auto|n>', 'gradient threads on the portable backend (default auto)', threadsOption)
+  .addOption(new Option('--workers <auto|n>', 'deprecated: the old name of --threads').argParser(threadsOption).hideHelp())
   .option('--watch', 'watch the job until it ends')
   .action(async (opts) => {
     const { watch, ...params } = opts;

@@ -4,11 +4,12 @@ import type { ApiClient } from './api-client';
 
 const fmt = (x: number | undefined, digits = 4) => (x === undefined ? '-' : x.toFixed(digits));
 
-/** One line of the latest metrics of a job. */
+/** One line of the latest metrics of a job: the training route (the backend for jobs that predate routes) and its threads. */
 export function describeMetrics(status: JobStatus): string {
   const m = status.metrics.at(-1);
   if (!m) return status.reason ?? '';
-  return `loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_acc ${fmt(m.valAccuracy)} ${Math.round(m.imagesPerSecond)} img/s (${m.backend}${m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : ''})`;
+  const threads = m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : '';
+  return `loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_acc ${fmt(m.valAccuracy)} ${Math.round(m.imagesPerSecond)} img/s (${m.route ?? m.backend}${threads})`;
 }
 
 /** Epochs done, with the running epoch's finished fraction. */

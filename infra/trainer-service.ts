@@ -15,6 +15,32 @@ import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { ENV } from '../shared/settings';
 
+/** How {@link TrainerService} mixes Fargate Spot and on-demand tasks (a capacity provider strategy). */
+export interface SpotOptions {
+  /** @default 4 */
+  readonly spotWeight?: number;
+  /** @default 1 */
+  readonly onDemandWeight?: number;
+  /** @default 0 */
+  readonly onDemandBase?: number;
+}
+
+/** The defaults of {@link TrainerServiceProps}, as documented there. */
+const DEFAULTS = {
+  dockerfile: 'functions/trainer/Dockerfile',
+  exclude: ['node_modules', 'cdk.out', '.git', '.venv', '.venv-tools', '.local', 'artifacts', 'tmp', '*.log'],
+  cpu: 2048,
+  memoryLimitMiB: 4096,
+  cpuArchitecture: ecs.CpuArchitecture.X86_64,
+  maxTasks: 2,
+  autoScaling: true,
+  spot: { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0 },
+  vpcFlowLogs: true,
+  restrictDefaultSecurityGroup: true,
+  logRetention: logs.RetentionDays.ONE_MONTH,
+  logRemovalPolicy: RemovalPolicy.DESTROY,
+} as const;
+
 /** Props of {@link TrainerService}. */
 export interface TrainerServiceProps {
   /** Bucket the trainer reads datasets from and writes checkpoints, models and job documents to (read/write). */
@@ -89,7 +115,7 @@ export interface TrainerServiceProps {
    * job to the queue, and the next task resumes it. `false` runs every task on-demand.
    * @default { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0 }
    */
-  readonly spot?: false | { readonly spotWeight?: number; readonly onDemandWeight?: number; readonly onDemandBase?: number };
+  readonly spot?: false | SpotOptions;
   /**
    * Extra environment variables of the trainer container (the bucket, queue and promotion settings are always set).
    * @default none
@@ -158,63 +184,71 @@ export class TrainerService extends Construct {
 
   constructor(scope: Construct, id: string, props: TrainerServiceProps) {
     super(scope, id);
-    const removalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
-    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-    const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64;
-    const maxTasks = props.maxTasks ?? 2;
+    const logGroupProps: logs.LogGroupProps = {
+      retention: props.logRetention ?? DEFAULTS.logRetention,
+      removalPolicy: props.logRemovalPolicy ?? DEFAULTS.logRemovalPolicy,
+    };
+    const cpuArchitecture = props.cpuArchitecture ?? DEFAULTS.cpuArchitecture;
+    const spot = props.spot === false ? undefined : { ...DEFAULTS.spot, ...props.spot };
+    const autoScaling = props.autoScaling ?? DEFAULTS.autoScaling;
 
-    if (props.vpc) {
-      this.vpc = props.vpc;
-    } else {
-      const vpc = new ec2.Vpc(this, 'Vpc', {
-        maxAzs: 2,
-        natGateways: 0,
-        subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
-        restrictDefaultSecurityGroup: props.restrictDefaultSecurityGroup ?? true,
+    this.vpc = props.vpc ?? this.createVpc(props, logGroupProps);
+    this.cluster = this.createCluster(spot !== undefined, cpuArchitecture);
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: props.cpu ?? DEFAULTS.cpu,
+      memoryLimitMiB: props.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB,
+      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', logGroupProps);
+    this.container = this.addTrainerContainer(props, cpuArchitecture);
+    this.grantTaskRole(props);
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: this.vpc,
+      description: 'Trainer tasks: no inbound, HTTPS out to AWS APIs',
+      allowAllOutbound: true,
+    });
+    this.service = this.createService(spot, autoScaling);
+    this.queueDepthMetric = queueDepthMetric(props.queue);
+    if (autoScaling) this.scalableTaskCount = this.scaleOnQueueDepth(props.maxTasks ?? DEFAULTS.maxTasks);
+    this.acknowledgeNagFindings(props.bucket);
+  }
+
+  /** Public subnets only, no NAT gateway (see the class comment), with REJECT flow logs unless turned off. */
+  private createVpc(props: TrainerServiceProps, logGroupProps: logs.LogGroupProps): ec2.Vpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+      restrictDefaultSecurityGroup: props.restrictDefaultSecurityGroup ?? DEFAULTS.restrictDefaultSecurityGroup,
+    });
+    if (props.vpcFlowLogs ?? DEFAULTS.vpcFlowLogs) {
+      vpc.addFlowLog('FlowLog', {
+        destination: ec2.FlowLogDestination.toCloudWatchLogs(new logs.LogGroup(this, 'FlowLogGroup', logGroupProps)),
+        trafficType: ec2.FlowLogTrafficType.REJECT,
       });
-      if (props.vpcFlowLogs ?? true) {
-        vpc.addFlowLog('FlowLog', {
-          destination: ec2.FlowLogDestination.toCloudWatchLogs(new logs.LogGroup(this, 'FlowLogGroup', { retention, removalPolicy })),
-          trafficType: ec2.FlowLogTrafficType.REJECT,
-        });
-      }
-      this.vpc = vpc;
     }
+    return vpc;
+  }
 
-    this.cluster = new ecs.Cluster(this, 'Cluster', {
+  private createCluster(spot: boolean, cpuArchitecture: ecs.CpuArchitecture): ecs.Cluster {
+    const cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: this.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
-    const spot = props.spot === false ? undefined : { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0, ...props.spot };
     if (spot) {
       if (cpuArchitecture !== ecs.CpuArchitecture.X86_64)
         throw new Error('Fargate Spot runs X86_64 tasks only; set spot: false for ARM64.');
       // On the cluster itself rather than through cluster.enableFargateCapacityProviders(), whose
       // AWS::ECS::ClusterCapacityProviderAssociations resource MiniStack cannot create.
-      (this.cluster.node.defaultChild as ecs.CfnCluster).capacityProviders = ['FARGATE', 'FARGATE_SPOT'];
+      (cluster.node.defaultChild as ecs.CfnCluster).capacityProviders = ['FARGATE', 'FARGATE_SPOT'];
     }
+    return cluster;
+  }
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: props.cpu ?? 2048,
-      memoryLimitMiB: props.memoryLimitMiB ?? 4096,
-      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
-    });
-
-    this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention, removalPolicy });
-
-    const image =
-      props.image ??
-      ecs.ContainerImage.fromAsset(props.buildContext ?? REPO_ROOT, {
-        file: props.dockerfile ?? 'functions/trainer/Dockerfile',
-        exclude: [
-          ...(props.exclude ?? ['node_modules', 'cdk.out', '.git', '.venv', '.venv-tools', '.local', 'artifacts', 'tmp', '*.log']),
-          ...outdirInside(props.buildContext ?? REPO_ROOT, Stage.of(this)?.outdir),
-        ],
-        platform: cpuArchitecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
-      });
-
-    this.container = this.taskDefinition.addContainer('trainer', {
-      image,
+  /** The trainer container, with every setting its config reads from the constants that define the queue and the API. */
+  private addTrainerContainer(props: TrainerServiceProps, cpuArchitecture: ecs.CpuArchitecture): ecs.ContainerDefinition {
+    return this.taskDefinition.addContainer('trainer', {
+      image: props.image ?? this.imageAsset(props, cpuArchitecture),
       essential: true,
       environment: {
         ...props.environment,
@@ -228,7 +262,19 @@ export class TrainerService extends Construct {
       // Fargate's maximum: time for the trainer to write a checkpoint and release its message on SIGTERM.
       stopTimeout: Duration.seconds(120),
     });
+  }
 
+  /** The image `cdk deploy` builds from functions/trainer/Dockerfile. */
+  private imageAsset(props: TrainerServiceProps, cpuArchitecture: ecs.CpuArchitecture): ecs.ContainerImage {
+    const buildContext = props.buildContext ?? REPO_ROOT;
+    return ecs.ContainerImage.fromAsset(buildContext, {
+      file: props.dockerfile ?? DEFAULTS.dockerfile,
+      exclude: [...(props.exclude ?? DEFAULTS.exclude), ...outdirInside(buildContext, Stage.of(this)?.outdir)],
+      platform: cpuArchitecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+    });
+  }
+
+  private grantTaskRole(props: TrainerServiceProps): void {
     const taskRole = this.taskDefinition.taskRole;
     grantBucketAccess(props.bucket, 'trainer', taskRole);
     props.queue.grantConsumeMessages(taskRole);
@@ -242,19 +288,15 @@ export class TrainerService extends Construct {
         resources: [Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*` })],
       }),
     );
+  }
 
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-      vpc: this.vpc,
-      description: 'Trainer tasks: no inbound, HTTPS out to AWS APIs',
-      allowAllOutbound: true,
-    });
-
-    this.service = new ecs.FargateService(this, 'Service', {
+  private createService(spot: Required<SpotOptions> | undefined, autoScaling: boolean): ecs.FargateService {
+    return new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
       // Left unset with auto scaling, which owns the count: a DesiredCount in the template would be
       // re-applied by every deploy. Without it nothing else sets the count, so it starts at 0.
-      desiredCount: (props.autoScaling ?? true) ? undefined : 0,
+      desiredCount: autoScaling ? undefined : 0,
       capacityProviderStrategies: spot && [
         { capacityProvider: 'FARGATE_SPOT', weight: spot.spotWeight },
         { capacityProvider: 'FARGATE', weight: spot.onDemandWeight, base: spot.onDemandBase },
@@ -268,47 +310,31 @@ export class TrainerService extends Construct {
       enableECSManagedTags: true,
       propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
+  }
 
-    // Queue depth = visible + in-flight messages: a job being trained stays "in flight", so
-    // the service is only scaled to 0 once no job is queued or running. Scale-in while a task
-    // is still busy is harmless anyway: ECS skips tasks with scale-in protection.
-    this.queueDepthMetric = new cloudwatch.MathExpression({
-      expression: 'visible + inflight',
-      label: 'Training jobs queued or running',
-      period: Duration.minutes(1),
-      usingMetrics: {
-        visible: props.queue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(1),
-          statistic: cloudwatch.Stats.MAXIMUM,
-        }),
-        inflight: props.queue.metricApproximateNumberOfMessagesNotVisible({
-          period: Duration.minutes(1),
-          statistic: cloudwatch.Stats.MAXIMUM,
-        }),
-      },
+  /** One task per job, up to maxTasks: exact capacity = min(jobs, maxTasks). */
+  private scaleOnQueueDepth(maxTasks: number): ecs.ScalableTaskCount {
+    const taskCount = this.service.autoScaleTaskCount({ minCapacity: 0, maxCapacity: maxTasks });
+    const steps: appscaling.ScalingInterval[] = [{ upper: 0, change: 0 }];
+    for (let n = 1; n <= maxTasks; n++) steps.push({ lower: n, change: n });
+    taskCount.scaleOnMetric('ScaleOnQueueDepth', {
+      metric: this.queueDepthMetric,
+      scalingSteps: steps,
+      adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
+      cooldown: Duration.seconds(60),
+      evaluationPeriods: 1,
     });
+    return taskCount;
+  }
 
-    if (props.autoScaling ?? true) {
-      this.scalableTaskCount = this.service.autoScaleTaskCount({ minCapacity: 0, maxCapacity: maxTasks });
-      // One task per job, up to maxTasks: exact capacity = min(jobs, maxTasks).
-      const steps: appscaling.ScalingInterval[] = [{ upper: 0, change: 0 }];
-      for (let n = 1; n <= maxTasks; n++) steps.push({ lower: n, change: n });
-      this.scalableTaskCount.scaleOnMetric('ScaleOnQueueDepth', {
-        metric: this.queueDepthMetric,
-        scalingSteps: steps,
-        adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
-        cooldown: Duration.seconds(60),
-        evaluationPeriods: 1,
-      });
-    }
-
+  private acknowledgeNagFindings(bucket: s3.IBucket): void {
     acknowledge(this.taskDefinition, [
       {
         id: 'AwsSolutions-ECS2',
         reason: 'BUCKET_NAME and QUEUE_URL are resource names, not secrets; there is nothing to keep in Secrets Manager/SSM.',
       },
       ...['datasets/*', 'jobs/*', 'checkpoints/*', 'models/*', 'jobs-index/*'].map((p) => ({
-        id: `AwsSolutions-IAM5[Resource::${arnRef(props.bucket)}/${p}]`,
+        id: `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/${p}]`,
         reason:
           'Every object under one key prefix of the data bucket (shared/bucket-layout.ts, infra/access.ts); keys carry job ids not known in advance.',
       })),
@@ -327,6 +353,23 @@ export class TrainerService extends Construct {
       ]);
     }
   }
+}
+
+/**
+ * Queue depth = visible + in-flight messages: a job being trained stays "in flight", so the service
+ * is only scaled to 0 once no job is queued or running. Scale-in while a task is still busy is
+ * harmless anyway: ECS skips tasks with scale-in protection.
+ */
+function queueDepthMetric(queue: sqs.IQueue): cloudwatch.IMetric {
+  return new cloudwatch.MathExpression({
+    expression: 'visible + inflight',
+    label: 'Training jobs queued or running',
+    period: Duration.minutes(1),
+    usingMetrics: {
+      visible: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }),
+      inflight: queue.metricApproximateNumberOfMessagesNotVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }),
+    },
+  });
 }
 
 /**

@@ -545,7 +545,7 @@ export interface DeployOptions {
   readonly stackName?: string;
   /** Extra `-c key=value` context (`local=true` is always set). */
   readonly context?: Record<string, string>;
-  /** Run `cdk bootstrap` first (idempotent, ~1-2 s). @default true */
+  /** Run `cdk bootstrap` first (idempotent, quick). @default true */
   readonly bootstrap?: boolean;
   /** Capture CDK output instead of streaming it; it is shown only on failure. @default false */
   readonly quiet?: boolean;

@@ -3,7 +3,7 @@
  * start MiniStack → cdk deploy → upload MNIST → start the trainer → POST /jobs → watch it train →
  * POST /predict with real test digits through API Gateway.
  *
- *   npm start                       # quick: 3 epochs on 20,000 images (a few minutes on 2 cores)
+ *   npm start                       # quick: 3 epochs on 20,000 images (timings: README)
  *   npm start -- --full             # the reference run: 20 epochs on all 60,000 images
  *   npm start -- --epochs 5 --train-subset 30000 --lr-schedule constant
  *   npm start -- --ecs              # train in the stack's ECS service, run by MiniStack as a Docker container

@@ -40,8 +40,8 @@ export function jobProblems(params: TrainingParams, counts: DatasetCounts): stri
     return problems;
   }
   if (params.batchSize > train) problems.push(`batchSize ${params.batchSize} is larger than the ${train} training images`);
-  if (typeof params.workers === 'number' && params.workers > Math.min(train, params.batchSize)) {
-    problems.push(`workers ${params.workers} is more than the ${Math.min(train, params.batchSize)} images of a batch`);
+  if (typeof params.threads === 'number' && params.threads > Math.min(train, params.batchSize)) {
+    problems.push(`threads ${params.threads} is more than the ${Math.min(train, params.batchSize)} images of a batch`);
   }
   if (params.testSubset !== undefined && params.testSubset > counts.testImages) {
     problems.push(`testSubset ${params.testSubset} is more than the dataset's ${counts.testImages} test images`);

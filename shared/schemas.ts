@@ -1,51 +1,72 @@
 import { z } from 'zod';
 import { DEFAULT_DATASET_PREFIX } from './bucket-layout';
 
-/** Hyperparameters of a training job, with defaults and bounds. */
-export const TrainingParams = z.strictObject({
-  epochs: z.number().int().min(1).max(100).default(20),
-  batchSize: z.number().int().min(1).max(1024).default(32),
-  /**
-   * Adam's (peak) rate. 0.0005 with the cosine schedule: measured above 99.1% test accuracy where
-   * 0.001 (Keras' default, the seed recipe's) ended between 98.97% and 99.15%.
-   */
-  learningRate: z.number().positive().max(1).default(0.0005),
-  /**
-   * `constant` is the seed recipe (Adam at a fixed rate). `cosine` decays the rate
-   * to 1% of its start over the run, which closes the gap to 99% test accuracy. `onecycle`
-   * (for short runs with large batches) changes the rate every batch: a linear warm-up from 10%
-   * to the peak `learningRate` over the first quarter of the run, then cosine decay to 1%.
-   */
-  lrSchedule: z.enum(['constant', 'cosine', 'onecycle']).default('cosine'),
-  /** Data augmentation: shift each training image by up to N pixels per axis. 0 is the seed recipe. */
-  augmentShift: z.number().int().min(0).max(4).default(2),
-  validationSplit: z.number().min(0).max(0.5).default(0.1),
-  seed: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31 - 1)
-    .default(42),
-  /**
-   * Data-parallel gradient threads on the portable wasm backend: each computes the gradients of
-   * an equal share of every batch. 'auto' times 1 and 2+ threads as it trains and uses the
-   * faster, so a busy core does not slow it down; a number fixes the count (bit-exact reruns).
-   * Unset: env TRAINER_WORKERS, else 'auto'. Ignored on other backends.
-   */
-  workers: z
-    .union([z.literal('auto', { error: "must be 'auto' or a whole number from 1 to 16" }), z.number().int().min(1).max(16)])
-    .optional(),
-  /** Train on the first N training images only (fast trials and tests). */
-  trainSubset: z.number().int().min(1).max(10_000_000).optional(),
-  /** Evaluate on the first N test images only. */
-  testSubset: z.number().int().min(1).max(10_000_000).optional(),
-  datasetPrefix: z
-    .string()
-    .regex(/^[A-Za-z0-9._\-/]+\/$/, 'must be an S3 key prefix of letters, digits, . _ - / ending in "/"')
-    .refine((p) => !p.includes('..') && !p.startsWith('/'), 'must not contain ".." or start with "/"')
-    .default(DEFAULT_DATASET_PREFIX),
-});
+/** A gradient thread count: 'auto' or 1 to 16. */
+export const GradientThreads = z.union([
+  z.literal('auto', { error: "must be 'auto' or a whole number from 1 to 16" }),
+  z.number().int().min(1).max(16),
+]);
+
+/**
+ * Hyperparameters of a training job, with defaults and bounds. The parsed params carry `threads`
+ * only: a deprecated `workers` becomes `threads`, and both with different values are refused.
+ */
+export const TrainingParams = z
+  .strictObject({
+    epochs: z.number().int().min(1).max(100).default(20),
+    batchSize: z.number().int().min(1).max(1024).default(32),
+    /**
+     * Adam's (peak) rate. 0.0005 with the cosine schedule ends higher than 0.001 (Keras' default, the
+     * seed recipe's) in every run so far: docs/benchmarks.md, the recipes table.
+     */
+    learningRate: z.number().positive().max(1).default(0.0005),
+    /**
+     * `constant` is the seed recipe (Adam at a fixed rate). `cosine` decays the rate
+     * to 1% of its start over the run, which closes the gap to 99% test accuracy. `onecycle`
+     * (for short runs with large batches) changes the rate every batch: a linear warm-up from 10%
+     * to the peak `learningRate` over the first quarter of the run, then cosine decay to 1%.
+     */
+    lrSchedule: z.enum(['constant', 'cosine', 'onecycle']).default('cosine'),
+    /** Data augmentation: shift each training image by up to N pixels per axis. 0 is the seed recipe. */
+    augmentShift: z.number().int().min(0).max(4).default(2),
+    validationSplit: z.number().min(0).max(0.5).default(0.1),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
+    /**
+     * Data-parallel gradient threads on the portable wasm backend: each computes the gradients of
+     * an equal share of every batch. 'auto' times 1 and 2+ threads as it trains and uses the
+     * faster, so a busy core does not slow it down; a number fixes the count (bit-exact reruns).
+     * Unset: env TRAINER_THREADS, else 'auto'. Ignored on other backends.
+     */
+    threads: GradientThreads.optional(),
+    /** @deprecated The old name of `threads`: still accepted, and read as `threads`. */
+    workers: GradientThreads.optional(),
+    /** Train on the first N training images only (fast trials and tests). */
+    trainSubset: z.number().int().min(1).max(10_000_000).optional(),
+    /** Evaluate on the first N test images only. */
+    testSubset: z.number().int().min(1).max(10_000_000).optional(),
+    datasetPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._\-/]+\/$/, 'must be an S3 key prefix of letters, digits, . _ - / ending in "/"')
+      .refine((p) => !p.includes('..') && !p.startsWith('/'), 'must not contain ".." or start with "/"')
+      .default(DEFAULT_DATASET_PREFIX),
+  })
+  .refine((p) => p.threads === undefined || p.workers === undefined || p.threads === p.workers, {
+    path: ['threads'],
+    message: 'workers is the deprecated name of threads: give threads alone, or the same value in both',
+  })
+  .transform(({ workers, ...params }) => {
+    const threads = params.threads ?? workers;
+    return threads === undefined ? params : { ...params, threads };
+  });
+/** Training params as parsed: defaults filled in, `threads` for `workers`. */
 export type TrainingParams = z.infer<typeof TrainingParams>;
+/** Training params as a client may send them: every field optional, `workers` still accepted. */
+export type TrainingParamsInput = z.input<typeof TrainingParams>;
 
 export const JobId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "-" or "_"');
 

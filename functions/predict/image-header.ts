@@ -56,6 +56,17 @@ function readPngHeader(bytes: Buffer): ImageHeader {
   return { format: 'PNG', width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20), interlaced: interlace === 1 };
 }
 
+/** The seven passes of Adam7 interlacing (PNG spec): first column and row, then column and row step. */
+export const ADAM7_PASSES: readonly (readonly [x0: number, y0: number, dx: number, dy: number])[] = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
+
 /**
  * Bytes the PNG's image data must inflate to, from its header: a filter byte plus the packed
  * samples of every row, for each of the seven Adam7 passes when interlaced.
@@ -70,16 +81,7 @@ export function pngInflatedSize(bytes: Buffer): number {
   const bitsPerPixel = channels * depth;
   const rows = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bitsPerPixel) / 8)) : 0);
   if (bytes[28] !== 1) return rows(width, height);
-  const passes = [
-    [0, 0, 8, 8],
-    [4, 0, 8, 8],
-    [0, 4, 4, 8],
-    [2, 0, 4, 4],
-    [0, 2, 2, 4],
-    [1, 0, 2, 2],
-    [0, 1, 1, 2],
-  ];
-  return passes.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)), 0);
+  return ADAM7_PASSES.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)), 0);
 }
 
 /**

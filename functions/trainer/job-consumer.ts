@@ -17,7 +17,8 @@ import { JobMessage, JobId, TrainingParams, describeZodError } from '../../share
 import { noMetrics, type TrainerMetrics } from './metrics';
 import type { PromotionPolicy } from '../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
-import { setTaskProtection } from './task-protection';
+import { dispositionAfterFailure } from './disposition';
+import { JobHeartbeat } from './heartbeat';
 
 export interface JobConsumerOptions {
   sqs: SQSClient;
@@ -180,7 +181,15 @@ export class JobConsumer {
         throw err;
       }
     };
-    const heartbeat = this.startHeartbeat(message, renewLease);
+    const heartbeat = new JobHeartbeat({
+      sqs: this.opts.sqs,
+      queueUrl: this.opts.queueUrl,
+      logger,
+      message,
+      visibilitySeconds: this.visibilitySeconds,
+      intervalSeconds: this.opts.heartbeatSeconds ?? 60,
+      renewLease,
+    });
     try {
       const outcome = await runJob(job, {
         bucket,
@@ -196,10 +205,7 @@ export class JobConsumer {
         receivedAt,
       });
       if (leaseLost) {
-        logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId });
-        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(
-          this.logFailure('returning the message to the new lease holder failed', job.jobId),
-        );
+        await this.leaveToNewHolder(message, job.jobId, leaseMs);
       } else if (outcome === 'stopped') {
         logger.info('job stopped; returning it to the queue', { jobId: job.jobId });
         heartbeat.stop();
@@ -213,10 +219,7 @@ export class JobConsumer {
       heartbeat.stop();
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof LeaseLostError || leaseLost) {
-        logger.warn('job lease lost; leaving the job to its new holder', { jobId: job.jobId, reason });
-        await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(
-          this.logFailure('returning the message to the new lease holder failed', job.jobId),
-        );
+        await this.leaveToNewHolder(message, job.jobId, leaseMs, reason);
         return;
       }
       const permanent = err instanceof DatasetError;
@@ -244,52 +247,12 @@ export class JobConsumer {
     }
   }
 
-  /** Keeps the lease fresh, the message hidden and the ECS task protected from scale-in while the job runs. */
-  private startHeartbeat(message: Message, renewLease: () => Promise<void>) {
-    const { sqs, queueUrl, logger } = this.opts;
-    const visibility = this.visibilitySeconds;
-    let stopped = false;
-    let beating = false;
-    const beat = async () => {
-      if (beating) return; // the previous beat is still retrying through an outage
-      beating = true;
-      try {
-        await beatOnce();
-      } finally {
-        beating = false;
-      }
-    };
-    const beatOnce = async () => {
-      // The lease first: it must expire before the message can reappear (both are set to the same length).
-      await renewLease().catch((err) => logger.warn('lease renewal failed', { error: String(err) }));
-      if (stopped) return;
-      await Promise.all([
-        sqs
-          .send(
-            new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }),
-          )
-          .catch((err) => logger.warn('heartbeat failed', { error: String(err) })),
-        setTaskProtection(true, Math.ceil((visibility * 2) / 60)).catch((err) =>
-          logger.warn('task protection failed', { error: String(err) }),
-        ),
-      ]);
-    };
-    // The lease was just written; the first beat only needs to extend the message.
-    void sqs
-      .send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }))
-      .catch((err) => logger.warn('heartbeat failed', { error: String(err) }));
-    void setTaskProtection(true, Math.ceil((visibility * 2) / 60)).catch((err) =>
-      logger.warn('task protection failed', { error: String(err) }),
+  /** Another trainer holds the job's lease now: hide the message for a lease length, so it only comes back if that one dies too. */
+  private async leaveToNewHolder(message: Message, jobId: string, leaseMs: number, reason?: string): Promise<void> {
+    this.opts.logger.warn('job lease lost; leaving the job to its new holder', { jobId, reason });
+    await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(
+      this.logFailure('returning the message to the new lease holder failed', jobId),
     );
-    const timer = setInterval(beat, (this.opts.heartbeatSeconds ?? 60) * 1000);
-    return {
-      stop: () => {
-        if (stopped) return;
-        stopped = true;
-        clearInterval(timer);
-        void setTaskProtection(false).catch((err) => logger.warn('task protection release failed', { error: String(err) }));
-      },
-    };
   }
 
   /** A catch handler for a call whose failure the job can survive (SQS puts the message back by itself): logged, not thrown. */
@@ -327,24 +290,6 @@ export class JobConsumer {
   private async release(message: Message) {
     await this.setVisibility(message, 0);
   }
-}
-
-/** What becomes of a message whose job failed (the lease still held). */
-export type Disposition =
-  | { action: 'delete' } // permanent: no retry can fix it, so it never reaches the DLQ
-  | { action: 'to-dlq' } // a transient failure on its last receive: visible at once, SQS moves it to the DLQ
-  | { action: 'retry'; delaySeconds: number }; // back on the queue after an exponential delay
-
-export function dispositionAfterFailure(f: {
-  permanent: boolean;
-  receives: number;
-  maxReceives: number;
-  retryBaseSeconds: number;
-  visibilitySeconds: number;
-}): Disposition {
-  if (f.permanent) return { action: 'delete' };
-  if (f.receives >= f.maxReceives) return { action: 'to-dlq' };
-  return { action: 'retry', delaySeconds: Math.min(f.visibilitySeconds, Math.ceil(f.retryBaseSeconds * 2 ** (f.receives - 1))) };
 }
 
 type ParsedMessage = { ok: true; job: JobMessage; form: 'envelope' | 'params' } | { ok: false; jobId: string; reason: string };

@@ -2,10 +2,11 @@
  * A hand-written LeNet-5 training step: the forward pass, the backward pass and the Adam update,
  * written out op by op instead of going through tfjs-layers' `trainOnBatch` and the autodiff tape.
  *
- * Why: `trainOnBatch` runs ~310 kernels per step (the tape's generic gradients, per-op Adam with
- * bias-correction ops and assigns, metrics, a clone per weight read), with ~25 µs of engine
- * bookkeeping each; on the wasm backend that bookkeeping and the small elementwise kernels cost as
- * much as the convolutions. Here a step is ~40 ops with no tape, and Adam is one pass per weight.
+ * Why: `trainOnBatch` runs many kernels per step (the tape's generic gradients, per-op Adam with
+ * bias-correction ops and assigns, metrics, a clone per weight read), each with engine bookkeeping;
+ * on the wasm backend that bookkeeping and the small elementwise kernels cost as much as the
+ * convolutions. Here a step is a few dozen ops with no tape, and Adam is one pass per weight
+ * (counts and timings: docs/benchmarks.md).
  *
  * It trains the very same `LayersModel`: the gradients are written for the architecture built by
  * `buildLeNet5` (checked by `fastTrainerSupported`, otherwise callers keep `trainOnBatch`), the

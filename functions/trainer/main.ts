@@ -6,7 +6,7 @@ import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { initTrainingBackend } from './training-backend';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
-import { readTrainerConfig } from './config';
+import { defaultThreads, readTrainerConfig } from './config';
 import { JobConsumer } from './job-consumer';
 import { loadNativeAddon } from './native/native-step';
 import { makeTrainerMetrics } from './metrics';
@@ -30,11 +30,11 @@ async function main() {
     bucket: bucket.name,
     queueUrl,
     minAccuracy,
-    workers: config.TRAINER_WORKERS,
+    threads: defaultThreads(),
     pid: process.pid,
   });
 
-  const worker = new JobConsumer({
+  const consumer = new JobConsumer({
     sqs: makeSqsClient({}),
     queueUrl,
     bucket,
@@ -51,15 +51,15 @@ async function main() {
     workerId: config.WORKER_ID,
     metrics: makeTrainerMetrics(),
   });
-  logger.info('worker ready', { workerId: worker.workerId });
+  logger.info('worker ready', { workerId: consumer.workerId });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
-      if (worker.isStopping) process.exit(130);
+      if (consumer.isStopping) process.exit(130);
       logger.info('stopping after the current batch', { signal });
-      worker.stop();
+      consumer.stop();
     });
   }
-  await worker.run();
+  await consumer.run();
   logger.info('trainer stopped');
 }
 

@@ -1,30 +1,30 @@
-/** Shared-memory layout between ./parallel.ts and ./grad-worker.ts. */
+/** Shared-memory layout between ./parallel.ts and ./grad-thread.ts. */
 
 /** Slots of the Int32 control block. */
 export const CTRL = {
   /** Job sequence number; the main thread increments it to start a step. */
   seq: 0,
-  /** The worker copies `seq` here when the step's gradients are written. */
+  /** The gradient thread copies `seq` here when the step's gradients are written. */
   done: 1,
   /** Examples in this step's share. */
   n: 2,
-  /** Set by the main thread to end the worker. */
+  /** Set by the main thread to end the gradient thread. */
   stop: 3,
-  /** Set by the worker when it is initialised. */
+  /** Set by the gradient thread when it is initialised. */
   ready: 4,
-  /** Set by the worker when a step (or start-up) failed; details on its stderr. */
+  /** Set by the gradient thread when a step (or start-up) failed; details on its stderr. */
   failed: 5,
   size: 8,
 } as const;
 
-export interface WorkerInit {
+export interface GradThreadInit {
   shapes: number[][];
   control: SharedArrayBuffer;
   /** All weights, flattened in model order. */
   weights: SharedArrayBuffer;
-  /** The worker's gradients, same layout as `weights`. */
+  /** The thread's gradients, same layout as `weights`. */
   grads: SharedArrayBuffer;
-  /** The worker's share of the batch: pixels [n, 28, 28, 1]. */
+  /** The thread's share of the batch: pixels [n, 28, 28, 1]. */
   images: SharedArrayBuffer;
   /** Int32 labels of the share. */
   labels: SharedArrayBuffer;

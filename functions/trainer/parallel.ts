@@ -1,10 +1,10 @@
 /**
- * Data-parallel gradients over worker_threads: each step the batch is split into `workers`
- * contiguous shares; the calling thread computes the first share's gradients while each worker
- * thread (./grad-worker.ts, its own wasm backend and a copy of the weights) computes another's,
+ * Data-parallel gradients over worker_threads: each step the batch is split into `threads`
+ * contiguous shares; the calling thread computes the first share's gradients while each gradient
+ * thread (./grad-thread.ts, its own wasm backend and a copy of the weights) computes another's,
  * all scaled by 1/batch, and the shares' gradients are summed in a fixed order (so a run is
- * deterministic for a given worker count). The weights are sent before every step through a
- * SharedArrayBuffer (1.2 MB memcpy); start/finish are signalled with Atomics, no messages.
+ * deterministic for a given thread count). The weights are sent before every step through a
+ * SharedArrayBuffer (one memcpy of all the weights); start/finish are signalled with Atomics, no messages.
  *
  * Only for the wasm backend: the gradients are read and written directly on its heap.
  */
@@ -13,13 +13,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { heapSimd, wasmHeap } from './wasm/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients, type StepResult } from './lenet-step';
-import { CTRL, type WorkerInit } from './parallel-protocol';
+import { CTRL, type GradThreadInit } from './parallel-protocol';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
-/** A step's share taking longer than this means the worker is gone. */
+/** A step's share taking longer than this means the gradient thread is gone. */
 const STEP_TIMEOUT_MS = 120_000;
 
-interface WorkerHandle {
+interface GradThreadHandle {
   worker: Worker;
   ctrl: Int32Array;
   grads: Float32Array;
@@ -30,11 +30,11 @@ interface WorkerHandle {
 }
 
 /**
- * Starts ./grad-worker.ts. Worker threads do not inherit tsx's module hooks, so when this code
- * runs as TypeScript the worker first registers tsx (a dependency), then imports the script.
+ * Starts ./grad-thread.ts. Worker threads do not inherit tsx's module hooks, so when this code
+ * runs as TypeScript the thread first registers tsx (a dependency), then imports the script.
  */
-function startWorker(init: WorkerInit): Worker {
-  const script = new URL(import.meta.url.endsWith('.ts') ? './grad-worker.ts' : './grad-worker.js', import.meta.url);
+function startGradThread(init: GradThreadInit): Worker {
+  const script = new URL(import.meta.url.endsWith('.ts') ? './grad-thread.ts' : './grad-thread.js', import.meta.url);
   if (!script.pathname.endsWith('.ts')) return new Worker(script, { workerData: init });
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot =
@@ -47,19 +47,19 @@ export class ParallelGradients {
   private seq = 0;
 
   private constructor(
-    private readonly handles: WorkerHandle[],
+    private readonly handles: GradThreadHandle[],
     private readonly weights: Float32Array,
   ) {}
 
-  /** Starts `workers − 1` worker threads (the caller's thread is the first worker). */
-  static async create(shapes: number[][], workers: number, maxBatch: number): Promise<ParallelGradients> {
+  /** Starts `threads − 1` gradient threads (the caller's thread is the first). */
+  static async create(shapes: number[][], threads: number, maxBatch: number): Promise<ParallelGradients> {
     if (tf.getBackend() !== 'wasm') throw new Error(`data-parallel training needs the wasm backend, not '${tf.getBackend()}'`);
     const size = shapes.reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
     const weights = new SharedArrayBuffer(size * 4);
-    const handles: WorkerHandle[] = [];
+    const handles: GradThreadHandle[] = [];
     try {
-      for (let i = 1; i < workers; i++) {
-        const init: WorkerInit = {
+      for (let i = 1; i < threads; i++) {
+        const init: GradThreadInit = {
           shapes,
           control: new SharedArrayBuffer(CTRL.size * 4),
           weights,
@@ -69,8 +69,8 @@ export class ParallelGradients {
           labels: new SharedArrayBuffer(Math.ceil(maxBatch / 2) * 4 + 4),
           result: new SharedArrayBuffer(3 * 8),
         };
-        const worker = startWorker(init);
-        const handle: WorkerHandle = {
+        const worker = startGradThread(init);
+        const handle: GradThreadHandle = {
           worker,
           ctrl: new Int32Array(init.control),
           grads: new Float32Array(init.grads),
@@ -79,19 +79,19 @@ export class ParallelGradients {
           result: new Float64Array(init.result),
         };
         worker.on('error', (e) => (handle.error = e));
-        worker.on('exit', (code) => (handle.error ??= new Error(`gradient worker exited (code ${code})`)));
+        worker.on('exit', (code) => (handle.error ??= new Error(`gradient thread exited (code ${code})`)));
         worker.unref();
         handles.push(handle);
       }
       for (const h of handles) {
-        // Start-up (loading the wasm module) takes a few hundred ms; wait without blocking.
+        // Start-up loads the wasm module: wait without blocking.
         const started = Date.now();
         while (Atomics.load(h.ctrl, CTRL.ready) === 0) {
           if (h.error) throw h.error;
-          if (Date.now() - started > STEP_TIMEOUT_MS) throw new Error('gradient worker did not start');
+          if (Date.now() - started > STEP_TIMEOUT_MS) throw new Error('gradient thread did not start');
           await new Promise((r) => setTimeout(r, 5));
         }
-        if (Atomics.load(h.ctrl, CTRL.failed)) throw new Error('gradient worker failed to start (see stderr)');
+        if (Atomics.load(h.ctrl, CTRL.failed)) throw new Error('gradient thread failed to start (see stderr)');
       }
     } catch (e) {
       await Promise.all(handles.map((h) => h.worker.terminate()));
@@ -100,7 +100,8 @@ export class ParallelGradients {
     return new ParallelGradients(handles, new Float32Array(weights));
   }
 
-  get workers(): number {
+  /** The calling thread and the gradient threads. */
+  get threadCount(): number {
     return this.handles.length + 1;
   }
 
@@ -112,10 +113,10 @@ export class ParallelGradients {
     vars: tf.Tensor[],
     images: Float32Array,
     labels: ArrayLike<number>,
-    threads = this.workers,
+    threads = this.threadCount,
   ): { grads: tf.Tensor[]; result: StepResult } {
-    if (!Number.isInteger(threads) || threads < 1 || threads > this.workers) {
-      throw new Error(`threads must be an integer from 1 to ${this.workers}, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > this.threadCount) {
+      throw new Error(`threads must be an integer from 1 to ${this.threadCount}, got ${threads}`);
     }
     const n = labels.length;
     const scale = 1 / n;
@@ -165,14 +166,14 @@ export class ParallelGradients {
     return { grads: own.grads, result };
   }
 
-  private waitFor(h: WorkerHandle): void {
+  private waitFor(h: GradThreadHandle): void {
     const started = Date.now();
     while (Atomics.load(h.ctrl, CTRL.done) !== this.seq) {
       if (h.error) throw h.error;
-      if (Date.now() - started > STEP_TIMEOUT_MS) throw new Error('gradient worker timed out');
+      if (Date.now() - started > STEP_TIMEOUT_MS) throw new Error('gradient thread timed out');
       Atomics.wait(h.ctrl, CTRL.done, Atomics.load(h.ctrl, CTRL.done), 1000);
     }
-    if (Atomics.load(h.ctrl, CTRL.failed)) throw new Error('gradient worker failed (see stderr)');
+    if (Atomics.load(h.ctrl, CTRL.failed)) throw new Error('gradient thread failed (see stderr)');
   }
 
   async dispose(): Promise<void> {

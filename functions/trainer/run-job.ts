@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { loadDatasetFromS3, type TrainTestData } from '../../shared/dataset';
+import { loadDatasetFromS3 } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { JobStore } from '../../shared/job-store';
 import { buildLeNet5, disposeModel } from '../../shared/model';
@@ -7,7 +7,8 @@ import { findResumePoint, loadModel, modelKeys, saveCheckpoint, type CheckpointI
 import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import type { EpochMetrics, JobMessage } from '../../shared/schemas';
-import { evaluate, train, type TrainHooks } from './train';
+import { evaluate } from './evaluate';
+import { train, type TrainHooks } from './train';
 import type { TrainerMetrics } from './metrics';
 
 export interface JobContext {
@@ -27,8 +28,6 @@ export interface JobContext {
   checkpointOnStop?: () => boolean;
   /** Least time between two writes of the job's in-epoch progress (default 5000 ms). */
   progressEveryMs?: number;
-  /** Loads the dataset; defaults to reading it from the job's S3 prefix. */
-  loadData?: (prefix: string) => Promise<TrainTestData>;
   /** Per-epoch, test accuracy and time-to-first-step metrics. */
   metrics?: TrainerMetrics;
   /** When the job's message was received (ms since the epoch): the start of time-to-first-step. Default: when runJob starts. */
@@ -63,7 +62,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     return 'succeeded';
   }
 
-  const data = await (ctx.loadData ?? ((prefix) => loadDatasetFromS3(bucket, prefix)))(params.datasetPrefix);
+  const data = await loadDatasetFromS3(bucket, params.datasetPrefix);
   const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
   const testSet = params.testSubset ? take(data.test, params.testSubset) : data.test;
 

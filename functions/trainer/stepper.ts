@@ -25,7 +25,7 @@ export interface Batch {
 }
 
 export interface BatchStepper {
-  /** 'layers', 'fast', 'fast×N' (N data-parallel workers), 'fast×auto', 'native×N' or 'native×auto'. */
+  /** 'layers', 'fast', 'fast×N' (N data-parallel gradient threads), 'fast×auto', 'native×N' or 'native×auto'. */
   readonly name: string;
   /** Why a faster route was not taken, when one was wanted (e.g. the addon is not built). */
   readonly fallback?: string;
@@ -41,12 +41,18 @@ export interface StepperOptions {
   /** Default: env LENET_STEP, else 'auto' (= 'native' when the addon loads, else 'fast' when supported, else 'layers'). */
   mode?: StepMode;
   /**
-   * Data-parallel workers for the fast step: a count (1 = this thread only), or 'auto' to pick
-   * the faster of 1 and 2+ threads step by step from their timings (./thread-chooser.ts).
+   * Data-parallel gradient threads: a count (1 = this thread only), or 'auto' to pick the faster
+   * of 1 and 2+ threads step by step from their timings (./thread-chooser.ts).
    */
+  threads?: number | 'auto';
+  /** @deprecated The old name of `threads`, still read when `threads` is unset. */
   workers?: number | 'auto';
   /** Largest batch that will be passed (sizes the shared buffers). */
   maxBatch: number;
+}
+
+function requestedThreads(opts: StepperOptions): number | 'auto' | undefined {
+  return opts.threads ?? opts.workers;
 }
 
 /** Whether the 'fast' route can train `model` on the active backend. */
@@ -70,23 +76,24 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
     throw new Error(`the fast training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
   }
   const vars = modelVariables(model);
-  const auto = opts.workers === 'auto';
-  const workers = auto ? autoThreadPool() : Math.max(1, Math.floor(Number(opts.workers ?? 1)));
+  const requested = requestedThreads(opts);
+  const auto = requested === 'auto';
+  const poolSize = auto ? autoThreadPool() : Math.max(1, Math.floor(Number(requested ?? 1)));
   const parallel =
-    workers > 1
+    poolSize > 1
       ? await ParallelGradients.create(
           vars.map((v) => v.shape),
-          workers,
+          poolSize,
           opts.maxBatch,
         )
       : undefined;
-  const chooser = auto && parallel ? new ThreadChooser({ candidates: [...new Set([1, 2, workers])] }) : undefined;
+  const chooser = auto && parallel ? new ThreadChooser({ candidates: [...new Set([1, 2, poolSize])] }) : undefined;
   return {
-    name: chooser ? 'fast×auto' : parallel ? `fast×${workers}` : 'fast',
+    name: chooser ? 'fast×auto' : parallel ? `fast×${poolSize}` : 'fast',
     fallback,
     async step({ pixels, labels }) {
       const n = labels.length;
-      const threads = chooser?.choose() ?? workers;
+      const threads = chooser?.choose() ?? poolSize;
       const started = performance.now();
       const { grads, result } = parallel ? parallel.gradients(vars, pixels, labels, threads) : lenetGradients(vars, pixels, labels, 1 / n);
       try {
@@ -97,7 +104,7 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
       chooser?.record(threads, (performance.now() - started) / n);
       return result;
     },
-    takeThreadsUsed: () => (chooser ? chooser.takeUsage() : workers),
+    takeThreadsUsed: () => (chooser ? chooser.takeUsage() : poolSize),
     // The fast step trains the model's own variables.
     sync() {},
     async dispose() {
@@ -115,24 +122,25 @@ function nativeStepper(
   addon: NonNullable<ReturnType<typeof loadNativeAddon>['addon']>,
   opts: StepperOptions,
 ): BatchStepper {
-  const auto = opts.workers === 'auto';
+  const requested = requestedThreads(opts);
+  const auto = requested === 'auto';
   const cores = Math.max(1, addon.maxThreads());
-  const workers = auto ? Math.min(2, cores) : Math.max(1, Math.floor(Number(opts.workers ?? 1)));
-  const chooser = auto && workers > 1 ? new ThreadChooser({ candidates: [1, workers] }) : undefined;
+  const poolSize = auto ? Math.min(2, cores) : Math.max(1, Math.floor(Number(requested ?? 1)));
+  const chooser = auto && poolSize > 1 ? new ThreadChooser({ candidates: [1, poolSize] }) : undefined;
   const net = new NativeLeNet(addon, modelVariables(model), model.optimizer, {
     batch: opts.maxBatch,
-    threads: chooser ? [...chooser.candidates] : [workers],
+    threads: chooser ? [...chooser.candidates] : [poolSize],
   });
   return {
-    name: chooser ? 'native×auto' : `native×${workers}`,
+    name: chooser ? 'native×auto' : `native×${poolSize}`,
     step({ pixels, labels }) {
-      const threads = chooser?.choose() ?? workers;
+      const threads = chooser?.choose() ?? poolSize;
       const started = performance.now();
       const result = net.step(pixels, labels, threads);
       chooser?.record(threads, (performance.now() - started) / labels.length);
       return Promise.resolve(result);
     },
-    takeThreadsUsed: () => (chooser ? chooser.takeUsage() : workers),
+    takeThreadsUsed: () => (chooser ? chooser.takeUsage() : poolSize),
     sync: () => net.sync(),
     async dispose() {
       net.sync();

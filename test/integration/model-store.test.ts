@@ -7,7 +7,8 @@ import { take } from '../../shared/idx';
 import { buildLeNet5 } from '../../shared/model';
 import { findResumePoint, loadModel, modelKeys, s3ModelHandler, saveCheckpoint } from '../../shared/model-store';
 import { TrainingParams } from '../../shared/schemas';
-import { batchTensors, train } from '../../functions/trainer/train';
+import { batchTensors } from '../../functions/trainer/data';
+import { train } from '../../functions/trainer/train';
 import { freshBucket, useEmulator } from '../helpers/aws';
 
 useEmulator();

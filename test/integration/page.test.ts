@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import * as tf from '@tensorflow/tfjs-core';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
@@ -129,17 +130,7 @@ before(async () => {
   pngPath = join(mkdtempSync(join(tmpdir(), 'lenet-page-')), `digit-${pngLabel}.png`);
   writeFileSync(pngPath, pngBytes);
   mkdirSync('artifacts', { recursive: true });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

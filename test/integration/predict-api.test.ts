@@ -11,17 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
-import { take, type Dataset } from '../../shared/idx';
-import { buildLeNet5, disposeModel } from '../../shared/model';
-import { modelKeys, saveCheckpoint } from '../../shared/model-store';
-import { promoteIfBetter } from '../../shared/promotion';
+import type { Dataset } from '../../shared/idx';
 import { Bucket } from '../../shared/s3-objects';
-import { TrainingParams } from '../../shared/schemas';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
-import { train } from '../../functions/trainer/train';
 import { deployStack } from '../../local/emulator';
 import { blackPng, bombPng, digitGrayPng, digitJpeg, digitPng, jpegDeclaring } from '../helpers/images';
 import { emulatorReady, useEmulator } from '../helpers/aws';
+import { trainAndPromote } from '../helpers/models';
 
 useEmulator();
 
@@ -39,23 +35,7 @@ before(async () => {
   // A model good enough to read real digits, trained here and promoted in the deployed stack's bucket.
   await initTrainingBackend('wasm');
   const bucket = new Bucket(makeS3Client(), outputs.BucketName);
-  const model = buildLeNet5({ seed: 11 });
-  await train(model, take(data.train, 12_000), {
-    params: TrainingParams.parse({ epochs: 2, validationSplit: 0, augmentShift: 0 }),
-    backend: 'wasm',
-  });
-  const info = {
-    jobId: 'predict-api',
-    epoch: 1,
-    backend: 'wasm',
-    testAccuracy: 0.95,
-    testImages: 10_000,
-    fullTestSet: true,
-    createdAt: new Date().toISOString(),
-  };
-  await saveCheckpoint(bucket, modelKeys.final('predict-api'), model, { ...info, includeOptimizer: false });
-  await promoteIfBetter(bucket, { jobId: 'predict-api', epoch: 1, testAccuracy: 0.95 }, { minAccuracy: 0, force: true });
-  disposeModel(model);
+  await trainAndPromote(bucket, 'predict-api', { images: 12_000, params: { epochs: 2, augmentShift: 0 }, force: true });
 });
 
 interface Answer {

@@ -4,16 +4,12 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
-import { take, type Dataset } from '../../shared/idx';
-import { buildLeNet5, disposeModel } from '../../shared/model';
-import { modelKeys, saveCheckpoint } from '../../shared/model-store';
-import { promoteIfBetter } from '../../shared/promotion';
+import type { Dataset } from '../../shared/idx';
 import type { Bucket } from '../../shared/s3-objects';
-import { TrainingParams } from '../../shared/schemas';
-import { train } from '../../functions/trainer/train';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { handler } from '../../functions/predict/handler';
 import { freshBucket, useEmulator, emulatorReady } from '../helpers/aws';
+import { trainAndPromote } from '../helpers/models';
 
 useEmulator();
 
@@ -37,24 +33,6 @@ async function call(body: unknown, headers?: Record<string, string>) {
   return { status: res.statusCode, body: JSON.parse(res.body) };
 }
 
-async function trainAndPromote(jobId: string, images: number, force = false) {
-  const data = await loadDatasetFromDir(mnistDataDir());
-  const model = buildLeNet5({ seed: 11 });
-  await train(model, take(data.train, images), { params: TrainingParams.parse({ epochs: 1, validationSplit: 0 }), backend: 'wasm' });
-  const info = {
-    jobId,
-    epoch: 1,
-    backend: 'wasm',
-    testAccuracy: 0.95,
-    testImages: 10_000,
-    fullTestSet: true,
-    createdAt: new Date().toISOString(),
-  };
-  await saveCheckpoint(bucket, modelKeys.final(jobId), model, { ...info, includeOptimizer: false });
-  await promoteIfBetter(bucket, { jobId, epoch: 1, testAccuracy: 0.95 }, { minAccuracy: 0, force });
-  disposeModel(model);
-}
-
 before(async () => {
   await emulatorReady();
   // The test trains its models, so it needs the trainer's gradient kernels on top of the predict backend.
@@ -72,7 +50,7 @@ test('with no model promoted yet, /predict answers 503 and says what to do', asy
 });
 
 test('pixels, 28x28 rows, 0..255 values, batches and images all predict, with the model version', async () => {
-  await trainAndPromote('job-a', 4000);
+  await trainAndPromote(bucket, 'job-a', { images: 4000 });
   const single = await call({ pixels: pixels(0) });
   assert.equal(single.status, 200, JSON.stringify(single.body));
   assert.equal(single.body.probabilities.length, 10);
@@ -155,7 +133,7 @@ test('1,000 warm calls leave the tensor count flat, and a newly promoted model i
   for (let i = 0; i < 1000; i++) await call({ instances: [{ pixels: pixels(i % 100) }, { pixels: pixels((i + 1) % 100) }] });
   assert.equal(tf.memory().numTensors, before);
 
-  await trainAndPromote('job-b', 500, true);
+  await trainAndPromote(bucket, 'job-b', { images: 500, force: true });
   const res = await call({ pixels: pixels(0) });
   assert.equal(res.body.model.jobId, 'job-b');
   assert.equal(tf.memory().numTensors, before, 'the old model was disposed');

@@ -15,11 +15,22 @@ import type { JobStatus } from '../../shared/schemas';
 import { emulatorUrl } from '../../local/emulator';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { queueCounts, sendJob, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from '../helpers/trainer';
+import {
+  FAST_TRAINER_ENV,
+  jobFinished,
+  queueCounts,
+  SMALL_MNIST,
+  sendJob,
+  smallJobParams,
+  spawnTrainer,
+  stopTrainer,
+  uploadSmallMnist,
+  waitFor,
+  type Trainer,
+} from '../helpers/trainer';
 
 useEmulator();
 
-const DATA = 'datasets/mnist-small/';
 let bucket: Bucket;
 let jobs: JobStore;
 const running: Trainer[] = [];
@@ -30,7 +41,7 @@ before(async () => {
   await emulatorReady();
   bucket = await freshBucket('reliability');
   jobs = new JobStore(bucket);
-  await uploadSmallMnist(bucket, DATA, 6000, 1000);
+  await uploadSmallMnist(bucket, SMALL_MNIST, 6000, 1000);
 });
 
 after(async () => {
@@ -44,35 +55,21 @@ function trainer(name: string, queueUrl: string, env: Record<string, string> = {
   return t;
 }
 
-/** Short visibility for tests: a lost message comes back after 10 s. */
-const FAST = { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '2', RETRY_BASE_SECONDS: '1' };
-const queue = () => freshQueue('reliability', { VisibilityTimeout: '10' });
-const params = (extra: object = {}) => ({
-  datasetPrefix: DATA,
-  testSubset: 1000,
-  validationSplit: 0,
-  lrSchedule: 'constant',
-  augmentShift: 0,
-  ...extra,
-});
+const queue = () => freshQueue('reliability', { VisibilityTimeout: FAST_TRAINER_ENV.VISIBILITY_TIMEOUT_SECONDS });
 
-const finished = (jobId: string) => async () => {
-  const s = await jobs.get(jobId);
-  return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined;
-};
 const logsOf = (t: Trainer, message: string, jobId?: string) =>
   t.logs().filter((l) => l.message === message && (!jobId || l.jobId === jobId));
 
 test('duplicates: two trainers and the same job sent twice train it once; a finished job sent again is a no-op', async () => {
   const q = await queue();
   const jobId = 'dup-1';
-  const body = { jobId, params: params({ epochs: 2, trainSubset: 2000 }) };
+  const body = { jobId, params: smallJobParams({ epochs: 2, trainSubset: 2000 }) };
   await sendJob(q, body);
   await sendJob(q, body);
-  const a = trainer('dup-a', q, FAST);
-  const b = trainer('dup-b', q, FAST);
+  const a = trainer('dup-a', q, FAST_TRAINER_ENV);
+  const b = trainer('dup-b', q, FAST_TRAINER_ENV);
 
-  const done = await waitFor<JobStatus>('dup-1 to finish', finished(jobId), 180_000);
+  const done = await waitFor<JobStatus>('dup-1 to finish', jobFinished(jobs, jobId), 180_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.attempts, 1, 'trained by exactly one worker, once');
   // The duplicate message is deleted once the job is done (it bounced on the lease meanwhile).
@@ -109,11 +106,11 @@ test('duplicates: two trainers and the same job sent twice train it once; a fini
 test('hard crash: kill -9 mid-epoch, a new trainer resumes from the last complete checkpoint (a half-written one is ignored)', async () => {
   const q = await queue();
   const jobId = 'crash-1';
-  // Enough epochs that the kill lands mid-job on either route: an epoch takes ~1 s on the native
-  // step of an idle machine and ~10 s on the wasm step of a busy one.
+  // Enough epochs that the kill lands mid-job on either route: an epoch is short on the native
+  // step of an idle machine and long on the wasm step of a busy one.
   const EPOCHS = 6;
-  await sendJob(q, { jobId, params: params({ epochs: EPOCHS, trainSubset: 6000 }) });
-  const a = trainer('crash-a', q, FAST);
+  await sendJob(q, { jobId, params: smallJobParams({ epochs: EPOCHS, trainSubset: 6000 }) });
+  const a = trainer('crash-a', q, FAST_TRAINER_ENV);
   await waitFor('epoch 1 checkpoint', async () => ((await jobs.get(jobId))?.epoch ?? 0) >= 1, 180_000, 100);
   await new Promise((resolve) => setTimeout(resolve, 300)); // into the next epoch
   a.child.kill('SIGKILL');
@@ -129,8 +126,8 @@ test('hard crash: kill -9 mid-epoch, a new trainer resumes from the last complet
   await bucket.putBytes(half + 'weights.bin', new Uint8Array([1, 2, 3]));
   await bucket.putBytes(half + 'model.json', new TextEncoder().encode('{"not": "a model"'));
 
-  const b = trainer('crash-b', q, FAST);
-  const done = await waitFor<JobStatus>('crash-1 to finish', finished(jobId), 240_000);
+  const b = trainer('crash-b', q, FAST_TRAINER_ENV);
+  const done = await waitFor<JobStatus>('crash-1 to finish', jobFinished(jobs, jobId), 240_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.resumedFromEpoch, lastEpoch, `resumed from epoch ${lastEpoch}, not 0`);
   assert.equal(done.attempts, 2);
@@ -164,8 +161,8 @@ test('hard crash: kill -9 mid-epoch, a new trainer resumes from the last complet
 test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns the message, exits 0 within 30 s; another trainer resumes at that batch', async () => {
   const q = await queue();
   const jobId = 'stop-1';
-  await sendJob(q, { jobId, params: params({ epochs: 2, trainSubset: 6000 }) });
-  const a = trainer('stop-a', q, FAST);
+  await sendJob(q, { jobId, params: smallJobParams({ epochs: 2, trainSubset: 6000 }) });
+  const a = trainer('stop-a', q, FAST_TRAINER_ENV);
   await waitFor('job to run', async () => (await jobs.get(jobId))?.status === 'RUNNING', 120_000, 100);
   // Into epoch 1: after the first batch (a fixed sleep lands before it on a loaded machine), plus a few more.
   await waitFor('the first batch', async () => logsOf(a, 'first batch done', jobId).length > 0, 180_000, 100);
@@ -185,8 +182,8 @@ test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns th
   assert.equal((await queueCounts(q)).visible, 1, 'the message is visible again at once');
   assert.equal((await readLease(bucket, jobId))?.released, true, 'lease released (marked free by a conditional PUT, not deleted)');
 
-  const b = trainer('stop-b', q, FAST);
-  const done = await waitFor<JobStatus>('stop-1 to finish', finished(jobId), 240_000);
+  const b = trainer('stop-b', q, FAST_TRAINER_ENV);
+  const done = await waitFor<JobStatus>('stop-1 to finish', jobFinished(jobs, jobId), 240_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.resumedFromEpoch, position.epoch);
   assert.equal(done.resumedFromBatch, position.batch);
@@ -220,21 +217,21 @@ test('dependency fault: S3 and SQS unreachable for 15 s mid-job (proxy cut); the
   try {
     const viaProxy = q.replace(emulatorUrl(), proxy.url);
     const a = trainer('fault-a', viaProxy, {
-      ...FAST,
+      ...FAST_TRAINER_ENV,
       VISIBILITY_TIMEOUT_SECONDS: '30',
       HEARTBEAT_SECONDS: '3',
       AWS_ENDPOINT_URL: proxy.url,
       AWS_ENDPOINT_URL_S3: proxy.url,
     });
     const jobId = 'fault-1';
-    await sendJob(q, { jobId, params: params({ epochs: 3, trainSubset: 3000 }) });
+    await sendJob(q, { jobId, params: smallJobParams({ epochs: 3, trainSubset: 3000 }) });
     await waitFor('epoch 1', async () => ((await jobs.get(jobId))?.epoch ?? 0) >= 1, 180_000, 100);
     await proxy.cut();
     const cutAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 15_000));
     const duringCut = (await jobs.get(jobId))!;
     await proxy.restore();
-    const done = await waitFor<JobStatus>('fault-1 to finish', finished(jobId), 240_000);
+    const done = await waitFor<JobStatus>('fault-1 to finish', jobFinished(jobs, jobId), 240_000);
     assert.equal(done.status, 'SUCCEEDED', done.reason);
     assert.equal(done.attempts, 1, 'finished in its first attempt: no restart, nothing lost');
     assert.deepEqual(
@@ -255,8 +252,8 @@ test('dependency fault: S3 and SQS unreachable for 15 s mid-job (proxy cut); the
     assert.equal(a.child.exitCode, null, 'the worker is still running');
 
     // The loop survived: the next job runs too.
-    await sendJob(q, { jobId: 'fault-2', params: params({ epochs: 1, trainSubset: 500 }) });
-    const next = await waitFor<JobStatus>('fault-2 to finish', finished('fault-2'), 120_000);
+    await sendJob(q, { jobId: 'fault-2', params: smallJobParams({ epochs: 1, trainSubset: 500 }) });
+    const next = await waitFor<JobStatus>('fault-2 to finish', jobFinished(jobs, 'fault-2'), 120_000);
     assert.equal(next.status, 'SUCCEEDED', next.reason);
     await waitFor('queue to drain', async () => (await queueCounts(q)).total === 0, 30_000);
     figures.dependencyFault = {

@@ -12,6 +12,7 @@ function trainOffline(args: string[]) {
 
 test('train-offline: bad flags exit 2 with one line naming the flag, no stack trace', () => {
   for (const [args, message] of [
+    [['--threads', 'many'], /threads: must be 'auto' or a whole number from 1 to 16/],
     [['--workers', 'many'], /workers: must be 'auto' or a whole number from 1 to 16/],
     [['--seed', '4,x'], /seed: /],
     [['--epochs', '0'], /epochs: /],
@@ -24,7 +25,7 @@ test('train-offline: bad flags exit 2 with one line naming the flag, no stack tr
 });
 
 test('train-offline: a list of seeds trains once per seed and ends with their mean, min and max', () => {
-  const run = trainOffline(['--seed', '3,5', '--epochs', '1', '--train-subset', '256', '--workers', '1']);
+  const run = trainOffline(['--seed', '3,5', '--epochs', '1', '--train-subset', '256', '--threads', '1']);
   assert.equal(run.status, 0, run.stderr);
   const lines = run.stdout
     .trim()

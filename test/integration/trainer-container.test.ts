@@ -19,13 +19,22 @@ import type { Bucket } from '../../shared/s3-objects';
 import type { JobStatus, LatestModel } from '../../shared/schemas';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import { docker, dockerUnavailable, removeContainers, runContainer, type Container } from '../helpers/docker';
-import { queueCounts, sendJob, uploadSmallMnist, waitFor } from '../helpers/trainer';
+import {
+  FAST_TRAINER_ENV,
+  jobFinished,
+  queueCounts,
+  SMALL_MNIST,
+  sendJob,
+  smallJobParams,
+  testTrainerEnv,
+  uploadSmallMnist,
+  waitFor,
+} from '../helpers/trainer';
 
 const IMAGE = 'lenet-trainer:local';
 const skip = dockerUnavailable();
 if (skip) console.log(`# skipping trainer-container tests: ${skip}`);
 
-const DATA = 'datasets/mnist-small/';
 let bucket: Bucket;
 let jobs: JobStore;
 const containers: Container[] = [];
@@ -34,7 +43,7 @@ const figures: Record<string, unknown> = {};
 if (!skip) {
   useEmulator();
   before(async () => {
-    // Always (re)build: a stale image would test old code. Cached layers make this ~20 s.
+    // Always (re)build: a stale image would test old code. Cached layers keep this short.
     const build = promisify(execFile)('local/docker/build-trainer-image.sh', [IMAGE], {
       maxBuffer: 64 * 1024 * 1024,
       timeout: 15 * 60_000,
@@ -42,7 +51,7 @@ if (!skip) {
     await emulatorReady();
     bucket = await freshBucket('container');
     jobs = new JobStore(bucket);
-    await uploadSmallMnist(bucket, DATA, 6000, 1000);
+    await uploadSmallMnist(bucket, SMALL_MNIST, 6000, 1000);
     await build;
     figures.imageBytes = Number(await docker('image', 'inspect', '-f', '{{.Size}}', IMAGE));
   });
@@ -52,17 +61,7 @@ if (!skip) {
   });
 }
 
-/** Short visibility for tests: a lost message comes back after 10 s. */
-const FAST = { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '2', RETRY_BASE_SECONDS: '1' };
-const queue = () => freshQueue('container', { VisibilityTimeout: '10' });
-const params = (extra: object = {}) => ({
-  datasetPrefix: DATA,
-  testSubset: 1000,
-  validationSplit: 0,
-  lrSchedule: 'constant',
-  augmentShift: 0,
-  ...extra,
-});
+const queue = () => freshQueue('container', { VisibilityTimeout: FAST_TRAINER_ENV.VISIBILITY_TIMEOUT_SECONDS });
 
 /** A trainer container on the host network, pointed at the emulator with test credentials. */
 async function trainer(name: string, queueUrl: string, env: Record<string, string> = {}): Promise<Container> {
@@ -77,10 +76,8 @@ async function trainer(name: string, queueUrl: string, env: Record<string, strin
       AWS_REGION: EMULATOR_REGION,
       BUCKET_NAME: bucket.name,
       QUEUE_URL: queueUrl,
-      WAIT_TIME_SECONDS: '1',
-      PROMOTION_MIN_ACCURACY: '0',
-      WORKER_ID: name,
-      ...FAST,
+      ...testTrainerEnv(name),
+      ...FAST_TRAINER_ENV,
       ...env,
     },
     ['--network', 'host'],
@@ -89,10 +86,6 @@ async function trainer(name: string, queueUrl: string, env: Record<string, strin
   return c;
 }
 
-const finished = (jobId: string) => async () => {
-  const s = await jobs.get(jobId);
-  return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined;
-};
 const logOf = async (c: Container, message: string) => (await c.logs()).find((l) => l.message === message);
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
@@ -112,9 +105,9 @@ test('image: runs as a non-root user, with node itself as PID 1', { skip }, asyn
 test('a container takes a job from SQS, writes epoch checkpoints and a final model to S3 and promotes it', { skip }, async () => {
   const q = await queue();
   const jobId = 'ctr-job-1';
-  await sendJob(q, { jobId, params: params({ epochs: 2, trainSubset: 2000 }) });
+  await sendJob(q, { jobId, params: smallJobParams({ epochs: 2, trainSubset: 2000 }) });
   const c = await trainer('job', q);
-  const done = await waitFor<JobStatus>(`${jobId} to finish`, finished(jobId), 240_000);
+  const done = await waitFor<JobStatus>(`${jobId} to finish`, jobFinished(jobs, jobId), 240_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.backend, 'wasm', 'the image trains on wasm (no tfjs-node)');
   assert.deepEqual(
@@ -152,7 +145,7 @@ test('docker stop mid-epoch: a mid-epoch checkpoint is written, the container ex
 }, async () => {
   const q = await queue();
   const jobId = 'ctr-stop-1';
-  await sendJob(q, { jobId, params: params({ epochs: 3, trainSubset: 6000 }) });
+  await sendJob(q, { jobId, params: smallJobParams({ epochs: 3, trainSubset: 6000 }) });
   const a = await trainer('stop-a', q);
   await waitFor('the first batch', () => logOf(a, 'first batch done'), 180_000, 200);
   await new Promise((resolve) => setTimeout(resolve, 300)); // inside epoch 1: on the native route 3 epochs can end within 1.5 s
@@ -173,7 +166,7 @@ test('docker stop mid-epoch: a mid-epoch checkpoint is written, the container ex
   assert.equal((await readLease(bucket, jobId))?.released, true, 'lease released (marked free by a conditional PUT)');
 
   const b = await trainer('stop-b', q);
-  const done = await waitFor<JobStatus>(`${jobId} to finish`, finished(jobId), 240_000);
+  const done = await waitFor<JobStatus>(`${jobId} to finish`, jobFinished(jobs, jobId), 240_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.resumedFromEpoch, position.epoch);
   assert.equal(done.resumedFromBatch, position.batch);
@@ -198,7 +191,7 @@ test('docker stop mid-epoch: a mid-epoch checkpoint is written, the container ex
 test('docker kill mid-epoch: a second container resumes from the last complete epoch', { skip }, async () => {
   const q = await queue();
   const jobId = 'ctr-kill-1';
-  await sendJob(q, { jobId, params: params({ epochs: 3, trainSubset: 6000 }) });
+  await sendJob(q, { jobId, params: smallJobParams({ epochs: 3, trainSubset: 6000 }) });
   const a = await trainer('kill-a', q);
   await waitFor('epoch 1 checkpoint', async () => ((await jobs.get(jobId))?.epoch ?? 0) >= 1, 240_000, 100);
   await new Promise((resolve) => setTimeout(resolve, 200)); // into epoch 2, short of its end even on the native route
@@ -212,7 +205,7 @@ test('docker kill mid-epoch: a second container resumes from the last complete e
   assert.equal((await bucket.listKeys(modelKeys.checkpoints(jobId))).filter((k) => k.includes('/partial-')).length, 0);
 
   const b = await trainer('kill-b', q);
-  const done = await waitFor<JobStatus>(`${jobId} to finish`, finished(jobId), 300_000);
+  const done = await waitFor<JobStatus>(`${jobId} to finish`, jobFinished(jobs, jobId), 300_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.resumedFromEpoch, lastEpoch, `resumed from epoch ${lastEpoch}`);
   assert.equal(done.resumedFromBatch, undefined, 'from an epoch boundary, not mid-epoch');

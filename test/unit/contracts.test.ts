@@ -74,10 +74,16 @@ test('configuration: defaults, and a bad or missing variable fails naming it', a
   assert.equal(trainer.VISIBILITY_TIMEOUT_SECONDS, 300);
   assert.equal(trainer.MAX_RECEIVES, 3);
   assert.equal(trainer.PROMOTION_MIN_ACCURACY, 0.98);
-  assert.equal(trainer.TRAINER_WORKERS, 'auto');
+  assert.equal(trainer.TRAINER_THREADS, undefined, 'unset: the trainer uses defaultThreads(), auto');
   assert.equal(trainer.WORKER_ID, undefined);
   assert.equal(trainer.LEASE_SECONDS, undefined);
-  assert.equal(readTrainerConfig({ ...base, TRAINER_WORKERS: '2', HEARTBEAT_SECONDS: '0.5' }).TRAINER_WORKERS, 2);
+  assert.equal(readTrainerConfig({ ...base, TRAINER_THREADS: '2', HEARTBEAT_SECONDS: '0.5' }).TRAINER_THREADS, 2);
+  assert.equal(readTrainerConfig({ ...base, TRAINER_WORKERS: '2' }).TRAINER_WORKERS, 2);
+  assert.throws(() => readTrainerConfig({ ...base, TRAINER_THREADS: '99' }), /TRAINER_THREADS="99": must be 'auto'/);
+  assert.throws(
+    () => readTrainerConfig({ ...base, TRAINER_THREADS: '2', TRAINER_WORKERS: '1' }),
+    /TRAINER_WORKERS="1": is the deprecated name of TRAINER_THREADS/,
+  );
   assert.throws(() => readTrainerConfig({ ...base, HEARTBEAT_SECONDS: 'soon' }), /HEARTBEAT_SECONDS="soon"/);
   assert.throws(() => readTrainerConfig({ ...base, TRAINER_WORKERS: '99' }), /TRAINER_WORKERS="99": must be 'auto'/);
   assert.throws(() => readTrainerConfig({ BUCKET_NAME: 'b' }), /QUEUE_URL is not set/);
@@ -86,7 +92,7 @@ test('configuration: defaults, and a bad or missing variable fails naming it', a
 });
 
 test('job consumer: what becomes of a failed job message', async () => {
-  const { dispositionAfterFailure } = await import('../../functions/trainer/job-consumer');
+  const { dispositionAfterFailure } = await import('../../functions/trainer/disposition');
   const base = { permanent: false, maxReceives: 3, retryBaseSeconds: 30, visibilitySeconds: 300 };
   assert.deepEqual(dispositionAfterFailure({ ...base, permanent: true, receives: 1 }), { action: 'delete' });
   assert.deepEqual(dispositionAfterFailure({ ...base, receives: 1 }), { action: 'retry', delaySeconds: 30 });

@@ -9,7 +9,9 @@ import { buildLeNet5, disposeModel } from '../../shared/model';
 import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
 import { adamUpdate, fastTrainerSupported, lenetGradients } from '../../functions/trainer/lenet-step';
 import { createStepper } from '../../functions/trainer/stepper';
-import { batchArrays, evaluate, shuffledIndices, train } from '../../functions/trainer/train';
+import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
+import { evaluate } from '../../functions/trainer/evaluate';
+import { train } from '../../functions/trainer/train';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 const data = await loadDatasetFromDir(mnistDataDir());
@@ -116,8 +118,8 @@ test('the fused Adam update equals exact Adam and tf.train.adam, state included 
       }),
     );
   });
-  // Ours stays within float32 rounding of the exact values (measured ≤ 2e-7); tf's own float32
-  // ops drift further (measured up to 1.3e-6), so the two implementations agree within 3e-6.
+  // Ours stays within float32 rounding of the exact values; tf's own float32 ops drift further, so
+  // the two implementations are held to agree within 3e-6.
   mine.v.forEach((w, i) => assert.ok(maxAbsDiff(w.dataSync(), exact[i]) < 5e-7, `exact ${i}: ${maxAbsDiff(w.dataSync(), exact[i])}`));
   ref.v.forEach((w, i) => assert.ok(maxAbsDiff(w.dataSync(), mine.v[i].dataSync()) < 3e-6, `tf ${i}`));
   const [refState, myState] = [await ref.opt.getWeights(), await mine.opt.getWeights()];
@@ -129,9 +131,9 @@ test('the fused Adam update equals exact Adam and tf.train.adam, state included 
 });
 
 /** Trains `steps` batches of the same seeded data order with the given route; returns the weights. */
-async function trainSteps(mode: 'layers' | 'fast', workers: number | 'auto', steps: number, batchSize = 32) {
+async function trainSteps(mode: 'layers' | 'fast', threads: number | 'auto', steps: number, batchSize = 32) {
   const model = buildLeNet5({ seed: 11 });
-  const stepper = await createStepper(model, { mode, workers, maxBatch: batchSize });
+  const stepper = await createStepper(model, { mode, threads, maxBatch: batchSize });
   const order = shuffledIndices(data.train.count, 4);
   const tensors: number[] = [];
   const losses: number[] = [];
@@ -152,7 +154,7 @@ async function trainSteps(mode: 'layers' | 'fast', workers: number | 'auto', ste
   return { weights, losses, tensors, optimizerNames, name: stepper.name, threadsUsed };
 }
 
-test('fast step and data-parallel workers train the same model as trainOnBatch (same seed and data order)', async () => {
+test('fast step and data-parallel gradient threads train the same model as trainOnBatch (same seed and data order)', async () => {
   await initTrainingBackend('wasm');
   const steps = 25;
   const layers = await trainSteps('layers', 1, steps);
@@ -166,8 +168,8 @@ test('fast step and data-parallel workers train the same model as trainOnBatch (
   assert.deepEqual([layers.threadsUsed, fast.threadsUsed, parallel.threadsUsed], [undefined, 1, 2]);
   assert.ok([1, 2].includes(auto.threadsUsed!), `auto used ${auto.threadsUsed}`);
   for (const run of [fast, parallel, auto]) {
-    // Same float32 math in a different summation order: differences stay at rounding level
-    // (measured ~1e-5 after 25 Adam steps of lr 1e-3), far below one step's size (1e-3).
+    // Same float32 math in a different summation order: differences stay at rounding level, and
+    // the bound is far below one step's size (lr 1e-3).
     run.weights.forEach((w, i) =>
       assert.ok(maxAbsDiff(w, layers.weights[i]) < 2e-4, `${run.name} weight ${i}: ${maxAbsDiff(w, layers.weights[i])}`),
     );
@@ -183,19 +185,19 @@ test('fast step and data-parallel workers train the same model as trainOnBatch (
   assert.ok(three.losses.every(Number.isFinite));
 });
 
-test('train() with workers: the epoch metrics and stop hook work as single-threaded', async () => {
+test('train() with gradient threads: the epoch metrics and stop hook work as single-threaded', async () => {
   await initTrainingBackend('wasm');
   const subset = take(data.train, 640);
   const metrics: Record<string, EpochMetrics> = {};
-  for (const workers of [1, 2]) {
+  for (const threads of [1, 2]) {
     const model = buildLeNet5({ seed: 2 });
-    const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 1, seed: 2, workers });
+    const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 1, seed: 2, threads });
     await train(model, subset, {
       params,
       backend: 'wasm',
       hooks: {
         onEpochEnd: async (m) => {
-          metrics[workers] = m;
+          metrics[threads] = m;
         },
       },
     });
@@ -208,7 +210,7 @@ test('train() with workers: the epoch metrics and stop hook work as single-threa
   const model = buildLeNet5({ seed: 2 });
   let batches = 0;
   const outcome = await train(model, subset, {
-    params: TrainingParams.parse({ epochs: 1, validationSplit: 0, workers: 2 }),
+    params: TrainingParams.parse({ epochs: 1, validationSplit: 0, threads: 2 }),
     backend: 'wasm',
     hooks: { onBatchEnd: () => void batches++, shouldStop: () => batches >= 2 },
   });
@@ -218,7 +220,7 @@ test('train() with workers: the epoch metrics and stop hook work as single-threa
 });
 
 test('a short run on the portable backend reaches the accuracy of the same run on the cpu backend', async () => {
-  // The cpu backend trains at only a few images/s: keep this tiny (6 batches of 32).
+  // The cpu backend trains slowly: keep this tiny (6 batches of 32).
   const subset = take(data.train, 192);
   const test200 = take(data.test, 500);
   const params = TrainingParams.parse({ epochs: 1, validationSplit: 0, augmentShift: 0, lrSchedule: 'constant', seed: 9 });

@@ -15,7 +15,8 @@ import { TrainingParams } from '../../shared/schemas';
 import { lenetGradients } from '../../functions/trainer/lenet-step';
 import { loadNativeAddon, modelVariables, NativeLeNet } from '../../functions/trainer/native/native-step';
 import { createStepper } from '../../functions/trainer/stepper';
-import { batchArrays, shuffledIndices, train } from '../../functions/trainer/train';
+import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
+import { train } from '../../functions/trainer/train';
 
 const { addon, error } = loadNativeAddon();
 const skip = addon ? false : `native addon unavailable: ${error}`;
@@ -79,8 +80,8 @@ test('native gradients equal the wasm fast step on real MNIST batches (1 and 2 t
 test('native Adam steps match the wasm fast step from the same weights (weights and optimizer state)', { skip }, async () => {
   const [wasmModel, nativeModel] = [buildLeNet5({ seed: 11 }), buildLeNet5({ seed: 11 })];
   const start = weightsOf(wasmModel);
-  const wasm = await createStepper(wasmModel, { mode: 'fast', workers: 1, maxBatch: 32 });
-  const native = await createStepper(nativeModel, { mode: 'native', workers: 2, maxBatch: 32 });
+  const wasm = await createStepper(wasmModel, { mode: 'fast', threads: 1, maxBatch: 32 });
+  const native = await createStepper(nativeModel, { mode: 'native', threads: 2, maxBatch: 32 });
   assert.equal(native.name, 'native×2');
   const steps = 3;
   for (let s = 0; s < steps; s++) {
@@ -134,7 +135,7 @@ test('a checkpoint from either route resumes on the other with the same Adam sta
     validationSplit: 0,
     augmentShift: 0,
     learningRate: 0.001,
-    workers: 1,
+    threads: 1,
   });
   const subset = take(data.train, 640);
   for (const [first, second] of [
@@ -188,7 +189,7 @@ test('a short native training run lowers the loss on real MNIST and the tf varia
     augmentShift: 0,
     learningRate: 0.001,
     lrSchedule: 'constant',
-    workers: 'auto',
+    threads: 'auto',
   });
   const model = buildLeNet5({ seed: 8, learningRate: 0.001 });
   const metrics: { loss: number; valAccuracy?: number; route?: string }[] = [];
@@ -214,10 +215,10 @@ test('the route falls back to the wasm fast step when the addon is disabled', as
   process.env.LENET_NATIVE = '0';
   try {
     const model = buildLeNet5({ seed: 1 });
-    const stepper = await createStepper(model, { mode: 'auto', workers: 1, maxBatch: 32 });
+    const stepper = await createStepper(model, { mode: 'auto', threads: 1, maxBatch: 32 });
     assert.equal(stepper.name, 'fast');
     assert.match(stepper.fallback ?? '', /LENET_NATIVE=0/);
-    await assert.rejects(createStepper(model, { mode: 'native', workers: 1, maxBatch: 32 }), /native training step unavailable/);
+    await assert.rejects(createStepper(model, { mode: 'native', threads: 1, maxBatch: 32 }), /native training step unavailable/);
     await stepper.dispose();
     disposeModel(model);
   } finally {
@@ -228,7 +229,7 @@ test('the route falls back to the wasm fast step when the addon is disabled', as
 
 test('native route: shuffled full epoch of batch sizes 32 and a smaller last batch stays finite', { skip }, async () => {
   const model = buildLeNet5({ seed: 2 });
-  const stepper = await createStepper(model, { mode: 'native', workers: 'auto', maxBatch: 32 });
+  const stepper = await createStepper(model, { mode: 'native', threads: 'auto', maxBatch: 32 });
   const order = shuffledIndices(1000, 1);
   for (let b = 0; b * 32 < 1000; b++) {
     const r = await stepper.step(batchArrays(data.train, order.subarray(b * 32, (b + 1) * 32)));

@@ -32,6 +32,9 @@ test('out-of-bounds and unknown params are rejected with the field named', () =>
     [{ workers: 0 }, /workers/],
     [{ workers: 17 }, /workers/],
     [{ workers: 'fast' }, /workers/],
+    [{ threads: 0 }, /threads/],
+    [{ threads: 17 }, /threads/],
+    [{ threads: 'fast' }, /threads/],
   ];
   for (const [input, field] of cases) {
     const result = TrainingParams.safeParse(input);
@@ -98,11 +101,29 @@ test('queue messages sent straight to SQS: the parameters alone, the job id from
   }
 });
 
-test("workers: 'auto' or a count; a wrong value says which values are allowed", () => {
-  assert.equal(TrainingParams.parse({ workers: 'auto' }).workers, 'auto');
-  assert.equal(TrainingParams.parse({ workers: 2 }).workers, 2);
-  assert.equal(TrainingParams.parse({}).workers, undefined);
-  const bad = TrainingParams.safeParse({ workers: 'fast' });
+test("threads: 'auto' or a count; a wrong value says which values are allowed", () => {
+  assert.equal(TrainingParams.parse({ threads: 'auto' }).threads, 'auto');
+  assert.equal(TrainingParams.parse({ threads: 2 }).threads, 2);
+  assert.equal(TrainingParams.parse({}).threads, undefined);
+  assert.equal('threads' in TrainingParams.parse({}), false, 'no threads key when none is given');
+  const bad = TrainingParams.safeParse({ threads: 'fast' });
   assert.equal(bad.success, false);
-  assert.match(describeZodError(bad.error!), /workers: must be 'auto' or a whole number from 1 to 16/);
+  assert.match(describeZodError(bad.error!), /threads: must be 'auto' or a whole number from 1 to 16/);
+});
+
+test('workers, the deprecated name of threads: still accepted and read as threads; both with different values are refused', () => {
+  assert.deepEqual(TrainingParams.parse({ workers: 'auto' }), TrainingParams.parse({ threads: 'auto' }));
+  assert.deepEqual(TrainingParams.parse({ workers: 2 }), TrainingParams.parse({ threads: 2 }));
+  assert.equal('workers' in TrainingParams.parse({ workers: 2 }), false, 'the parsed params carry threads only');
+  assert.equal(TrainingParams.parse({ threads: 2, workers: 2 }).threads, 2);
+  const badAlias = TrainingParams.safeParse({ workers: 'fast' });
+  assert.match(describeZodError(badAlias.error!), /workers: must be 'auto' or a whole number from 1 to 16/);
+  for (const both of [
+    { threads: 2, workers: 1 },
+    { threads: 'auto', workers: 2 },
+  ]) {
+    const result = TrainingParams.safeParse(both);
+    assert.equal(result.success, false, JSON.stringify(both));
+    assert.match(describeZodError(result.error!), /^threads: workers is the deprecated name of threads: give threads alone/);
+  }
 });

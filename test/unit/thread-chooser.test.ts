@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ThreadChooser } from '../../functions/trainer/thread-chooser';
-import { defaultWorkers } from '../../functions/trainer/train';
+import { defaultThreads } from '../../functions/trainer/config';
 
 /** Runs `steps` steps where a step on `threads` takes costOf(threads, step) ms per image; returns the threads used per step. */
 function simulate(chooser: ThreadChooser, steps: number, costOf: (threads: number, step: number) => number): number[] {
@@ -50,12 +50,19 @@ test('thread chooser: one outlier step does not flip the choice; usage counts re
   assert.throws(() => new ThreadChooser({ candidates: [] }), /at least one candidate/);
 });
 
-test('TRAINER_WORKERS: auto by default, a count, or a clear error', () => {
-  assert.equal(defaultWorkers(undefined), 'auto');
-  assert.equal(defaultWorkers(''), 'auto');
-  assert.equal(defaultWorkers('auto'), 'auto');
-  assert.equal(defaultWorkers('2'), 2);
+test('TRAINER_THREADS: auto by default, a count, or a clear error; TRAINER_WORKERS is its deprecated name', () => {
+  assert.equal(defaultThreads({}), 'auto');
+  assert.equal(defaultThreads({ TRAINER_THREADS: '' }), 'auto');
+  assert.equal(defaultThreads({ TRAINER_THREADS: 'auto' }), 'auto');
+  assert.equal(defaultThreads({ TRAINER_THREADS: '2' }), 2);
+  assert.equal(defaultThreads({ TRAINER_WORKERS: '2' }), 2);
+  assert.equal(defaultThreads({ TRAINER_THREADS: '2', TRAINER_WORKERS: '2' }), 2);
+  assert.throws(
+    () => defaultThreads({ TRAINER_THREADS: '2', TRAINER_WORKERS: '1' }),
+    /TRAINER_WORKERS is the deprecated name of TRAINER_THREADS/,
+  );
   for (const bad of ['0', '17', '1.5', 'two']) {
-    assert.throws(() => defaultWorkers(bad), /TRAINER_WORKERS must be 'auto' or a whole number from 1 to 16, got/);
+    assert.throws(() => defaultThreads({ TRAINER_THREADS: bad }), /TRAINER_THREADS must be 'auto' or a whole number from 1 to 16, got/);
+    assert.throws(() => defaultThreads({ TRAINER_WORKERS: bad }), /TRAINER_WORKERS must be 'auto' or a whole number from 1 to 16, got/);
   }
 });

@@ -6,7 +6,10 @@ import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5 } from '../../shared/model';
 import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
-import { batchTensors, evaluate, learningRateFor, shuffledIndices, train } from '../../functions/trainer/train';
+import { batchTensors, shuffledIndices } from '../../functions/trainer/data';
+import { evaluate } from '../../functions/trainer/evaluate';
+import { learningRateFor } from '../../functions/trainer/schedule';
+import { train } from '../../functions/trainer/train';
 
 test('one epoch on 8,000 real MNIST images on the portable backend reaches >= 90% on the 10,000 test images', async () => {
   const backend = await initTrainingBackend('wasm');

@@ -154,6 +154,13 @@ convCases.push(
   { name: '1x1 filter', N: 2, H: 5, W: 6, Ci: 7, Co: 3, KH: 1, KW: 1, S: 1, pad: 'valid' },
 );
 
+/** The Conv2DBackpropFilter kernel of the active backend; NHWC unless `attrs` say otherwise. */
+const backpropFilter = (inputs: { x: tf.Tensor; dy: tf.Tensor }, attrs: object) =>
+  tf.engine().runKernel('Conv2DBackpropFilter', inputs, { dataFormat: 'NHWC', ...attrs } as any) as tf.Tensor;
+/** The Conv2DBackpropInput kernel of the active backend; NHWC unless `attrs` say otherwise. */
+const backpropInput = (inputs: { dy: tf.Tensor; filter: tf.Tensor }, attrs: object) =>
+  tf.engine().runKernel('Conv2DBackpropInput', inputs, { dataFormat: 'NHWC', ...attrs } as any) as tf.Tensor;
+
 describe('Conv2DBackpropFilter (wasm)', () => {
   for (const c of convCases) {
     test(c.name, () => {
@@ -163,16 +170,7 @@ describe('Conv2DBackpropFilter (wasm)', () => {
       const x = tf.tensor4d(xv, [c.N, c.H, c.W, c.Ci]);
       const dy = tf.tensor4d(dyv, [c.N, g.OH, g.OW, c.Co]);
       const ids = wasmDataIds();
-      const dw = tf.engine().runKernel(
-        'Conv2DBackpropFilter',
-        { x, dy },
-        {
-          strides: c.S,
-          pad: c.pad,
-          dataFormat: 'NHWC',
-          filterShape: [c.KH, c.KW, c.Ci, c.Co],
-        },
-      ) as tf.Tensor;
+      const dw = backpropFilter({ x, dy }, { strides: c.S, pad: c.pad, filterShape: [c.KH, c.KW, c.Ci, c.Co] });
       assert.deepEqual(dw.shape, [c.KH, c.KW, c.Ci, c.Co]);
       assertClose(dw.dataSync(), refBackpropFilter(g, xv, dyv), 1e-5, c.name);
       dw.dispose();
@@ -194,16 +192,7 @@ for (const algorithm of ['auto', 'matMul', 'fullConv', 'depthwise'] as const) {
           const dy = tf.tensor4d(dyv, [c.N, g.OH, g.OW, c.Co]);
           const w = tf.tensor4d(wv, [c.KH, c.KW, c.Ci, c.Co]);
           const ids = wasmDataIds();
-          const dx = tf.engine().runKernel(
-            'Conv2DBackpropInput',
-            { dy, filter: w },
-            {
-              strides: c.S,
-              pad: c.pad,
-              dataFormat: 'NHWC',
-              inputShape: [c.N, c.H, c.W, c.Ci],
-            },
-          ) as tf.Tensor;
+          const dx = backpropInput({ dy, filter: w }, { strides: c.S, pad: c.pad, inputShape: [c.N, c.H, c.W, c.Ci] });
           assert.deepEqual(dx.shape, [c.N, c.H, c.W, c.Ci]);
           assertClose(dx.dataSync(), refBackpropInput(g, dyv, wv), 1e-5, c.name);
           dx.dispose();
@@ -248,71 +237,41 @@ describe('AvgPoolGrad (wasm)', () => {
 describe('unsupported conv gradient variants throw', () => {
   const x = () => tf.zeros([1, 8, 8, 2]);
   const dy = () => tf.zeros([1, 4, 4, 3]);
+  const filterGradientThrows = (inputs: { x: tf.Tensor; dy: tf.Tensor }, attrs: object, message: RegExp) =>
+    assert.throws(() => backpropFilter(inputs, attrs), message);
+  const inputGradientThrows = (inputs: { dy: tf.Tensor; filter: tf.Tensor }, attrs: object, message: RegExp) =>
+    assert.throws(() => backpropInput(inputs, attrs), message);
+
   test('NCHW dataFormat', () => {
     tf.tidy(() => {
-      assert.throws(
-        () =>
-          tf.engine().runKernel(
-            'Conv2DBackpropFilter',
-            { x: tf.zeros([1, 2, 8, 8]), dy: tf.zeros([1, 3, 4, 4]) },
-            {
-              strides: 1,
-              pad: 'valid',
-              dataFormat: 'NCHW',
-              filterShape: [5, 5, 2, 3],
-            },
-          ),
+      filterGradientThrows(
+        { x: tf.zeros([1, 2, 8, 8]), dy: tf.zeros([1, 3, 4, 4]) },
+        { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [5, 5, 2, 3] },
         /unsupported dataFormat 'NCHW'/,
       );
-      assert.throws(
-        () =>
-          tf.engine().runKernel(
-            'Conv2DBackpropInput',
-            { dy: tf.zeros([1, 3, 4, 4]), filter: tf.zeros([5, 5, 2, 3]) },
-            {
-              strides: 1,
-              pad: 'valid',
-              dataFormat: 'NCHW',
-              inputShape: [1, 2, 8, 8],
-            },
-          ),
+      inputGradientThrows(
+        { dy: tf.zeros([1, 3, 4, 4]), filter: tf.zeros([5, 5, 2, 3]) },
+        { strides: 1, pad: 'valid', dataFormat: 'NCHW', inputShape: [1, 2, 8, 8] },
         /unsupported dataFormat 'NCHW'/,
       );
     });
   });
   test('explicit padding larger than filter size - 1', () => {
     tf.tidy(() => {
-      assert.throws(
-        () =>
-          tf.engine().runKernel(
-            'Conv2DBackpropFilter',
-            { x: x(), dy: tf.zeros([1, 14, 14, 3]) },
-            {
-              strides: 1,
-              pad: [
-                [0, 0],
-                [4, 4],
-                [4, 4],
-                [0, 0],
-              ],
-              dataFormat: 'NHWC',
-              filterShape: [3, 3, 2, 3],
-            },
-          ),
+      const pad = [
+        [0, 0],
+        [4, 4],
+        [4, 4],
+        [0, 0],
+      ];
+      filterGradientThrows(
+        { x: x(), dy: tf.zeros([1, 14, 14, 3]) },
+        { strides: 1, pad, dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] },
         /unsupported pad/,
       );
-      assert.throws(
-        () =>
-          tf.engine().runKernel(
-            'Conv2DBackpropInput',
-            { dy: dy(), filter: tf.zeros([1, 1, 2, 3]) },
-            {
-              strides: 2,
-              pad: 1,
-              dataFormat: 'NHWC',
-              inputShape: [1, 8, 8, 2],
-            },
-          ),
+      inputGradientThrows(
+        { dy: dy(), filter: tf.zeros([1, 1, 2, 3]) },
+        { strides: 2, pad: 1, dataFormat: 'NHWC', inputShape: [1, 8, 8, 2] },
         /unsupported pad/,
       );
     });
@@ -405,7 +364,7 @@ describe('LeNet-5 training on wasm', () => {
     });
     const cpu = await onBackend('cpu', () => trainSteps(initial, 3));
     const wasm = await onBackend('wasm', () => trainSteps(initial, 3));
-    // Measured: gradients agree to ~2e-7, weights after 3 Adam steps to ~3e-5 (lr is 1e-3).
+    // The bounds leave room above float32 rounding, and stay far below one Adam step (lr is 1e-3).
     cpu.grads.forEach((g, i) => assertClose(wasm.grads[i], g, 2e-5, `gradient ${i}`));
     assertClose(wasm.losses, cpu.losses, 1e-5, 'losses');
     cpu.weights.forEach((w, i) => assertClose(wasm.weights[i], w, 2e-4, `weights ${i}`));

@@ -14,7 +14,7 @@ test('the CLI progress: whole epochs, or the running epoch to the batch', () => 
   assert.equal(describePosition({ ...base, epoch: undefined, totalEpochs: undefined }), 'epoch 0/?');
 });
 
-test('the CLI metrics line names the backend and gradient threads', () => {
+test('the CLI metrics line names the training route (else the backend) and gradient threads', () => {
   const m = {
     epoch: 3,
     loss: 0.1,
@@ -31,4 +31,9 @@ test('the CLI metrics line names the backend and gradient threads', () => {
   );
   assert.match(describeMetrics({ ...base, metrics: [{ ...m, threads: 1 }] }), /\(wasm, 1 thread\)$/);
   assert.match(describeMetrics({ ...base, metrics: [m] }), /\(wasm\)$/);
+  assert.equal(
+    describeMetrics({ ...base, metrics: [{ ...m, route: 'native×auto', threads: 2 }] }),
+    'loss 0.1000 acc 0.9700 val_acc 0.9800 2102 img/s (native×auto, 2 threads)',
+  );
+  assert.match(describeMetrics({ ...base, metrics: [{ ...m, route: 'layers' }] }), /\(layers\)$/);
 });

@@ -1,5 +1,5 @@
 /**
- * A data-parallel gradient worker (worker_threads) for `ParallelGradients` in ./parallel.ts.
+ * A data-parallel gradient thread (a worker_threads Worker) for `ParallelGradients` in ./parallel.ts.
  *
  * It keeps its own wasm backend and its own copy of the 10 LeNet-5 weights, and loops: wait for a
  * job in the shared control block, copy the current weights and its share of the batch from the
@@ -12,9 +12,9 @@ import { initTrainingBackend } from './training-backend';
 import { wasmHeap } from './wasm/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients } from './lenet-step';
-import { CTRL, type WorkerInit } from './parallel-protocol';
+import { CTRL, type GradThreadInit } from './parallel-protocol';
 
-const init = workerData as WorkerInit;
+const init = workerData as GradThreadInit;
 const ctrl = new Int32Array(init.control);
 const weights = new Float32Array(init.weights);
 const grads = new Float32Array(init.grads);
@@ -25,7 +25,7 @@ const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 
 try {
   const backend = await initTrainingBackend('wasm');
-  if (backend !== 'wasm') throw new Error(`gradient worker: wasm backend unavailable (got ${backend})`);
+  if (backend !== 'wasm') throw new Error(`gradient thread: wasm backend unavailable (got ${backend})`);
   const heap = wasmHeap();
   const sizes = init.shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
   Atomics.store(ctrl, CTRL.ready, 1);
@@ -59,13 +59,13 @@ try {
       result[1] = r.correct;
     } catch (e) {
       Atomics.store(ctrl, CTRL.failed, 1);
-      console.error('gradient worker failed:', e);
+      console.error('gradient thread failed:', e);
     }
     Atomics.store(ctrl, CTRL.done, seen);
     Atomics.notify(ctrl, CTRL.done);
   }
 } catch (e) {
-  console.error('gradient worker failed to start:', e);
+  console.error('gradient thread failed to start:', e);
   Atomics.store(ctrl, CTRL.failed, 1);
   Atomics.store(ctrl, CTRL.ready, 1);
   Atomics.notify(ctrl, CTRL.ready);
