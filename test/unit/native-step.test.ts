@@ -13,9 +13,10 @@ import { take } from '../../shared/idx';
 import { buildLeNet5, compileLeNet5, disposeModel } from '../../shared/model';
 import { TrainingParams } from '../../shared/schemas';
 import { lenetGradients } from '../../functions/trainer/lenet-step';
-import { loadNativeAddon, modelVariables, NativeLeNet } from '../../functions/trainer/native/native-step';
+import { loadNativeAddon, modelVariables, NativeLeNet, nativeEvaluate } from '../../functions/trainer/native/native-step';
 import { createStepper } from '../../functions/trainer/stepper';
 import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
+import { evaluate } from '../../functions/trainer/evaluate';
 import { train } from '../../functions/trainer/train';
 
 const { addon, error } = loadNativeAddon();
@@ -207,6 +208,37 @@ test('a short native training run lowers the loss on real MNIST and the tf varia
   assert.ok(metrics[2].loss < 0.6 * metrics[0].loss, `loss ${metrics.map((m) => m.loss.toFixed(3))}`);
   // Validation runs on the tf model, so this checks the weights were synced back each epoch.
   assert.ok(metrics[2].valAccuracy! > 0.85, `val accuracy ${metrics[2].valAccuracy}`);
+  disposeModel(model);
+});
+
+/** Runs `f` with the addon disabled (LENET_NATIVE=0), as on a machine without it. */
+async function withoutAddon<T>(f: () => Promise<T>): Promise<T> {
+  const saved = process.env.LENET_NATIVE;
+  process.env.LENET_NATIVE = '0';
+  try {
+    return await f();
+  } finally {
+    if (saved === undefined) delete process.env.LENET_NATIVE;
+    else process.env.LENET_NATIVE = saved;
+  }
+}
+
+test('native evaluation gives the tfjs predict figures on real MNIST test images (odd count, after training)', { skip }, async () => {
+  const model = buildLeNet5({ seed: 5 });
+  const stepper = await createStepper(model, { mode: 'native', workers: 1, maxBatch: 32 });
+  for (let b = 0; b < 30; b++) await stepper.step(batchOf(32 * b, 32));
+  stepper.sync();
+  const test1013 = take(data.test, 1013);
+  const mine = nativeEvaluate(model, test1013);
+  assert.ok(mine, 'the addon evaluates buildLeNet5 models');
+  const viaEvaluate = await evaluate(model, test1013);
+  assert.deepEqual(viaEvaluate, mine, 'evaluate() takes the native route when the addon is built');
+  const ref = await withoutAddon(() => evaluate(model, test1013));
+  // Float rounding may flip an arg-max that is a near tie; nothing more.
+  assert.ok(Math.abs(mine.accuracy - ref.accuracy) * 1013 <= 1, `accuracy ${mine.accuracy} vs tfjs ${ref.accuracy}`);
+  assert.ok(mine.accuracy > 0.5, `accuracy after 30 steps: ${mine.accuracy}`);
+  assert.ok(Math.abs(mine.loss - ref.loss) < 1e-4 * ref.loss + 1e-6, `loss ${mine.loss} vs tfjs ${ref.loss}`);
+  await stepper.dispose();
   disposeModel(model);
 });
 

@@ -364,6 +364,16 @@ struct Trainer {
     strm.wait();
   }
 
+  // Forward pass and loss only (evaluation): no backward pass, the gradients are left as they were.
+  void forward(Net &net, const float *pixels, const uint8_t *labels, double &lossSum, int &correct) {
+    omp_set_num_threads(net.threads);
+    net.x.set_data_handle(const_cast<float *>(pixels));
+    for (auto &[from, to] : net.preReorders) reorder(from, to).execute(strm, from, to);
+    run(net.forward);
+    strm.wait();
+    lossAndLogitGrad(net, labels, 0.f, lossSum, correct);
+  }
+
   // tf.AdamOptimizer's update in its float32 order (as shared/heap-simd.wat):
   //   m = b1·m + (1 − b1)·g;  v = b2·v + (1 − b2)·g·g;  w −= step·m / (√(v·inv2) + eps)
   void adam(float b1, float b2, float stepSize, float inv2, float eps) {
@@ -409,7 +419,8 @@ class Addon : public Napi::ObjectWrap<Addon> {
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Function cls = DefineClass(env, "LeNetTrainer",
                                      {InstanceMethod("prepare", &Addon::Prepare), InstanceMethod("step", &Addon::Step),
-                                      InstanceMethod("adam", &Addon::Adam), InstanceMethod("getParam", &Addon::GetParam),
+                                      InstanceMethod("adam", &Addon::Adam),
+                                      InstanceMethod("evaluate", &Addon::Evaluate), InstanceMethod("getParam", &Addon::GetParam),
                                       InstanceMethod("setParam", &Addon::SetParam), InstanceMethod("paramSize", &Addon::ParamSize),
                                       InstanceMethod("describe", &Addon::Describe)});
     exports.Set("LeNetTrainer", cls);
@@ -452,7 +463,11 @@ class Addon : public Napi::ObjectWrap<Addon> {
   }
 
   // step(pixels: Float32Array, labels: Uint8Array, threads, scale) -> [lossSum, correct]; leaves the gradients in place.
-  Napi::Value Step(const Napi::CallbackInfo &info) {
+  Napi::Value Step(const Napi::CallbackInfo &info) { return Run(info, true); }
+  // evaluate(pixels, labels, threads) -> [lossSum, correct]: the forward pass only.
+  Napi::Value Evaluate(const Napi::CallbackInfo &info) { return Run(info, false); }
+
+  Napi::Value Run(const Napi::CallbackInfo &info, bool training) {
     if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       throw Napi::TypeError::New(info.Env(), "pixels must be a Float32Array");
     if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
@@ -460,7 +475,7 @@ class Addon : public Napi::ObjectWrap<Addon> {
     auto pixels = info[0].As<Napi::Float32Array>();
     auto labels = info[1].As<Napi::Uint8Array>();
     int threads = intArg(info, 2, 1, 256, "threads");
-    float scale = info[3].As<Napi::Number>().FloatValue();
+    float scale = training ? info[3].As<Napi::Number>().FloatValue() : 0.f;
     const int n = static_cast<int>(labels.ElementLength());
     if (n < 1 || pixels.ElementLength() != static_cast<size_t>(n) * PIXELS)
       throw Napi::RangeError::New(info.Env(), "pixels must hold 784 floats per label");
@@ -470,7 +485,8 @@ class Addon : public Napi::ObjectWrap<Addon> {
       Net &net = t.netFor(n, threads);
       double lossSum;
       int correct;
-      t.step(net, pixels.Data(), labels.Data(), scale, lossSum, correct);
+      if (training) t.step(net, pixels.Data(), labels.Data(), scale, lossSum, correct);
+      else t.forward(net, pixels.Data(), labels.Data(), lossSum, correct);
       Napi::Array out = Napi::Array::New(info.Env(), 2);
       out.Set(0u, lossSum);
       out.Set(1u, correct);

@@ -14,7 +14,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { AdamInternals, StepResult } from '../lenet-step';
+import type { Dataset } from '../../../shared/idx';
+import { type AdamInternals, fastTrainerSupported, type StepResult } from '../lenet-step';
+import { ThreadChooser } from '../thread-chooser';
 
 export interface NativeAddon {
   dnnlVersion: string;
@@ -27,6 +29,8 @@ export interface NativeTrainer {
   prepare(batch: number, threads: number): void;
   /** Forward and backward on a batch; the gradients of scale × Σ loss stay in the addon. Returns [lossSum, correct]. */
   step(pixels: Float32Array, labels: Uint8Array, threads: number, scale: number): [number, number];
+  /** The forward pass and loss only (evaluation). Returns [lossSum, correct]. */
+  evaluate(pixels: Float32Array, labels: Uint8Array, threads: number): [number, number];
   /** Applies the last step's gradients: tf.AdamOptimizer's update with step = lr / (1 − β1^t), inv2 = 1 / (1 − β2^t). */
   adam(beta1: number, beta2: number, step: number, inv2: number, epsilon: number, threads: number): void;
   /** Copies parameter `index` (model order) out to / in from a Keras-layout array. kind: 0 weights, 1 m, 2 v, 3 last gradient. */
@@ -152,4 +156,39 @@ export class NativeLeNet {
 /** The model's trainable tf.Variables, in model order. */
 export function modelVariables(model: tfl.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
+
+/** Images per forward pass when evaluating (divides MNIST's 10,000 test and 6,000 validation images). */
+const EVAL_CHUNK = 250;
+let evaluator: { trainer: NativeTrainer; chooser: ThreadChooser } | undefined;
+
+/**
+ * Loss (Keras' clipped categorical cross-entropy) and accuracy of `model` on `data`, by the addon's
+ * forward pass from the model's current weights; undefined when the addon is not loaded or the
+ * model is not the buildLeNet5 one. One addon instance per process serves every call.
+ */
+export function nativeEvaluate(model: tfl.LayersModel, data: Dataset): { loss: number; accuracy: number } | undefined {
+  const { addon } = loadNativeAddon();
+  if (!addon || data.count === 0 || !fastTrainerSupported(model)) return undefined;
+  if (!evaluator) {
+    // 1 or 2 threads, whichever is faster now, chunk by chunk (on a busy machine 2 OpenMP threads are several times slower).
+    const chooser = new ThreadChooser({ candidates: [...new Set([1, Math.min(2, Math.max(1, addon.maxThreads()))])], window: 3 });
+    evaluator = { trainer: new addon.LeNetTrainer(), chooser };
+    evaluator.trainer.prepare(EVAL_CHUNK, chooser.candidates[0]);
+  }
+  const { trainer, chooser } = evaluator;
+  modelVariables(model).forEach((v, i) => trainer.setParam(i, ParamKind.Weights, v.dataSync() as Float32Array));
+  const pixels = data.images.length / data.count;
+  let lossSum = 0;
+  let correct = 0;
+  for (let from = 0; from < data.count; from += EVAL_CHUNK) {
+    const to = Math.min(data.count, from + EVAL_CHUNK);
+    const threads = chooser.choose();
+    const started = performance.now();
+    const [loss, hits] = trainer.evaluate(data.images.subarray(from * pixels, to * pixels), data.labels.subarray(from, to), threads);
+    chooser.record(threads, (performance.now() - started) / (to - from));
+    lossSum += loss;
+    correct += hits;
+  }
+  return { loss: lossSum / data.count, accuracy: correct / data.count };
 }
