@@ -49,6 +49,12 @@ export const TrainingParams = z
     trainSubset: z.number().int().min(1).max(10_000_000).optional(),
     /** Evaluate on the first N test images only. */
     testSubset: z.number().int().min(1).max(10_000_000).optional(),
+    /**
+     * Also evaluate on the test set (or testSubset) after every epoch, recording testAccuracy,
+     * testLoss and testedAt in that epoch's metrics: for time-to-accuracy measurements
+     * (test/bench/time-to-99.ts). Costs one forward pass over the test images per epoch.
+     */
+    testEachEpoch: z.boolean().optional(),
     datasetPrefix: z
       .string()
       .regex(/^[A-Za-z0-9._\-/]+\/$/, 'must be an S3 key prefix of letters, digits, . _ - / ending in "/"')
@@ -118,6 +124,10 @@ export interface EpochMetrics {
   route?: string;
   /** Gradient threads used for most of the epoch's steps (fast and native routes). */
   threads?: number;
+  /** With the job parameter testEachEpoch: the test set's accuracy and loss after this epoch, and when they were known (ISO time). */
+  testAccuracy?: number;
+  testLoss?: number;
+  testedAt?: string;
 }
 
 /** Where a running job is inside its current epoch (`jobs/<jobId>.progress`, rewritten every few seconds). */

@@ -150,7 +150,8 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           });
           logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
         },
-        onEpochEnd: async (m) => {
+        onEpochEnd: async (epochMetrics) => {
+          const m = params.testEachEpoch ? { ...epochMetrics, ...(await testMetrics(model, testSet)) } : epochMetrics;
           await ctx.assertLeaseHeld?.();
           metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
           await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
@@ -193,6 +194,12 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     await progressWrite;
     disposeModel(model);
   }
+}
+
+/** The test set's figures after an epoch (job parameter testEachEpoch), stamped with when they were known. */
+async function testMetrics(model: Parameters<typeof evaluate>[0], testSet: Parameters<typeof evaluate>[1]) {
+  const { accuracy, loss } = await evaluate(model, testSet);
+  return { testAccuracy: accuracy, testLoss: loss, testedAt: new Date().toISOString() };
 }
 
 /** Promotes a complete final model if the policy allows and records the job as SUCCEEDED. */

@@ -16,6 +16,17 @@ test('the one-cycle schedule is accepted', () => {
   assert.equal(TrainingParams.parse({ lrSchedule: 'onecycle', batchSize: 128 }).lrSchedule, 'onecycle');
 });
 
+test('testEachEpoch: optional, a boolean, absent unless asked for', () => {
+  assert.equal(TrainingParams.parse({}).testEachEpoch, undefined);
+  assert.equal(TrainingParams.parse({ testEachEpoch: true }).testEachEpoch, true);
+  assert.equal(TrainingParams.parse({ testEachEpoch: false }).testEachEpoch, false);
+  for (const bad of ['yes', 1, null]) {
+    const result = TrainingParams.safeParse({ testEachEpoch: bad });
+    assert.equal(result.success, false, JSON.stringify(bad));
+    assert.match(describeZodError(result.error!), /testEachEpoch/);
+  }
+});
+
 test('out-of-bounds and unknown params are rejected with the field named', () => {
   const cases: [unknown, RegExp][] = [
     [{ epochs: 0 }, /epochs/],
