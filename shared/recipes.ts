@@ -1,0 +1,16 @@
+import type { TrainingParams } from './schemas';
+
+/**
+ * Named training recipes, as job parameters (all with the same LeNet-5). Figures and how they were
+ * measured: docs/benchmarks.md.
+ *  - `default`: the schema's defaults (Adam from 0.0005 with cosine decay, ±2 px shifts, 20 epochs).
+ *  - `seed`: the classic Keras recipe (Adam at a constant 0.001, no augmentation, 20 epochs).
+ *  - `fast`: the shortest run measured to reach 99% test accuracy.
+ */
+export const RECIPES = {
+  default: {},
+  seed: { learningRate: 0.001, lrSchedule: 'constant', augmentShift: 0 },
+  fast: { epochs: 6, batchSize: 32, learningRate: 0.002, lrSchedule: 'cosine', augmentShift: 0, validationSplit: 0 },
+} satisfies Record<string, Partial<TrainingParams>>;
+
+export type RecipeName = keyof typeof RECIPES;
