@@ -21,6 +21,15 @@ export interface ThreadChooserOptions {
   readonly recheckEvery?: number;
   /** Consecutive steps each other candidate gets when re-timed (a majority of its window). Default 4. */
   readonly recheckSteps?: number;
+  /**
+   * Largest share of the time the rechecks may cost: when the others are much slower than the best
+   * (2 OpenMP threads on a busy machine can be 10x slower than 1), rechecks are spaced further apart
+   * than `recheckEvery`, up to `maxRecheckGap` steps, so that their extra time stays within it.
+   * Default: no such limit.
+   */
+  readonly recheckBudget?: number;
+  /** Default 2,000 steps. */
+  readonly maxRecheckGap?: number;
 }
 
 export class ThreadChooser {
@@ -29,6 +38,8 @@ export class ThreadChooser {
   private readonly firstRecheck: number;
   private readonly recheckEvery: number;
   private readonly recheckSteps: number;
+  private readonly recheckBudget?: number;
+  private readonly maxRecheckGap: number;
   private recheckInterval: number;
   private lastBest = -1;
   /** Recent ms per image, per candidate (ring buffers). */
@@ -48,6 +59,8 @@ export class ThreadChooser {
     this.firstRecheck = Math.min(opts.firstRecheck ?? 25, this.recheckEvery);
     this.recheckInterval = this.firstRecheck;
     this.recheckSteps = Math.min(opts.recheckSteps ?? 4, this.window);
+    this.recheckBudget = opts.recheckBudget;
+    this.maxRecheckGap = opts.maxRecheckGap ?? 2000;
     this.samples = opts.candidates.map(() => []);
     this.next = opts.candidates.map(() => 0);
     this.usage = opts.candidates.map(() => 0);
@@ -89,7 +102,11 @@ export class ThreadChooser {
       this.recheckInterval = this.firstRecheck;
       this.sinceRecheck = 0;
     }
-    if (this.rechecks.length === 0 && this.candidates.length > 1 && ++this.sinceRecheck > this.recheckInterval) {
+    if (
+      this.rechecks.length === 0 &&
+      this.candidates.length > 1 &&
+      ++this.sinceRecheck > Math.max(this.recheckInterval, this.costGap(best))
+    ) {
       this.sinceRecheck = 0;
       this.recheckInterval = Math.min(this.recheckInterval * 2, this.recheckEvery);
       this.rechecks = this.candidates.map((_, index) => ({ index, steps: this.recheckSteps })).filter((r) => r.index !== best);
@@ -98,6 +115,14 @@ export class ThreadChooser {
     if (!current) return best;
     if (--current.steps === 0) this.rechecks.shift();
     return current.index;
+  }
+
+  /** Steps between rechecks that keep their extra time within recheckBudget (0 without a budget). */
+  private costGap(best: number): number {
+    if (!this.recheckBudget) return 0;
+    const estimates = this.samples.map(median);
+    const slowest = Math.max(...estimates.filter((_, i) => i !== best)) / estimates[best];
+    return Math.min(this.maxRecheckGap, (this.recheckSteps * (slowest - 1)) / this.recheckBudget);
   }
 
   private bestIndex(): number {

@@ -66,3 +66,20 @@ test('TRAINER_THREADS: auto by default, a count, or a clear error; TRAINER_WORKE
     assert.throws(() => defaultThreads({ TRAINER_WORKERS: bad }), /TRAINER_WORKERS must be 'auto' or a whole number from 1 to 16, got/);
   }
 });
+
+test('thread chooser with a recheck budget: a much slower choice is re-timed rarely, and still found again when it recovers', () => {
+  const chooser = new ThreadChooser({ candidates: [1, 2], window: 7, recheckSteps: 4, recheckBudget: 0.02, maxRecheckGap: 2000 });
+  // A busy machine: 2 OpenMP threads take 10x as long as 1 until step 6,000, then half as long.
+  const cost = (threads: number, s: number) => (threads === 1 ? 1 : s < 6000 ? 10 : 0.5);
+  const used = simulate(chooser, 9000, cost);
+  const slowSteps = count(used.slice(1000, 6000), 2);
+  // Each recheck is 4 steps at 9 extra units: within ~2% of the time of the 1-thread steps around them.
+  const extra = (slowSteps * 9) / 5000;
+  assert.ok(extra <= 0.03, `rechecks of the slow choice cost ${(100 * extra).toFixed(1)}% (${slowSteps} steps)`);
+  assert.ok(slowSteps > 0, 'it is still re-timed');
+  // Without a budget the same machine spends far more on rechecks.
+  const plain = simulate(new ThreadChooser({ candidates: [1, 2], window: 7, recheckSteps: 4 }), 6000, cost);
+  assert.ok(count(plain.slice(1000, 6000), 2) > 3 * slowSteps);
+  // Once 2 threads are fast again, it moves to them within the longest gap.
+  assert.ok(count(used.slice(6000 + 2000 + 50), 2) >= 0.95 * (9000 - 8050), `2 threads after recovery: ${count(used.slice(8050), 2)}`);
+});
