@@ -23,7 +23,7 @@ export interface ThreadChooserOptions {
   readonly recheckSteps?: number;
   /**
    * Largest share of the time the rechecks may cost: when the others are much slower than the best
-   * (2 OpenMP threads on a busy machine can be 10x slower than 1), rechecks are spaced further apart
+   * (2 OpenMP threads on a busy machine can be many times slower than 1), rechecks are spaced further apart
    * than `recheckEvery`, up to `maxRecheckGap` steps, so that their extra time stays within it.
    * Default: no such limit.
    */
