@@ -9,6 +9,7 @@ import { DATASET_FILES, mnistDataDir } from '../../shared/dataset';
 import type { JobStore } from '../../shared/job-store';
 import type { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
+import type { ApiClient } from '../../cli/api-client';
 import { startLocalTrainer } from '../../local/local-trainer';
 
 export interface Trainer {
@@ -38,11 +39,13 @@ export const smallJobParams = (extra: object = {}) => ({
   ...extra,
 });
 
-/** For waitFor: the job's status once it has SUCCEEDED or FAILED. */
-export const jobFinished = (jobs: JobStore, jobId: string) => async (): Promise<JobStatus | undefined> => {
-  const s = await jobs.get(jobId);
-  return s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined;
-};
+const ended = (s: JobStatus | undefined) => (s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined);
+
+/** For waitFor: the job's status, read from the bucket, once it has SUCCEEDED or FAILED. */
+export const jobFinished = (jobs: JobStore, jobId: string) => async (): Promise<JobStatus | undefined> => ended(await jobs.get(jobId));
+
+/** For waitFor: the job's status, read through `GET /jobs/{id}`, once it has SUCCEEDED or FAILED. */
+export const jobFinishedViaApi = (api: ApiClient, jobId: string) => async (): Promise<JobStatus | undefined> => ended(await api.job(jobId));
 
 /** Starts a trainer host process with short test knobs; `env` overrides them. */
 export function spawnTrainer(name: string, bucket: Bucket, queueUrl: string, env: Record<string, string> = {}): Trainer {

@@ -42,13 +42,21 @@ import type { AwsCredentialIdentity } from '@smithy/types';
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { Bucket } from '../../shared/s3-objects';
 import { DATASET_FILES, DEFAULT_DATASET_PREFIX, jobIndexKeys, jobKeys, modelKeys, PREFIXES } from '../../shared/bucket-layout';
-import type { JobStatus } from '../../shared/schemas';
 import { QUEUE_DEFAULTS } from '../../shared/settings';
 import { ROUTES, type Route } from '../../shared/routes';
 import { ApiClient, ApiError } from '../../cli/api-client';
 import { deployStack, emulatorName, type StackOutputs } from '../../local/emulator';
 import { startAuthEmulator, type AuthEmulator } from '../helpers/auth-emulator';
-import { mnistSlices, queueCounts, spawnTrainer, stopTrainer, type Trainer, uploadSmallMnist, waitFor } from '../helpers/trainer';
+import {
+  jobFinishedViaApi,
+  mnistSlices,
+  queueCounts,
+  spawnTrainer,
+  stopTrainer,
+  type Trainer,
+  uploadSmallMnist,
+  waitFor,
+} from '../helpers/trainer';
 
 let emulator: AuthEmulator | undefined;
 const trainers: Trainer[] = [];
@@ -266,8 +274,6 @@ async function assertDenied(what: string, call: Promise<unknown>): Promise<void>
   );
 }
 
-const isDone = (s: JobStatus) => s.status === 'SUCCEEDED' || s.status === 'FAILED';
-
 let trainerPolicy: { roleName: string; documents: Record<string, PolicyDocument> };
 let trainerKeys: AwsCredentialIdentity;
 let trainedJobId: string;
@@ -307,15 +313,7 @@ test("the trainer under its task role's policy: a job submitted through the API 
 
   const submitted = await operator.submit({ epochs: 1, batchSize: 32, validationSplit: 0, augmentShift: 0 });
   trainedJobId = submitted.jobId;
-  const done = await waitFor(
-    `job ${trainedJobId} to end`,
-    async () => {
-      const s = await operator.job(trainedJobId);
-      return isDone(s) && s;
-    },
-    240_000,
-    1000,
-  );
+  const done = await waitFor(`job ${trainedJobId} to end`, jobFinishedViaApi(operator, trainedJobId), 240_000, 1000);
   assert.equal(
     done.status,
     'SUCCEEDED',
@@ -408,15 +406,7 @@ test('a trainer whose policy lacks one needed statement (List) fails its job wit
   trainers.push(trainer);
   const operator = new ApiClient(url, { credentials: users.operator, region: 'us-east-1' });
   const { jobId } = await operator.submit({ epochs: 1, batchSize: 32 });
-  const done = await waitFor(
-    `job ${jobId} to end`,
-    async () => {
-      const s = await operator.job(jobId);
-      return isDone(s) && s;
-    },
-    90_000,
-    500,
-  );
+  const done = await waitFor(`job ${jobId} to end`, jobFinishedViaApi(operator, jobId), 90_000, 500);
   assert.equal(done.status, 'FAILED');
   // Worded as AWS does: "User: … is not authorized to perform: s3:ListBucket … because no identity-based policy allows …".
   const denied = /not authorized to perform: s3:ListBucket/;

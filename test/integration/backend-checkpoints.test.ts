@@ -23,6 +23,7 @@ import { buildLeNet5, disposeModel } from '../../shared/model';
 import { TrainingParams } from '../../shared/schemas';
 import { TFJS_NODE_DIR } from '../bench/tfjs-node';
 import { loadCheckpointFiles, saveCheckpointFiles } from '../helpers/checkpoint-files';
+import { relError } from '../helpers/numeric';
 
 const SUBSET = 640; // 20 batches of 32 per epoch
 const built = existsSync(path.join(TFJS_NODE_DIR, 'node_modules', '@tensorflow', 'tfjs-node', 'lib'));
@@ -73,15 +74,6 @@ async function onNative(from: string, to: string, start: number, epochs: number)
   return routes;
 }
 
-const relError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / Math.max(n, 1e-30));
-};
 const state = async (model: tfl.LayersModel) => ({
   weights: model.getWeights().map((w) => Float32Array.from(w.dataSync())),
   adam: (await model.optimizer.getWeights()).map(({ name, tensor }) => ({

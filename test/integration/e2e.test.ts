@@ -19,12 +19,12 @@ import type { Dataset } from '../../shared/idx';
 import { jobIdAt, JobStore, jobKey, progressKey } from '../../shared/job-store';
 import { modelKeys } from '../../shared/model-store';
 import { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import { ApiClient, ApiError } from '../../cli/api-client';
 import { deployStack, emulatorGap, emulatorInfo, type StackOutputs } from '../../local/emulator';
 import { startLocalTrainer } from '../../local/local-trainer';
 import { uploadMnist } from '../../cli/upload-mnist';
 import { useEmulator, emulatorReady } from '../helpers/aws';
+import { jobFinishedViaApi, waitFor } from '../helpers/trainer';
 
 useEmulator();
 /** Set when the emulator cannot run the stack's Lambdas here: every test below then skips with this reason. */
@@ -60,23 +60,13 @@ after(async () => {
   await new Promise((resolve) => (trainer?.exitCode !== null ? resolve(null) : trainer.once('exit', resolve)));
 });
 
-async function waitForJob(jobId: string, timeoutMs = 600_000): Promise<JobStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await api.job(jobId);
-    if (status.status === 'SUCCEEDED' || status.status === 'FAILED') return status;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${status.status} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-}
-
 test('a job submitted through API Gateway trains, checkpoints every epoch, is listed, and serves >= 90% of 100 real test digits', {
   skip,
 }, async () => {
   // Scored on the whole test set: only such models are served.
   const submitted = await api.submit({ epochs: 2, trainSubset: 12_000, augmentShift: 0 });
   assert.equal(submitted.status, 'QUEUED');
-  const done = await waitForJob(submitted.jobId);
+  const done = await waitFor(`job ${submitted.jobId} to end`, jobFinishedViaApi(api, submitted.jobId), 600_000, 1000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.testImages, 10_000);
   assert.equal(done.fullTestSet, true);

@@ -15,13 +15,13 @@ import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { modelKeys } from '../../shared/model-store';
 import { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import { ApiClient } from '../../cli/api-client';
 import { uploadMnist } from '../../cli/upload-mnist';
 import { deployStack, emulatorName, stopEmulator, type StackOutputs } from '../../local/emulator';
 import { LOCAL_ECS_IMAGE } from '../../infra/local-ecs';
 import { emulatorReady } from '../helpers/aws';
 import { docker, dockerUnavailable } from '../helpers/docker';
+import { jobFinishedViaApi, waitFor } from '../helpers/trainer';
 
 // LocalStack's community edition skips ECS resources; MiniStack runs ECS tasks as Docker containers.
 const skip =
@@ -68,20 +68,10 @@ if (!skip) {
   });
 }
 
-async function waitForJob(jobId: string, timeoutMs = 900_000): Promise<JobStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await api.job(jobId);
-    if (status.status === 'SUCCEEDED' || status.status === 'FAILED') return status;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${status.status} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
-}
-
 test('a job from POST /jobs is trained by the ECS service task MiniStack runs as a container, promoted and served', { skip }, async () => {
   const t0 = Date.now();
   const submitted = await api.submit({ epochs: 1, trainSubset: 2000, augmentShift: 0 }); // the whole test set: a model scored on a testSubset is never promoted
-  const done = await waitForJob(submitted.jobId);
+  const done = await waitFor(`job ${submitted.jobId} to end`, jobFinishedViaApi(api, submitted.jobId), 900_000, 2000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
 
   // The trainer that ran it is a container of the service's task, named ministack-ecs-<task>-trainer.

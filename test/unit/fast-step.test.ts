@@ -13,17 +13,12 @@ import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
 import { evaluate } from '../../functions/trainer/evaluate';
 import { train } from '../../functions/trainer/train';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { maxAbsDiff } from '../helpers/numeric';
 
 const data = await loadDatasetFromDir(mnistDataDir());
 
 const vars = (model: tfl.LayersModel) => model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
 const snapshot = (model: tfl.LayersModel) => model.getWeights().map((t) => Float32Array.from(t.dataSync()));
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 test('hand-written LeNet-5 gradients equal autodiff of the tfjs-layers model (wasm)', async () => {
   await initTrainingBackend('wasm');

@@ -6,6 +6,7 @@ import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { heapSimd } from '../../functions/trainer/wasm/heap-simd';
 import { HEAP_SIMD_WASM_BASE64 } from '../../functions/trainer/wasm/heap-simd-binary';
 import { assembleHeapSimd, binarySource } from '../../functions/trainer/wasm/build';
+import { maxAbsDiff } from '../helpers/numeric';
 
 /** Deterministic values in [-2, 2), none exactly zero. */
 function values(n: number, seed: number): Float32Array {
@@ -16,13 +17,6 @@ function values(n: number, seed: number): Float32Array {
     out[i] = (s / 2147483648) * 4 - 2 + 1e-3;
   }
   return out;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 // Sizes around the 4-wide SIMD steps, so both the vector loop and the scalar tail are exercised.

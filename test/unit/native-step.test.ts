@@ -18,6 +18,7 @@ import { createStepper } from '../../functions/trainer/stepper';
 import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
 import { evaluate } from '../../functions/trainer/evaluate';
 import { train } from '../../functions/trainer/train';
+import { maxAbsDiff, relError } from '../helpers/numeric';
 
 const { addon, error } = loadNativeAddon();
 const skip = addon ? false : `native addon unavailable: ${error}`;
@@ -25,22 +26,6 @@ const data = await loadDatasetFromDir(mnistDataDir());
 await initTrainingBackend('wasm');
 
 const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((t) => Float32Array.from(t.dataSync()));
-/** ‖a − b‖ / ‖b‖: a whole tensor's relative error, robust to single near-zero entries. */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / Math.max(n, 1e-30));
-}
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 /** The optimizer's saved state (iterations, then m and v of every weight), as plain arrays. */
 async function adamState(model: tfl.LayersModel): Promise<{ name: string; values: Float32Array }[]> {
   const named = await model.optimizer.getWeights();
