@@ -7,6 +7,7 @@ import { extname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, resolveApiUrl } from './api-client';
 import { describeMetrics, watchJob } from './watch-job';
+import { RECIPES, type RecipeName } from '../shared/recipes';
 
 const program = new Command('lenet')
   .description('Train LeNet-5 on MNIST and predict digits, on AWS or the local emulator.')
@@ -30,12 +31,19 @@ const threadsOption = (value: string): 'auto' | number => {
 program
   .command('submit')
   .description('submit a training job')
+  .addOption(
+    new Option('--recipe <name>', 'start from a named recipe (shared/recipes.ts); the options below override it').choices(
+      Object.keys(RECIPES),
+    ),
+  )
   .option('--epochs <n>', 'epochs (default 20)', number('int'))
   .option('--batch-size <n>', 'batch size (default 32)', number('int'))
   .option('--learning-rate <x>', 'Adam (peak) learning rate (default 0.0005)', number('float'))
   .option('--lr-schedule <name>', 'cosine (default) or constant (the seed recipe)')
   .option('--augment-shift <n>', 'shift training images by up to N pixels (default 2; 0 is the seed recipe)', number('int'))
   .option('--validation-split <x>', 'fraction held out for validation (default 0.1)', number('float'))
+  .option('--normalize-inputs', 'train on standardised pixels (the served model still takes raw ones)')
+  .option('--label-smoothing <x>', 'smooth the one-hot labels by x, 0 to 0.5 (default 0)', number('float'))
   .option('--seed <n>', 'seed for weights and data order', number('int'))
   .option('--train-subset <n>', 'train on the first N images only', number('int'))
   .option('--test-subset <n>', 'evaluate on the first N test images only', number('int'))
@@ -44,9 +52,9 @@ program
   .addOption(new Option('--workers <auto|n>', 'deprecated: the old name of --threads').argParser(threadsOption).hideHelp())
   .option('--watch', 'watch the job until it ends')
   .action(async (opts) => {
-    const { watch, ...params } = opts;
+    const { watch, recipe, ...params } = opts;
     const api = await client();
-    const job = await api.submit(params);
+    const job = await api.submit({ ...(recipe ? RECIPES[recipe as RecipeName] : {}), ...params });
     console.log(`submitted ${job.jobId}`);
     if (watch) await report(await watchJob(api, job.jobId));
   });

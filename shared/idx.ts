@@ -10,9 +10,11 @@ export interface IdxArray {
 /** Images scaled to [0,1] and integer labels, ready to become tensors. */
 export interface Dataset {
   count: number;
-  /** count * 28 * 28 pixels in [0,1], row-major. */
+  /** count * 28 * 28 pixels in [0,1] (or standardised: ./input-normalization.ts), row-major. */
   images: Float32Array;
   labels: Uint8Array;
+  /** The value of an empty pixel, which augmentation shifts in at the edges: 0 unless standardised. */
+  background?: number;
 }
 
 export class DatasetError extends Error {
@@ -87,5 +89,5 @@ export function toDataset(images: IdxArray, labels: IdxArray, imagesFile: string
 export function take(ds: Dataset, n: number): Dataset {
   if (n >= ds.count) return ds;
   const px = IMAGE_SIZE * IMAGE_SIZE;
-  return { count: n, images: ds.images.subarray(0, n * px), labels: ds.labels.subarray(0, n) };
+  return { ...ds, count: n, images: ds.images.subarray(0, n * px), labels: ds.labels.subarray(0, n) };
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { modelKeys, parseCheckpointMarker } from './bucket-layout';
+import type { InputNormalization } from './input-normalization';
 import type { Bucket } from './s3-objects';
 import type { EpochMetrics } from './schemas';
 
@@ -27,6 +28,8 @@ export interface CheckpointInfo {
   /** True only when those were all of the dataset's test images; nothing else is ever served. */
   fullTestSet?: boolean;
   createdAt: string;
+  /** Set when the weights expect standardised pixels (a checkpoint of a normalizeInputs job; never a final model). */
+  inputNormalization?: InputNormalization;
   /** For a mid-epoch checkpoint: where in the epoch it was taken, with the epoch's running sums. */
   position?: TrainPosition;
 }

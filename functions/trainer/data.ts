@@ -18,6 +18,7 @@ export function splitValidation(data: Dataset, fraction: number): { train: Datas
 
 function slice(data: Dataset, from: number, to: number): Dataset {
   return {
+    ...data,
     count: to - from,
     images: data.images.subarray(from * PIXELS, to * PIXELS),
     labels: data.labels.subarray(from, to),
@@ -57,6 +58,8 @@ export function batchArrays(
 ): { pixels: Float32Array; labels: Uint8Array; oneHot: Float32Array } {
   const n = indices.length;
   const pixels = new Float32Array(n * PIXELS);
+  // Shifts leave edge pixels unwritten: they are background.
+  if (augment && data.background) pixels.fill(data.background);
   const labels = new Uint8Array(n);
   const oneHot = new Float32Array(n * NUM_CLASSES);
   for (let i = 0; i < n; i++) {
@@ -93,7 +96,7 @@ export function batchTensors(
   };
 }
 
-/** Copies a 28x28 image shifted by (dx, dy); pixels shifted in from outside are 0 (background). */
+/** Copies a 28x28 image shifted by (dx, dy); pixels shifted in from outside are left as they were (background). */
 function shiftInto(src: Float32Array, dst: Float32Array, dx: number, dy: number): void {
   for (let y = 0; y < IMAGE_SIZE; y++) {
     const sy = y - dy;

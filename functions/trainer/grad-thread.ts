@@ -46,7 +46,8 @@ try {
       });
       const n = Atomics.load(ctrl, CTRL.n);
       const scale = result[2];
-      const { grads: g, result: r } = lenetGradients(vars, images.subarray(0, n * PIXELS), labels.subarray(0, n), scale);
+      const smoothing = result[3];
+      const { grads: g, result: r } = lenetGradients(vars, images.subarray(0, n * PIXELS), labels.subarray(0, n), scale, smoothing);
       offset = 0;
       for (const t of g) {
         const view = heap.typedArrayFromHeap(t);

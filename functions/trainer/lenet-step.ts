@@ -154,15 +154,19 @@ export interface StepResult {
 
 /**
  * Gradients of `scale` × Σ (per-example cross-entropy) over the examples in `images`/`labels`
- * w.r.t. the 10 weights (use scale = 1 / batch size for the mean loss). Returns new tensors
- * (caller disposes) and the batch's loss sum and hit count. wasm backend only.
+ * w.r.t. the 10 weights (use scale = 1 / batch size for the mean loss), against one-hot labels
+ * smoothed towards uniform by `labelSmoothing` (Keras' label_smoothing). Returns new tensors
+ * (caller disposes) and the batch's loss sum (plain cross-entropy) and hit count. wasm backend only.
  */
 export function lenetGradients(
   weights: LeNetWeights,
   images: Float32Array,
   labels: ArrayLike<number>,
   scale: number,
+  labelSmoothing = 0,
 ): { grads: tf.Tensor[]; result: StepResult } {
+  const offTarget = labelSmoothing / NUM_CLASSES;
+  const onTarget = 1 - labelSmoothing + offTarget;
   const n = labels.length;
   const [w1, b1, w2, b2, w3, b3, w4, b4, w5, b5] = weights;
   let result: StepResult = { lossSum: 0, correct: 0 };
@@ -188,7 +192,7 @@ export function lenetGradients(
       let best = 0;
       for (let c = 0; c < NUM_CLASSES; c++) {
         if (p[row + c] > p[row + best]) best = c;
-        dLogits[row + c] = scale * (p[row + c] - (c === label ? 1 : 0));
+        dLogits[row + c] = scale * (p[row + c] - (c === label ? onTarget : offTarget));
       }
       if (best === label) correct++;
       lossSum -= Math.log(Math.min(Math.max(p[row + label], EPSILON), 1 - EPSILON));

@@ -28,6 +28,6 @@ export interface GradThreadInit {
   images: SharedArrayBuffer;
   /** Int32 labels of the share. */
   labels: SharedArrayBuffer;
-  /** Float64 [lossSum, correct, scale]. */
+  /** Float64 [lossSum, correct, scale, labelSmoothing]. */
   result: SharedArrayBuffer;
 }

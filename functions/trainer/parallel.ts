@@ -67,7 +67,7 @@ export class ParallelGradients {
           // A step may use only some of the threads (gradients' `threads`): size for two.
           images: new SharedArrayBuffer(Math.ceil(maxBatch / 2) * PIXELS * 4 + 4),
           labels: new SharedArrayBuffer(Math.ceil(maxBatch / 2) * 4 + 4),
-          result: new SharedArrayBuffer(3 * 8),
+          result: new SharedArrayBuffer(4 * 8),
         };
         const worker = startGradThread(init);
         const handle: GradThreadHandle = {
@@ -114,6 +114,7 @@ export class ParallelGradients {
     images: Float32Array,
     labels: ArrayLike<number>,
     threads = this.threadCount,
+    labelSmoothing = 0,
   ): { grads: tf.Tensor[]; result: StepResult } {
     if (!Number.isInteger(threads) || threads < 1 || threads > this.threadCount) {
       throw new Error(`threads must be an integer from 1 to ${this.threadCount}, got ${threads}`);
@@ -141,12 +142,19 @@ export class ParallelGradients {
         h.images.set(images.subarray(from * PIXELS, to * PIXELS));
         for (let j = from; j < to; j++) h.labels[j - from] = labels[j];
         h.result[2] = scale;
+        h.result[3] = labelSmoothing;
         Atomics.store(h.ctrl, CTRL.n, to - from);
         Atomics.store(h.ctrl, CTRL.seq, this.seq);
         Atomics.notify(h.ctrl, CTRL.seq);
       });
     }
-    const own = lenetGradients(vars, images.subarray(0, bounds[1] * PIXELS), Array.prototype.slice.call(labels, 0, bounds[1]), scale);
+    const own = lenetGradients(
+      vars,
+      images.subarray(0, bounds[1] * PIXELS),
+      Array.prototype.slice.call(labels, 0, bounds[1]),
+      scale,
+      labelSmoothing,
+    );
     const result = { ...own.result };
     const simd = heapSimd();
     for (const h of active) {

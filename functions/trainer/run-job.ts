@@ -8,6 +8,7 @@ import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import type { EpochMetrics, JobMessage } from '../../shared/schemas';
 import { evaluate } from './evaluate';
+import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
 import { train, type TrainHooks } from './train';
 import type { TrainerMetrics } from './metrics';
 
@@ -65,6 +66,10 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   const data = await loadDatasetFromS3(bucket, params.datasetPrefix);
   const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
   const testSet = params.testSubset ? take(data.test, params.testSubset) : data.test;
+  // Training and per-epoch tests see standardised pixels; the final model is folded back to raw ones.
+  const inputNormalization = params.normalizeInputs ? MNIST_NORMALIZATION : undefined;
+  const trainInput = inputNormalization ? normalizeDataset(trainSet, inputNormalization) : trainSet;
+  const testInput = inputNormalization ? normalizeDataset(testSet, inputNormalization) : testSet;
 
   const last = await findResumePoint(bucket, jobId);
   const startEpoch = Math.min(last?.position?.epoch ?? last?.info.epoch ?? 0, params.epochs);
@@ -109,7 +114,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   let firstBatchLogged = false;
   let route: string | undefined;
   try {
-    const outcome = await train(model, trainSet, {
+    const outcome = await train(model, trainInput, {
       params,
       backend,
       startEpoch,
@@ -145,13 +150,14 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             backend,
             route,
             history: metrics,
+            inputNormalization,
             position: at,
             createdAt: new Date().toISOString(),
           });
           logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
         },
         onEpochEnd: async (epochMetrics) => {
-          const m = params.testEachEpoch ? { ...epochMetrics, ...(await testMetrics(model, testSet)) } : epochMetrics;
+          const m = params.testEachEpoch ? { ...epochMetrics, ...(await testMetrics(model, testInput)) } : epochMetrics;
           await ctx.assertLeaseHeld?.();
           metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
           await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
@@ -161,6 +167,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             route,
             metrics: m,
             history: metrics,
+            inputNormalization,
             createdAt: new Date().toISOString(),
           });
           await jobs.update(jobId, { status: 'RUNNING', epoch: m.epoch, metrics });
@@ -170,6 +177,8 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       },
     });
     if (outcome === 'stopped') return 'stopped';
+    // From here the model takes raw pixels, and the test figures are the served model's own.
+    if (inputNormalization) foldInputNormalization(model, inputNormalization);
 
     const test = { ...(await evaluate(model, testSet)), images: testSet.count, full: testSet.count === data.test.count };
     ctx.metrics?.testAccuracy(test.accuracy);

@@ -49,6 +49,8 @@ export interface StepperOptions {
   workers?: number | 'auto';
   /** Largest batch that will be passed (sizes the shared buffers). */
   maxBatch: number;
+  /** Train against one-hot labels smoothed towards uniform by this much (default 0; Keras' label_smoothing). */
+  labelSmoothing?: number;
 }
 
 function requestedThreads(opts: StepperOptions): number | 'auto' | undefined {
@@ -71,11 +73,12 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
     if (mode === 'native') throw new Error(`native training step unavailable: ${fallback}`);
   }
   const fast = mode === 'fast' || (mode === 'auto' && fastStepAvailable(model));
-  if (!fast) return { ...layersStepper(model), fallback };
+  if (!fast) return { ...layersStepper(model, opts.labelSmoothing ?? 0), fallback };
   if (!fastStepAvailable(model)) {
     throw new Error(`the fast training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
   }
   const vars = modelVariables(model);
+  const smoothing = opts.labelSmoothing ?? 0;
   const requested = requestedThreads(opts);
   const auto = requested === 'auto';
   const poolSize = auto ? autoThreadPool() : Math.max(1, Math.floor(Number(requested ?? 1)));
@@ -95,7 +98,9 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
       const n = labels.length;
       const threads = chooser?.choose() ?? poolSize;
       const started = performance.now();
-      const { grads, result } = parallel ? parallel.gradients(vars, pixels, labels, threads) : lenetGradients(vars, pixels, labels, 1 / n);
+      const { grads, result } = parallel
+        ? parallel.gradients(vars, pixels, labels, threads, smoothing)
+        : lenetGradients(vars, pixels, labels, 1 / n, smoothing);
       try {
         adamUpdate(model.optimizer, vars, grads);
       } finally {
@@ -137,7 +142,7 @@ function nativeStepper(
     step({ pixels, labels }) {
       const threads = chooser?.choose() ?? poolSize;
       const started = performance.now();
-      const result = net.step(pixels, labels, threads);
+      const result = net.step(pixels, labels, threads, opts.labelSmoothing ?? 0);
       chooser?.record(threads, (performance.now() - started) / labels.length);
       return Promise.resolve(result);
     },
@@ -154,13 +159,17 @@ function autoThreadPool(): number {
   return Math.min(4, Math.max(1, os.availableParallelism()));
 }
 
-function layersStepper(model: tfl.LayersModel): BatchStepper {
+function layersStepper(model: tfl.LayersModel, labelSmoothing: number): BatchStepper {
   return {
     name: 'layers',
     async step({ pixels, labels, oneHot }) {
       const n = labels.length;
       const xs = tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
-      const ys = tf.tensor2d(oneHot, [n, NUM_CLASSES]);
+      // Smoothed targets: categorical cross-entropy against them is Keras' label_smoothing (its reported loss included).
+      const ys = tf.tidy(() => {
+        const y = tf.tensor2d(oneHot, [n, NUM_CLASSES]);
+        return labelSmoothing ? tf.add(tf.mul(y, 1 - labelSmoothing), labelSmoothing / NUM_CLASSES) : y;
+      });
       try {
         const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
         return { lossSum: loss * n, correct: acc * n };

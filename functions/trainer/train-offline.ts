@@ -4,7 +4,7 @@
  * A comma list of seeds trains once per seed and ends with their mean, min and max: one run's
  * final accuracy moves with nothing but float rounding (docs/benchmarks.md), so compare recipes over seeds.
  *
- *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--validation-split 0.1] [--threads auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
+ *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--normalize-inputs] [--label-smoothing 0.1] [--validation-split 0.1] [--threads auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
  *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0
  */
 import { parseArgs } from 'node:util';
@@ -15,6 +15,7 @@ import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { describeZodError, TrainingParams, type EpochMetrics } from '../../shared/schemas';
 import { evaluate } from './evaluate';
+import { MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
 import { train } from './train';
 
 const { values } = parseArgs({
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     'learning-rate': { type: 'string' },
     'lr-schedule': { type: 'string', default: 'cosine' },
     'augment-shift': { type: 'string', default: '2' },
+    'normalize-inputs': { type: 'boolean', default: false },
+    'label-smoothing': { type: 'string' },
     'validation-split': { type: 'string', default: '0.1' },
     'train-subset': { type: 'string' },
     seed: { type: 'string', default: '42' },
@@ -42,6 +45,8 @@ const parsed = seeds.map((seed) =>
     learningRate: values['learning-rate'] ? Number(values['learning-rate']) : undefined,
     lrSchedule: values['lr-schedule'],
     augmentShift: Number(values['augment-shift']),
+    normalizeInputs: values['normalize-inputs'] || undefined,
+    labelSmoothing: values['label-smoothing'] ? Number(values['label-smoothing']) : undefined,
     validationSplit: Number(values['validation-split']),
     seed,
     // 'auto' unless given, as before --threads: the trainer's env default does not apply here.
@@ -61,7 +66,10 @@ const data = await loadDatasetFromDir(mnistDataDir());
 
 /** One training run; prints a JSON line per epoch and returns the run's summary. */
 async function trainOnce(params: TrainingParams) {
-  const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
+  const subset = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
+  const norm = params.normalizeInputs ? MNIST_NORMALIZATION : undefined;
+  const trainSet = norm ? normalizeDataset(subset, norm) : subset;
+  const testSet = norm ? normalizeDataset(data.test, norm) : data.test;
   const model = buildLeNet5({ learningRate: params.learningRate, seed: params.seed });
   const started = performance.now();
   const epochs: (EpochMetrics & { testAccuracy: number; wallSeconds: number })[] = [];
@@ -73,7 +81,7 @@ async function trainOnce(params: TrainingParams) {
       hooks: {
         onEpochEnd: async (m) => {
           const trainingSeconds = (performance.now() - started) / 1000;
-          const test = await evaluate(model, data.test);
+          const test = await evaluate(model, testSet);
           if (test.accuracy >= 0.99 && firstAt99 === undefined) firstAt99 = trainingSeconds;
           const row = { ...m, testAccuracy: test.accuracy, wallSeconds: trainingSeconds };
           epochs.push(row);

@@ -50,7 +50,12 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
   const { params, backend, hooks = {} } = opts;
   const { train: trainSet, validation } = splitValidation(data, params.validationSplit);
   const batches = Math.ceil(trainSet.count / params.batchSize);
-  const stepper = await createStepper(model, { mode: opts.step, threads: params.threads ?? defaultThreads(), maxBatch: params.batchSize });
+  const stepper = await createStepper(model, {
+    mode: opts.step,
+    threads: params.threads ?? defaultThreads(),
+    maxBatch: params.batchSize,
+    labelSmoothing: params.labelSmoothing,
+  });
   hooks.onRoute?.(stepper.name, stepper.fallback);
   try {
     for (let epoch = opts.resumeAt?.epoch ?? opts.startEpoch ?? 0; epoch < params.epochs; epoch++) {

@@ -57,12 +57,13 @@ const { values: opts } = parseArgs({
     'keras-epochs': { type: 'string', default: '2' },
     'skip-keras': { type: 'boolean', default: false },
     load: { type: 'string', default: '0' },
+    'batch-size': { type: 'string', default: '32' },
   },
 });
 const rounds = Number(opts.rounds);
 const batches = Number(opts.batches);
 const warmup = Number(opts.warmup);
-const batchSize = 32;
+const batchSize = Number(opts['batch-size']);
 
 const backend = await initTrainingBackend(opts.backend as BackendName);
 const dataDir = mnistDataDir();

@@ -5,7 +5,11 @@ import { makeSqsClient } from '../../shared/aws';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { JobStore, progressKey } from '../../shared/job-store';
 import { makeLogger } from '../../shared/log';
-import { modelKeys, readLatestPointer, type CheckpointInfo } from '../../shared/model-store';
+import { loadModel, modelKeys, readLatestPointer, type CheckpointInfo } from '../../shared/model-store';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
+import { disposeModel } from '../../shared/model';
+import { evaluate } from '../../functions/trainer/evaluate';
 import type { Bucket } from '../../shared/s3-objects';
 import type { JobProgress } from '../../shared/schemas';
 import { JobConsumer, type JobConsumerOptions } from '../../functions/trainer/job-consumer';
@@ -183,4 +187,39 @@ test('a corrupt dataset fails the job with a reason that names the file', async 
   assert.equal(status.status, 'FAILED');
   assert.match(status.reason!, /train-labels-idx1-ubyte: is truncated/);
   assert.equal(await queueDepth(), 0);
+});
+
+test('a normalizeInputs job checkpoints in the standardised space and its final model takes raw pixels', async () => {
+  const params = { ...tiny, normalizeInputs: true, labelSmoothing: 0.1, testEachEpoch: true };
+  await send({ jobId: 'job-norm', params });
+  assert.equal(await worker().pollOnce(), true);
+  const status = (await new JobStore(bucket).get('job-norm'))!;
+  assert.equal(status.status, 'SUCCEEDED', status.reason);
+  const epochPrefix = modelKeys.epoch('job-norm', 2);
+  const epochInfo = await bucket.getJson<CheckpointInfo>(epochPrefix + modelKeys.marker);
+  const finalInfo = await bucket.getJson<CheckpointInfo>(modelKeys.final('job-norm') + modelKeys.marker);
+  assert.deepEqual(epochInfo?.inputNormalization, MNIST_NORMALIZATION, 'epoch checkpoints say their weights expect standardised pixels');
+  assert.equal(finalInfo?.inputNormalization, undefined, 'the final model takes raw pixels');
+
+  const { test: testSet } = await loadDatasetFromDir(mnistDataDir());
+  const finalModel = await loadModel(bucket, modelKeys.final('job-norm'));
+  const lastCheckpoint = await loadModel(bucket, epochPrefix);
+  try {
+    const served = await evaluate(finalModel, testSet);
+    assert.equal(served.accuracy, status.testAccuracy, "the recorded accuracy is the final model's on raw pixels");
+    assert.ok(served.accuracy > 0.5, `final model on raw pixels: ${served.accuracy}`);
+    // The last checkpoint on standardised pixels is the same model up to float rounding: at most 2 of 10,000 answers differ.
+    const trained = await evaluate(lastCheckpoint, normalizeDataset(testSet, MNIST_NORMALIZATION));
+    assert.ok(Math.abs(trained.accuracy - served.accuracy) <= 2 / testSet.count, `${trained.accuracy} vs ${served.accuracy}`);
+    assert.equal(status.metrics.at(-1)?.testAccuracy, trained.accuracy, 'testEachEpoch scores the standardised pixels');
+    // Unfolded, the checkpoint answers raw pixels differently: the fold is what makes the two agree.
+    const unfolded = await evaluate(lastCheckpoint, testSet);
+    assert.ok(
+      Math.abs(unfolded.accuracy - served.accuracy) > 10 / testSet.count && Math.abs(unfolded.loss - served.loss) > 0.05,
+      `the checkpoint on raw pixels: ${JSON.stringify(unfolded)}, the final model: ${JSON.stringify(served)}`,
+    );
+  } finally {
+    disposeModel(finalModel);
+    disposeModel(lastCheckpoint);
+  }
 });

@@ -125,10 +125,29 @@ test('the fused Adam update equals exact Adam and tf.train.adam, state included 
   refState.forEach((w, i) => assert.ok(maxAbsDiff(w.tensor.dataSync(), myState[i].tensor.dataSync()) < 1e-6, w.name));
 });
 
+test('label smoothing: the fast step and gradient threads train the same model as trainOnBatch on smoothed targets', async () => {
+  await initTrainingBackend('wasm');
+  const steps = 15;
+  const layers = await trainSteps('layers', 1, steps, 32, 0.1);
+  const fast = await trainSteps('fast', 1, steps, 32, 0.1);
+  const parallel = await trainSteps('fast', 2, steps, 32, 0.1);
+  const plain = await trainSteps('fast', 1, steps);
+  for (const run of [fast, parallel]) {
+    run.weights.forEach((w, i) =>
+      assert.ok(maxAbsDiff(w, layers.weights[i]) < 2e-4, `${run.name} weight ${i}: ${maxAbsDiff(w, layers.weights[i])}`),
+    );
+  }
+  // The fast routes report plain cross-entropy whatever the smoothing: the same as each other.
+  fast.losses.forEach((l, i) => assert.ok(Math.abs(l - parallel.losses[i]) < 1e-3 * 32, `loss at step ${i}`));
+  // And smoothing changes the training: far more than the routes differ from each other.
+  const moved = Math.max(...plain.weights.map((w, i) => maxAbsDiff(w, fast.weights[i])));
+  assert.ok(moved > 5e-3, `smoothing moved the weights by ${moved} only`);
+});
+
 /** Trains `steps` batches of the same seeded data order with the given route; returns the weights. */
-async function trainSteps(mode: 'layers' | 'fast', threads: number | 'auto', steps: number, batchSize = 32) {
+async function trainSteps(mode: 'layers' | 'fast', threads: number | 'auto', steps: number, batchSize = 32, labelSmoothing?: number) {
   const model = buildLeNet5({ seed: 11 });
-  const stepper = await createStepper(model, { mode, threads, maxBatch: batchSize });
+  const stepper = await createStepper(model, { mode, threads, maxBatch: batchSize, labelSmoothing });
   const order = shuffledIndices(data.train.count, 4);
   const tensors: number[] = [];
   const losses: number[] = [];

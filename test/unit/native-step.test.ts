@@ -63,6 +63,26 @@ test('native gradients equal the wasm fast step on real MNIST batches (1 and 2 t
   disposeModel(model);
 });
 
+test('native gradients with label smoothing equal the wasm fast step with it', { skip }, () => {
+  const model = buildLeNet5({ seed: 4 });
+  const vars = modelVariables(model);
+  const net = new NativeLeNet(addon!, vars, model.optimizer, { batch: 32, threads: [2] });
+  const { pixels, labels } = batchOf(900, 32);
+  const plain = lenetGradients(vars, pixels, labels, 1 / 32);
+  const ref = lenetGradients(vars, pixels, labels, 1 / 32, 0.1);
+  const mine = net.gradients(pixels, labels, 2, 1 / 32, 0.1);
+  assert.ok(Math.abs(mine.result.lossSum - plain.result.lossSum) < 1e-4 * 32, 'the reported loss stays plain cross-entropy');
+  ref.grads.forEach((g, i) => {
+    const err = relError(mine.grads[i], g.dataSync());
+    assert.ok(err < 1e-4, `${vars[i].name}: relative error ${err}`);
+  });
+  // dense2's bias gradient is the mean of (p − target): smoothing must change it.
+  assert.ok(relError(mine.grads[9], plain.grads[9].dataSync()) > 1e-2, 'smoothing left the gradients as they were');
+  assert.throws(() => net.gradients(pixels, labels, 2, 1 / 32, 1.5), /smoothing must be from 0 to 1/);
+  tf.dispose([...plain.grads, ...ref.grads]);
+  disposeModel(model);
+});
+
 test('native Adam steps match the wasm fast step from the same weights (weights and optimizer state)', { skip }, async () => {
   const [wasmModel, nativeModel] = [buildLeNet5({ seed: 11 }), buildLeNet5({ seed: 11 })];
   const start = weightsOf(wasmModel);

@@ -320,8 +320,10 @@ struct Trainer {
     dense(8, a4, net.logits, da4, net.dLogits, false, anyW(8), "dense2", B);
   }
 
-  // Softmax, Keras' clipped cross-entropy, arg-max hits and dLoss/dlogits = scale·(p − y).
-  void lossAndLogitGrad(Net &net, const uint8_t *labels, float scale, double &lossSum, int &correct) {
+  // Softmax, Keras' clipped cross-entropy, arg-max hits and dLoss/dlogits = scale·(p − y), with y the
+  // one-hot label smoothed towards uniform by `smoothing` (Keras' label_smoothing; the loss stays plain).
+  void lossAndLogitGrad(Net &net, const uint8_t *labels, float scale, float smoothing, double &lossSum, int &correct) {
+    const float offTarget = smoothing / CLASSES, onTarget = 1.f - smoothing + offTarget;
     const float *z = static_cast<float *>(net.logits.get_data_handle());
     float *dz = static_cast<float *>(net.dLogits.get_data_handle());
     lossSum = 0;
@@ -339,7 +341,7 @@ struct Trainer {
         p[c] /= sum;
         if (p[c] > p[best]) best = c;
       }
-      for (int c = 0; c < CLASSES; c++) drow[c] = scale * (p[c] - (c == label ? 1.f : 0.f));
+      for (int c = 0; c < CLASSES; c++) drow[c] = scale * (p[c] - (c == label ? onTarget : offTarget));
       if (best == label) correct++;
       lossSum -= std::log(std::min(std::max(p[label], CLIP), 1.f - CLIP));
     }
@@ -352,13 +354,13 @@ struct Trainer {
     }
   }
 
-  void step(Net &net, const float *pixels, const uint8_t *labels, float scale, double &lossSum, int &correct) {
+  void step(Net &net, const float *pixels, const uint8_t *labels, float scale, float smoothing, double &lossSum, int &correct) {
     omp_set_num_threads(net.threads);
     net.x.set_data_handle(const_cast<float *>(pixels));
     for (auto &[from, to] : net.preReorders) reorder(from, to).execute(strm, from, to);
     run(net.forward);
     strm.wait();
-    lossAndLogitGrad(net, labels, scale, lossSum, correct);
+    lossAndLogitGrad(net, labels, scale, smoothing, lossSum, correct);
     run(net.backward);
     for (auto &[from, to] : net.postReorders) reorder(from, to).execute(strm, from, to);
     strm.wait();
@@ -371,7 +373,7 @@ struct Trainer {
     for (auto &[from, to] : net.preReorders) reorder(from, to).execute(strm, from, to);
     run(net.forward);
     strm.wait();
-    lossAndLogitGrad(net, labels, 0.f, lossSum, correct);
+    lossAndLogitGrad(net, labels, 0.f, 0.f, lossSum, correct);
   }
 
   // tf.AdamOptimizer's update in its float32 order (as shared/heap-simd.wat):
@@ -462,7 +464,7 @@ class Addon : public Napi::ObjectWrap<Addon> {
     });
   }
 
-  // step(pixels: Float32Array, labels: Uint8Array, threads, scale) -> [lossSum, correct]; leaves the gradients in place.
+  // step(pixels: Float32Array, labels: Uint8Array, threads, scale[, smoothing]) -> [lossSum, correct]; leaves the gradients in place.
   Napi::Value Step(const Napi::CallbackInfo &info) { return Run(info, true); }
   // evaluate(pixels, labels, threads) -> [lossSum, correct]: the forward pass only.
   Napi::Value Evaluate(const Napi::CallbackInfo &info) { return Run(info, false); }
@@ -476,6 +478,8 @@ class Addon : public Napi::ObjectWrap<Addon> {
     auto labels = info[1].As<Napi::Uint8Array>();
     int threads = intArg(info, 2, 1, 256, "threads");
     float scale = training ? info[3].As<Napi::Number>().FloatValue() : 0.f;
+    float smoothing = training && info.Length() > 4 ? info[4].As<Napi::Number>().FloatValue() : 0.f;
+    if (!(smoothing >= 0.f && smoothing <= 1.f)) throw Napi::RangeError::New(info.Env(), "smoothing must be from 0 to 1");
     const int n = static_cast<int>(labels.ElementLength());
     if (n < 1 || pixels.ElementLength() != static_cast<size_t>(n) * PIXELS)
       throw Napi::RangeError::New(info.Env(), "pixels must hold 784 floats per label");
@@ -485,7 +489,7 @@ class Addon : public Napi::ObjectWrap<Addon> {
       Net &net = t.netFor(n, threads);
       double lossSum;
       int correct;
-      if (training) t.step(net, pixels.Data(), labels.Data(), scale, lossSum, correct);
+      if (training) t.step(net, pixels.Data(), labels.Data(), scale, smoothing, lossSum, correct);
       else t.forward(net, pixels.Data(), labels.Data(), lossSum, correct);
       Napi::Array out = Napi::Array::New(info.Env(), 2);
       out.Set(0u, lossSum);

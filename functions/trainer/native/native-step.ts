@@ -27,8 +27,11 @@ export interface NativeAddon {
 export interface NativeTrainer {
   /** Builds the primitives for a batch size and thread count (done lazily by step() otherwise). */
   prepare(batch: number, threads: number): void;
-  /** Forward and backward on a batch; the gradients of scale × Σ loss stay in the addon. Returns [lossSum, correct]. */
-  step(pixels: Float32Array, labels: Uint8Array, threads: number, scale: number): [number, number];
+  /**
+   * Forward and backward on a batch; the gradients of scale × Σ loss stay in the addon, the loss
+   * taken against one-hot labels smoothed by `smoothing` (default 0). Returns [lossSum, correct].
+   */
+  step(pixels: Float32Array, labels: Uint8Array, threads: number, scale: number, smoothing?: number): [number, number];
   /** The forward pass and loss only (evaluation). Returns [lossSum, correct]. */
   evaluate(pixels: Float32Array, labels: Uint8Array, threads: number): [number, number];
   /** Applies the last step's gradients: tf.AdamOptimizer's update with step = lr / (1 − β1^t), inv2 = 1 / (1 − β2^t). */
@@ -97,8 +100,8 @@ export class NativeLeNet {
     this.accBeta2 = this.adam.accBeta2.dataSync()[0];
   }
 
-  step(pixels: Float32Array, labels: Uint8Array, threads: number): StepResult {
-    const [lossSum, correct] = this.trainer.step(pixels, labels, threads, 1 / labels.length);
+  step(pixels: Float32Array, labels: Uint8Array, threads: number, labelSmoothing = 0): StepResult {
+    const [lossSum, correct] = this.trainer.step(pixels, labels, threads, 1 / labels.length, labelSmoothing);
     const { beta1, beta2, epsilon, learningRate } = this.adam;
     // The same constants, in the same precision, as adamUpdate in ../lenet-step.ts.
     this.trainer.adam(beta1, beta2, learningRate / (1 - this.accBeta1), 1 / (1 - this.accBeta2), epsilon, threads);
@@ -110,8 +113,14 @@ export class NativeLeNet {
   }
 
   /** Gradients of scale × Σ loss on a batch, in the model's layouts (for tests; no update). */
-  gradients(pixels: Float32Array, labels: Uint8Array, threads: number, scale: number): { grads: Float32Array[]; result: StepResult } {
-    const [lossSum, correct] = this.trainer.step(pixels, labels, threads, scale);
+  gradients(
+    pixels: Float32Array,
+    labels: Uint8Array,
+    threads: number,
+    scale: number,
+    labelSmoothing = 0,
+  ): { grads: Float32Array[]; result: StepResult } {
+    const [lossSum, correct] = this.trainer.step(pixels, labels, threads, scale, labelSmoothing);
     const grads = this.vars.map((v, i) => {
       const out = new Float32Array(v.size);
       this.trainer.getParam(i, ParamKind.Gradient, out);
