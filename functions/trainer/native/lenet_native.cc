@@ -116,6 +116,18 @@ struct Trainer {
 
   static bool isRef(const char *impl) { return std::strncmp(impl, "ref", 3) == 0; }
 
+  // A backward primitive with the weights in the master layout (no per-step reorder), unless oneDNN
+  // refuses that layout or has only a reference kernel for it: then in the layout it prefers.
+  template <typename Make>
+  static auto preferMaster(Make make, const memory::desc &master, const memory::desc &any) -> decltype(make(master)) {
+    try {
+      auto pd = make(master);
+      if (!isRef(pd.impl_info_str())) return pd;
+    } catch (const dnnl::error &) {
+    }
+    return make(any);
+  }
+
   Net &netFor(int batch, int threads) {
     auto key = std::make_pair(batch, threads);
     auto it = nets.find(key);
@@ -185,18 +197,11 @@ struct Trainer {
       WeightUse w = weightFor(net, p, fpd.weights_desc());
       net.forward.emplace_back(convolution_forward(fpd), std::unordered_map<int, memory>{
                                    {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_BIAS, params[p + 1].w}, {DNNL_ARG_DST, dst}});
-      // Backward weights: ask for the master layout first; fall back to `any` if refused or only a reference kernel.
       auto makeBww = [&](const memory::desc &wmd) {
         convolution_backward_weights::desc d(algorithm::convolution_direct, src.get_desc(), wmd, bias(p + 1), dDst.get_desc(), strides, pad, pad);
         return convolution_backward_weights::primitive_desc(d, eng, fpd);
       };
-      convolution_backward_weights::primitive_desc wpd;
-      try {
-        wpd = makeBww(params[p].md);
-        if (isRef(wpd.impl_info_str())) wpd = makeBww(anyW(p));
-      } catch (const dnnl::error &) {
-        wpd = makeBww(anyW(p));
-      }
+      convolution_backward_weights::primitive_desc wpd = preferMaster(makeBww, params[p].md, anyW(p));
       note((std::string(name) + " bwd-weights").c_str(), wpd.impl_info_str());
       std::vector<Op> layerBwd;
       if (tanhHere) layerBwd.push_back(tanhBackward(dst, dDst, (std::string(name) + " tanh bwd").c_str()));
@@ -209,13 +214,7 @@ struct Trainer {
           convolution_backward_data::desc d(algorithm::convolution_direct, dSrc.get_desc(), wmd, dDst.get_desc(), strides, pad, pad);
           return convolution_backward_data::primitive_desc(d, eng, fpd);
         };
-        convolution_backward_data::primitive_desc dpd;
-        try {
-          dpd = makeBwd(params[p].md);
-          if (isRef(dpd.impl_info_str())) dpd = makeBwd(anyW(p));
-        } catch (const dnnl::error &) {
-          dpd = makeBwd(anyW(p));
-        }
+        convolution_backward_data::primitive_desc dpd = preferMaster(makeBwd, params[p].md, anyW(p));
         note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
         WeightUse wb = weightFor(net, p, dpd.weights_desc());
         layerBwd.emplace_back(convolution_backward_data(dpd), std::unordered_map<int, memory>{
@@ -298,25 +297,13 @@ struct Trainer {
         inner_product_backward_weights::desc d(src.get_desc(), m, bias(p + 1), dDst.get_desc());
         return inner_product_backward_weights::primitive_desc(d, eng, fpd);
       };
-      inner_product_backward_weights::primitive_desc wpd;
-      try {
-        wpd = makeBww(params[p].md);
-        if (isRef(wpd.impl_info_str())) wpd = makeBww(anyW(p));
-      } catch (const dnnl::error &) {
-        wpd = makeBww(anyW(p));
-      }
+      inner_product_backward_weights::primitive_desc wpd = preferMaster(makeBww, params[p].md, anyW(p));
       note((std::string(name) + " bwd-weights").c_str(), wpd.impl_info_str());
       auto makeBwd = [&](const memory::desc &m) {
         inner_product_backward_data::desc d(dSrc.get_desc(), m, dDst.get_desc());
         return inner_product_backward_data::primitive_desc(d, eng, fpd);
       };
-      inner_product_backward_data::primitive_desc dpd;
-      try {
-        dpd = makeBwd(params[p].md);
-        if (isRef(dpd.impl_info_str())) dpd = makeBwd(anyW(p));
-      } catch (const dnnl::error &) {
-        dpd = makeBwd(anyW(p));
-      }
+      inner_product_backward_data::primitive_desc dpd = preferMaster(makeBwd, params[p].md, anyW(p));
       note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
       WeightUse wb = weightFor(net, p, dpd.weights_desc());
       std::vector<Op> layerBwd;
