@@ -73,6 +73,22 @@ interface EmulatorKind {
 
 const venvPython = (venv: string) => path.join(venv, 'bin', 'python');
 
+/** Creates the venv with the Python `base()` names, unless it exists; returns the venv's python. */
+function createVenv(venvDir: string, base: () => string): string {
+  const py = venvPython(venvDir);
+  if (!existsSync(py)) {
+    const python = base();
+    log(`creating ${path.relative(REPO_ROOT, venvDir)}/ (${python} -m venv)`);
+    run(python, ['-m', 'venv', venvDir]);
+  }
+  return py;
+}
+
+/** pip-installs pinned requirements into a venv (from the package registry). */
+function pipInstall(py: string, requirements: readonly string[]): void {
+  run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...requirements], { quiet: true });
+}
+
 function pipVersion(venv: string, dist: string): string | undefined {
   if (!existsSync(venvPython(venv))) return undefined;
   const r = spawnSync(venvPython(venv), ['-c', `import importlib.metadata as m; print(m.version("${dist}"))`], { encoding: 'utf8' });
@@ -90,22 +106,15 @@ const MINISTACK: EmulatorKind = {
     return pipVersion(this.venvDir, 'ministack');
   },
   ensureInstalled() {
-    const py = venvPython(this.venvDir);
-    if (!existsSync(py)) {
-      log(`creating ${path.relative(REPO_ROOT, this.venvDir)}/ (python3 -m venv)`);
-      run('python3', ['-m', 'venv', this.venvDir]);
-    }
-    const version = this.installedVersion();
-    if (version !== MINISTACK_VERSION) {
-      log(`installing ministack==${MINISTACK_VERSION}${version ? ` (found ${version})` : ''}`);
-      run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `ministack==${MINISTACK_VERSION}`], { quiet: true });
-    }
-    const dockerSdk = pipVersion(this.venvDir, 'docker');
-    if (dockerSdk !== DOCKER_SDK_VERSION) {
-      log(
-        `installing docker==${DOCKER_SDK_VERSION} (Docker SDK for Python: ECS tasks as containers)${dockerSdk ? ` (found ${dockerSdk})` : ''}`,
-      );
-      run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `docker==${DOCKER_SDK_VERSION}`], { quiet: true });
+    const py = createVenv(this.venvDir, () => 'python3');
+    for (const [dist, version, why] of [
+      ['ministack', MINISTACK_VERSION, ''],
+      ['docker', DOCKER_SDK_VERSION, ' (Docker SDK for Python: ECS tasks as containers)'],
+    ]) {
+      const found = pipVersion(this.venvDir, dist);
+      if (found === version) continue;
+      log(`installing ${dist}==${version}${why}${found ? ` (found ${found})` : ''}`);
+      pipInstall(py, [`${dist}==${version}`]);
     }
   },
   command(host, port) {
@@ -158,17 +167,12 @@ const LOCALSTACK: EmulatorKind = {
     return pipVersion(this.venvDir, 'localstack-core');
   },
   ensureInstalled() {
-    const py = venvPython(this.venvDir);
-    if (!existsSync(py)) {
-      const base = findPythonForLocalStack();
-      log(`creating ${path.relative(REPO_ROOT, this.venvDir)}/ (${base} -m venv)`);
-      run(base, ['-m', 'venv', this.venvDir]);
-    }
+    const py = createVenv(this.venvDir, findPythonForLocalStack);
     const wanted = LOCALSTACK_REQUIREMENTS.join('\n');
     const stamp = existsSync(LOCALSTACK_STAMP()) ? readFileSync(LOCALSTACK_STAMP(), 'utf8') : '';
     if (stamp !== wanted || this.installedVersion() !== LOCALSTACK_VERSION) {
       log(`installing ${LOCALSTACK_REQUIREMENTS.join(' ')} (a few minutes the first time)`);
-      run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...LOCALSTACK_REQUIREMENTS], { quiet: true });
+      pipInstall(py, LOCALSTACK_REQUIREMENTS);
       writeFileSync(LOCALSTACK_STAMP(), wanted);
     }
   },
