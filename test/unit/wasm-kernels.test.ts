@@ -12,7 +12,8 @@ import { buildLeNet5 } from '../../shared/model';
 
 type Pad = 'valid' | 'same' | number;
 
-interface Geometry {
+/** A convolution's input, filter and stride. */
+interface ConvShape {
   N: number;
   H: number;
   W: number;
@@ -21,13 +22,18 @@ interface Geometry {
   KH: number;
   KW: number;
   S: number;
+}
+
+/** A ConvShape with its padding resolved: output size and top/left padding. */
+interface Geometry extends ConvShape {
   OH: number;
   OW: number;
   top: number;
   left: number;
 }
 
-function geometry(N: number, H: number, W: number, Ci: number, Co: number, KH: number, KW: number, S: number, pad: Pad): Geometry {
+function geometry(shape: ConvShape, pad: Pad): Geometry {
+  const { H, W, KH, KW, S } = shape;
   let OH: number, OW: number, top: number, left: number;
   if (pad === 'valid') {
     OH = Math.ceil((H - KH + 1) / S);
@@ -45,7 +51,7 @@ function geometry(N: number, H: number, W: number, Ci: number, Co: number, KH: n
     top = pad;
     left = pad;
   }
-  return { N, H, W, Ci, Co, KH, KW, S, OH, OW, top, left };
+  return { ...shape, OH, OW, top, left };
 }
 
 /** Calls fn(x, dy, filter base offsets) for every (output pixel, filter tap) that lands inside the input. */
@@ -124,16 +130,8 @@ before(async () => {
   await tf.ready();
 });
 
-interface ConvCase {
+interface ConvCase extends ConvShape {
   name: string;
-  N: number;
-  H: number;
-  W: number;
-  Ci: number;
-  Co: number;
-  KH: number;
-  KW: number;
-  S: number;
   pad: Pad;
 }
 
@@ -164,7 +162,7 @@ const backpropInput = (inputs: { dy: tf.Tensor; filter: tf.Tensor }, attrs: obje
 describe('Conv2DBackpropFilter (wasm)', () => {
   for (const c of convCases) {
     test(c.name, () => {
-      const g = geometry(c.N, c.H, c.W, c.Ci, c.Co, c.KH, c.KW, c.S, c.pad);
+      const g = geometry(c, c.pad);
       const xv = randomData(c.N * c.H * c.W * c.Ci, 1);
       const dyv = randomData(c.N * g.OH * g.OW * c.Co, 2);
       const x = tf.tensor4d(xv, [c.N, c.H, c.W, c.Ci]);
@@ -186,7 +184,7 @@ for (const algorithm of ['auto', 'matMul', 'fullConv', 'depthwise'] as const) {
       test(c.name, () => {
         kernelTuning.backpropInput = algorithm;
         try {
-          const g = geometry(c.N, c.H, c.W, c.Ci, c.Co, c.KH, c.KW, c.S, c.pad);
+          const g = geometry(c, c.pad);
           const dyv = randomData(c.N * g.OH * g.OW * c.Co, 3);
           const wv = randomData(c.KH * c.KW * c.Ci * c.Co, 4);
           const dy = tf.tensor4d(dyv, [c.N, g.OH, g.OW, c.Co]);
