@@ -69,7 +69,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   // Training and per-epoch tests see standardised pixels; the final model is folded back to raw ones.
   const inputNormalization = params.normalizeInputs ? MNIST_NORMALIZATION : undefined;
   const trainInput = inputNormalization ? normalizeDataset(trainSet, inputNormalization) : trainSet;
-  const testInput = inputNormalization ? normalizeDataset(testSet, inputNormalization) : testSet;
+  const testInput = inputNormalization && params.testEachEpoch ? normalizeDataset(testSet, inputNormalization) : testSet;
 
   const last = await findResumePoint(bucket, jobId);
   const startEpoch = Math.min(last?.position?.epoch ?? last?.info.epoch ?? 0, params.epochs);

@@ -64,21 +64,21 @@ export function fastStepAvailable(model: tfl.LayersModel): boolean {
 
 export async function createStepper(model: tfl.LayersModel, opts: StepperOptions): Promise<BatchStepper> {
   const mode = opts.mode ?? (process.env.LENET_STEP as StepMode | undefined) ?? 'auto';
+  const smoothing = opts.labelSmoothing ?? 0;
   if (!['auto', 'layers', 'fast', 'native'].includes(mode)) throw new Error(`unknown step mode '${mode}' (auto, layers, fast or native)`);
   let fallback: string | undefined;
   if (mode === 'native' || mode === 'auto') {
     const { addon, error } = loadNativeAddon();
-    if (addon && fastTrainerSupported(model)) return nativeStepper(model, addon, opts);
+    if (addon && fastTrainerSupported(model)) return nativeStepper(model, addon, opts, smoothing);
     fallback = error ?? 'the native step supports only the buildLeNet5 model with Adam';
     if (mode === 'native') throw new Error(`native training step unavailable: ${fallback}`);
   }
   const fast = mode === 'fast' || (mode === 'auto' && fastStepAvailable(model));
-  if (!fast) return { ...layersStepper(model, opts.labelSmoothing ?? 0), fallback };
+  if (!fast) return { ...layersStepper(model, smoothing), fallback };
   if (!fastStepAvailable(model)) {
     throw new Error(`the fast training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
   }
   const vars = modelVariables(model);
-  const smoothing = opts.labelSmoothing ?? 0;
   const requested = requestedThreads(opts);
   const auto = requested === 'auto';
   const poolSize = auto ? autoThreadPool() : Math.max(1, Math.floor(Number(requested ?? 1)));
@@ -126,6 +126,7 @@ function nativeStepper(
   model: tfl.LayersModel,
   addon: NonNullable<ReturnType<typeof loadNativeAddon>['addon']>,
   opts: StepperOptions,
+  labelSmoothing: number,
 ): BatchStepper {
   const requested = requestedThreads(opts);
   const auto = requested === 'auto';
@@ -142,7 +143,7 @@ function nativeStepper(
     step({ pixels, labels }) {
       const threads = chooser?.choose() ?? poolSize;
       const started = performance.now();
-      const result = net.step(pixels, labels, threads, opts.labelSmoothing ?? 0);
+      const result = net.step(pixels, labels, threads, labelSmoothing);
       chooser?.record(threads, (performance.now() - started) / labels.length);
       return Promise.resolve(result);
     },
