@@ -232,6 +232,8 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
     /No dataset at datasets\/nothing\/.*train-images-idx3-ubyte/,
   );
   await expectError(api.submit({ epochs: 1, colour: 'red' } as object), 400, /Unrecognized key: "colour"/);
+  await expectError(api.submit({ epochs: 1, labelSmoothing: 0.9 }), 400, /labelSmoothing/);
+  await expectError(api.submit({ epochs: 1, normalizeInputs: 'yes' } as object), 400, /normalizeInputs/);
   await expectError(api.call('GET', 'jobs/no-such-job'), 404, /No job "no-such-job"/);
   await expectError(api.predict({ pixels: [1, 2, 3] }), 400, /784 numbers/);
   await expectError(api.predict({ image: 'bm90IGFuIGltYWdl' }), 400, /neither a PNG nor a JPEG/);

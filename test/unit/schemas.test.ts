@@ -46,6 +46,11 @@ test('out-of-bounds and unknown params are rejected with the field named', () =>
     [{ threads: 0 }, /threads/],
     [{ threads: 17 }, /threads/],
     [{ threads: 'fast' }, /threads/],
+    [{ labelSmoothing: -0.1 }, /labelSmoothing/],
+    [{ labelSmoothing: 0.6 }, /labelSmoothing/],
+    [{ labelSmoothing: '0.1' }, /labelSmoothing/],
+    [{ normalizeInputs: 'yes' }, /normalizeInputs/],
+    [{ normalizeInputs: 1 }, /normalizeInputs/],
   ];
   for (const [input, field] of cases) {
     const result = TrainingParams.safeParse(input);
