@@ -70,9 +70,8 @@ export interface ServiceApiProps {
    */
   readonly architecture?: lambda.Architecture;
   /**
-   * Lambda runtime of both functions. Node.js 24 has Lambda support until 2028; nodejs20.x is
-   * deprecated (no new functions from early 2027). The bundles target Node 20 syntax, so they also
-   * run where the handlers run on a Node 20 host (MiniStack, the local tests).
+   * Lambda runtime of both functions; the bundles target the same Node major. Node.js 24 has Lambda
+   * support until 2028; nodejs20.x is deprecated (no new functions from early 2027).
    * @default lambda.Runtime.NODEJS_24_X
    */
   readonly runtime?: lambda.Runtime;
@@ -128,10 +127,11 @@ export class ServiceApi extends Construct {
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const removalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
     const architecture = props.architecture ?? lambda.Architecture.ARM_64;
+    const runtime = props.runtime ?? lambda.Runtime.NODEJS_24_X;
 
     const bundling = (copyWasm: boolean): BundlingOptions => ({
       format: OutputFormat.CJS,
-      target: 'node20',
+      target: esbuildTarget(runtime),
       minify: true,
       sourceMap: false,
       // Lambda's Node.js runtimes ship AWS SDK v3, so it stays out of the bundle on AWS.
@@ -152,7 +152,7 @@ export class ServiceApi extends Construct {
     });
 
     const common = {
-      runtime: props.runtime ?? lambda.Runtime.NODEJS_24_X,
+      runtime,
       architecture,
       handler: 'handler',
       projectRoot: REPO_ROOT,
@@ -293,4 +293,11 @@ export class ServiceApi extends Construct {
       ]);
     }
   }
+}
+
+/** The esbuild target for a Lambda Node.js runtime: `nodejs24.x` → `node24`. */
+export function esbuildTarget(runtime: lambda.Runtime): string {
+  const major = /^nodejs(\d+)\.x$/.exec(runtime.name)?.[1];
+  if (!major) throw new Error(`not a Node.js Lambda runtime: ${runtime.name}`);
+  return `node${major}`;
 }

@@ -118,7 +118,7 @@ function bundleChild(root: string): string {
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: 'node24',
     outfile: out,
     nodePaths: [join(root, 'node_modules')],
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },

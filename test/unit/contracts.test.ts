@@ -55,7 +55,7 @@ test('the api function bundle carries no tfjs', async () => {
     bundle: true,
     minify: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     external: ['@aws-sdk/*'],
     write: false,

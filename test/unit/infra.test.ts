@@ -26,6 +26,8 @@ import { TrainerConfigSchema } from '../../functions/trainer/config';
 import { readConfig } from '../../shared/config';
 import { DEFAULT_PROMOTION_MIN_ACCURACY, METRICS } from '../../shared/settings';
 import { CFN_LINT, cfnLint } from '../../infra/cfn-lint';
+import { esbuildTarget } from '../../infra/service-api';
+import { Runtime } from 'aws-cdk-lib/aws-lambda';
 
 /** The object keys of an epoch, a partial and a final checkpoint, written as the trainer writes them, into a bucket that only records keys. */
 async function writtenCheckpointKeys(): Promise<{ epoch: string[]; partial: string[]; final: string[] }> {
@@ -629,5 +631,13 @@ describe('LenetStack (local mode with localEcs: MiniStack runs the trainer servi
       assert.notEqual(service(t).DesiredCount, 1); // unset with auto scaling (AWS), 0 in local mode
       assert.ok(service(t).NetworkConfiguration.AwsvpcConfiguration);
     }
+  });
+});
+
+describe('esbuildTarget', () => {
+  it("bundles for the Lambda runtime's Node major and refuses a runtime that is not Node.js", () => {
+    assert.equal(esbuildTarget(Runtime.NODEJS_24_X), 'node24');
+    assert.equal(esbuildTarget(Runtime.NODEJS_22_X), 'node22');
+    assert.throws(() => esbuildTarget(Runtime.PYTHON_3_13), /not a Node.js Lambda runtime: python3.13/);
   });
 });
