@@ -8,6 +8,7 @@
  *   npm start -- --epochs 5 --train-subset 30000 --lr-schedule constant
  *   npm start -- --ecs              # train in the stack's ECS service, run by MiniStack as a Docker container
  *   npm run stop                    # stop the trainer and the emulator afterwards
+ *   npm start -- --expect-route native --min-correct 95   # fail unless so (CI's checks of a fresh clone)
  */
 import { parseArgs } from 'node:util';
 import { makeS3Client } from '../shared/aws';
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     digits: { type: 'string', default: '100' },
     'min-accuracy': { type: 'string' },
     ecs: { type: 'boolean', default: false },
+    'expect-route': { type: 'string' },
+    'min-correct': { type: 'string' },
   },
 });
 
@@ -97,7 +100,13 @@ async function main() {
   step(6, 'Training (GET /jobs/{id} until it ends)');
   const done = await watchJob(api, job.jobId);
   if (done.status !== 'SUCCEEDED') throw new Error(`job ${job.jobId} ${done.status}: ${done.reason}`);
-  console.log(`  test accuracy ${done.testAccuracy?.toFixed(4)}; ${done.promoted ? 'promoted' : 'not promoted'}: ${done.promotion}`);
+  const route = done.metrics.at(-1)?.route ?? done.backend ?? 'unknown';
+  console.log(
+    `  route ${route}; test accuracy ${done.testAccuracy?.toFixed(4)}; ${done.promoted ? 'promoted' : 'not promoted'}: ${done.promotion}`,
+  );
+  const expectRoute = values['expect-route'];
+  if (expectRoute && !route.startsWith(expectRoute))
+    throw new Error(`job ${job.jobId} trained on ${route}, not ${expectRoute} (--expect-route)`);
 
   step(7, `Predicting ${values.digits} real MNIST test digits: POST /predict`);
   const { test } = await loadDatasetFromDir(mnistDataDir());
@@ -118,6 +127,8 @@ async function main() {
   }
   console.log(rows.join('\n'));
   console.log(`\n${correct}/${count} correct (${((100 * correct) / count).toFixed(1)}%) through API Gateway.`);
+  const minCorrect = values['min-correct'];
+  if (minCorrect && correct < Number(minCorrect)) throw new Error(`${correct}/${count} correct, fewer than ${minCorrect} (--min-correct)`);
   console.log(`\nStill running: the emulator (${emulator.label}, ${emulator.url}) and ${running}.`);
   console.log(`Page: ${outputs.ApiUrl}`);
   // The emulator scripts read the choice from the environment: repeat non-default settings in the hints.
