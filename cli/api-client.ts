@@ -4,7 +4,7 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
 import type { JobStatus, LatestModel, TrainingParamsInput } from '../shared/schemas';
-import { localApiUrl } from '../local/emulator';
+import { emulatorApiUrl, STACK_NAME, StackOutput } from '../shared/stack';
 import { matchRoute } from '../shared/routes';
 
 /** An error the API answered with; its message is the API's own `error` text. */
@@ -191,7 +191,7 @@ export class ApiClient {
  * Finds the API URL: an explicit one, else $LENET_API_URL, else the stack's `ApiUrl` output
  * (CloudFormation on AWS, or on the emulator when AWS_ENDPOINT_URL is set).
  */
-export async function resolveApiUrl(explicit?: string, stackName = process.env.LENET_STACK ?? 'LenetMnist'): Promise<string> {
+export async function resolveApiUrl(explicit?: string, stackName = process.env.LENET_STACK ?? STACK_NAME): Promise<string> {
   if (explicit) return explicit;
   if (process.env.LENET_API_URL) return process.env.LENET_API_URL;
   let outputs: NonNullable<NonNullable<DescribeStacksCommandOutput['Stacks']>[number]['Outputs']>;
@@ -203,7 +203,7 @@ export async function resolveApiUrl(explicit?: string, stackName = process.env.L
       `Cannot find the API URL: reading stack ${stackName} failed (${(err as Error).message}). Pass --api-url or set LENET_API_URL.`,
     );
   }
-  const url = outputs.find((o) => o.OutputKey === 'ApiUrl')?.OutputValue;
+  const url = outputs.find((o) => o.OutputKey === StackOutput.ApiUrl)?.OutputValue;
   if (!url) throw new Error(`Stack ${stackName} has no ApiUrl output. Pass --api-url or set LENET_API_URL.`);
-  return process.env.AWS_ENDPOINT_URL ? localApiUrl(url) : url;
+  return process.env.AWS_ENDPOINT_URL ? emulatorApiUrl(url, process.env.AWS_ENDPOINT_URL) : url;
 }

@@ -1,6 +1,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from './nag';
 import { LenetStack } from './lenet-stack';
+import { STACK_NAME } from '../shared/stack';
 
 /** Reads a boolean context value given as `-c key=true` (a string) or in cdk.json (a boolean). */
 function flag(app: App, key: string): boolean {
@@ -10,7 +11,7 @@ function flag(app: App, key: string): boolean {
 
 const app = new App();
 const local = flag(app, 'local');
-const stackName: string = app.node.tryGetContext('stackName') ?? 'LenetMnist';
+const stackName: string = app.node.tryGetContext('stackName') ?? STACK_NAME;
 
 const minAccuracy: string | undefined = app.node.tryGetContext('promotionMinAccuracy');
 if (minAccuracy !== undefined && !(Number(minAccuracy) >= 0 && Number(minAccuracy) <= 1)) {

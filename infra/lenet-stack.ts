@@ -7,6 +7,7 @@ import { Monitoring } from './monitoring';
 import { acknowledge } from './nag';
 import type { Construct } from 'constructs';
 import { DEFAULT_PROMOTION_MIN_ACCURACY } from '../shared/settings';
+import { StackOutput } from '../shared/stack';
 import { JobQueue, type JobQueueProps } from './job-queue';
 import { DataBucket, type DataBucketProps } from './data-bucket';
 import { ServiceApi, type ServiceApiProps } from './service-api';
@@ -146,17 +147,17 @@ export class LenetStack extends Stack {
     // cfn-lint W3005: CDK writes DependsOn entries that a Ref/GetAtt already implies.
     Aspects.of(this).add(new DropImpliedDependsOn());
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the REST API stage' });
-    new CfnOutput(this, 'BucketName', { value: bucket.bucketName });
-    new CfnOutput(this, 'QueueUrl', { value: queue.queueUrl });
-    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.jobs.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'ClusterName', { value: this.trainer.cluster.clusterName });
-    new CfnOutput(this, 'TrainerServiceName', { value: this.trainer.service.serviceName });
-    new CfnOutput(this, 'JobsOperatorPolicyArn', {
+    new CfnOutput(this, StackOutput.ApiUrl, { value: this.api.url, description: 'Base URL of the REST API stage' });
+    new CfnOutput(this, StackOutput.BucketName, { value: bucket.bucketName });
+    new CfnOutput(this, StackOutput.QueueUrl, { value: queue.queueUrl });
+    new CfnOutput(this, StackOutput.DeadLetterQueueUrl, { value: this.jobs.deadLetterQueue.queueUrl });
+    new CfnOutput(this, StackOutput.ClusterName, { value: this.trainer.cluster.clusterName });
+    new CfnOutput(this, StackOutput.TrainerServiceName, { value: this.trainer.service.serviceName });
+    new CfnOutput(this, StackOutput.JobsOperatorPolicyArn, {
       value: this.api.jobsOperatorPolicy.managedPolicyArn,
       description: 'Attach to IAM users/roles that submit and read jobs and promote better models',
     });
-    new CfnOutput(this, 'ModelAdminPolicyArn', {
+    new CfnOutput(this, StackOutput.ModelAdminPolicyArn, {
       value: this.api.modelAdminPolicy.managedPolicyArn,
       description: 'Attach to IAM users/roles that may also force a promotion (POST /models/promote/force)',
     });

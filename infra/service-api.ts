@@ -13,7 +13,7 @@ import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { ROUTES, type Route, type RouteTarget } from '../shared/routes';
 import { DEFAULT_MODEL_REFRESH_SECONDS, ENV } from '../shared/settings';
-import { BINARY_MEDIA_TYPES } from '../functions/predict/limits';
+import { BINARY_MEDIA_TYPES } from '../shared/routes';
 
 /** Default reserved concurrency of the predict function. */
 export const DEFAULT_PREDICT_RESERVED_CONCURRENCY = 10;

@@ -23,6 +23,7 @@ import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { emulatorApiUrl, STACK_NAME } from '../shared/stack';
 import { localstackLambdaEnabled, localstackLambdaEnv } from './localstack/lambda';
 
 /** The exact MiniStack release this project is tested against. Change it here only. */
@@ -274,11 +275,6 @@ export function emulatorGap(feature: EmulatorFeature): string | undefined {
 
 const logFile = () => path.join(LOCAL_DIR, `${kind().name}.log`);
 const pidFile = () => path.join(LOCAL_DIR, `${kind().name}.pid`);
-/** The running emulator's log file. */
-export function emulatorLogFile(): string {
-  return logFile();
-}
-
 /** Environment that points AWS SDKs and the CDK CLI at the emulator (path-style S3). */
 export function emulatorEnv(): Record<string, string> {
   const url = emulatorUrl();
@@ -545,7 +541,7 @@ export interface StackOutputs {
 }
 
 export interface DeployOptions {
-  /** @default 'LenetMnist' */
+  /** @default STACK_NAME */
   readonly stackName?: string;
   /** Extra `-c key=value` context (`local=true` is always set). */
   readonly context?: Record<string, string>;
@@ -557,9 +553,7 @@ export interface DeployOptions {
 
 /** `https://<id>.execute-api.<region>.amazonaws.com/<stage>/` → `http://127.0.0.1:<port>/_aws/execute-api/<id>/<stage>/`. */
 export function localApiUrl(awsUrl: string): string {
-  const m = /^https?:\/\/([a-z0-9]+)\.execute-api\.[^/]+\/(.*)$/.exec(awsUrl);
-  if (!m) return awsUrl;
-  return `${emulatorUrl()}/_aws/execute-api/${m[1]}/${m[2]}`;
+  return emulatorApiUrl(awsUrl, emulatorUrl());
 }
 
 /**
@@ -588,7 +582,7 @@ export const outputsFile = () => path.join(LOCAL_DIR, `outputs-${deployTag()}.js
 
 /** Bootstraps and deploys the stack to the running emulator in local mode; returns its outputs. */
 export async function deployStack(opts: DeployOptions = {}): Promise<StackOutputs> {
-  const stackName = opts.stackName ?? 'LenetMnist';
+  const stackName = opts.stackName ?? STACK_NAME;
   const env = childEnv({ CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true' });
   if (!(await isHealthy())) throw new Error(`no ${kind().label} at ${emulatorUrl()}; run: npx tsx local/emulator.ts start`);
   mkdirSync(LOCAL_DIR, { recursive: true });

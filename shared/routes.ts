@@ -76,3 +76,13 @@ export function matchRoute(method: string, path: string): { route: Route; params
   }
   return undefined;
 }
+
+/** Content types POST /predict accepts. */
+export const JSON_MEDIA_TYPE = 'application/json';
+export const IMAGE_MEDIA_TYPES = ['image/png', 'image/jpeg'] as const;
+export const MULTIPART_MEDIA_TYPE = 'multipart/form-data';
+/**
+ * What API Gateway must pass to the function as base64 (REST API `binaryMediaTypes`): raw image
+ * bodies and multipart forms. JSON stays text.
+ */
+export const BINARY_MEDIA_TYPES = [...IMAGE_MEDIA_TYPES, MULTIPART_MEDIA_TYPE];

@@ -36,15 +36,5 @@ export const MAX_JPEG_SCANS = 64;
 /** jpeg-js stops with an error when its buffers would need more than this (MB). */
 export const JPEG_MAX_MEMORY_MB = 128;
 
-/** Content types POST /predict accepts. */
-export const JSON_MEDIA_TYPE = 'application/json';
-export const IMAGE_MEDIA_TYPES = ['image/png', 'image/jpeg'] as const;
-export const MULTIPART_MEDIA_TYPE = 'multipart/form-data';
-/**
- * What API Gateway must pass to the function as base64 (REST API `binaryMediaTypes`): raw image
- * bodies and multipart forms. JSON stays text.
- */
-export const BINARY_MEDIA_TYPES = [...IMAGE_MEDIA_TYPES, MULTIPART_MEDIA_TYPE];
-
 /** Parts of a multipart form that are read before the request is refused. */
 export const MAX_MULTIPART_PARTS = 8;

@@ -18,6 +18,7 @@ import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { modelKeys, saveCheckpoint } from '../../shared/model-store';
 import { promoteIfBetter } from '../../shared/promotion';
+import { STACK_NAME } from '../../shared/stack';
 import { Bucket } from '../../shared/s3-objects';
 import { deployStack, emulatorEnv, startEmulator, stopEmulator } from '../../local/emulator';
 
@@ -40,7 +41,7 @@ const round = (x: number) => Math.round(x * 100) / 100;
 function predictBundle(): string {
   rmSync(out, { recursive: true, force: true });
   execFileSync('npx', ['cdk', 'synth', '-q', '-o', out, '-c', 'nag=false'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const template = JSON.parse(readFileSync(join(out, 'LenetMnist.template.json'), 'utf8'));
+  const template = JSON.parse(readFileSync(join(out, `${STACK_NAME}.template.json`), 'utf8'));
   const fn = Object.entries<{ Type: string; Metadata?: Record<string, string> }>(template.Resources).find(
     ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.includes('PredictFunction'),
   );

@@ -27,6 +27,7 @@ import { readConfig } from '../../shared/config';
 import { DEFAULT_PROMOTION_MIN_ACCURACY, METRICS } from '../../shared/settings';
 import { CFN_LINT, cfnLint } from '../../infra/cfn-lint';
 import { esbuildTarget } from '../../infra/service-api';
+import { StackOutput } from '../../shared/stack';
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
 
 /** The object keys of an epoch, a partial and a final checkpoint, written as the trainer writes them, into a bucket that only records keys. */
@@ -536,7 +537,7 @@ for (const local of [false, true]) {
     });
 
     it('outputs ApiUrl, BucketName, QueueUrl', () => {
-      for (const name of ['ApiUrl', 'BucketName', 'QueueUrl']) s.template.hasOutput(name, {});
+      for (const name of Object.values(StackOutput)) s.template.hasOutput(name, {});
     });
 
     if (!local) {
