@@ -11,9 +11,8 @@ import { grantBucketAccess, operatorPolicies } from './access';
 import { acknowledge, arnRef, refOf } from './nag';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
-import { ROUTES, type Route, type RouteTarget } from '../shared/routes';
+import { BINARY_MEDIA_TYPES, ROUTES, type Route, type RouteTarget } from '../shared/routes';
 import { DEFAULT_MODEL_REFRESH_SECONDS, ENV } from '../shared/settings';
-import { BINARY_MEDIA_TYPES } from '../shared/routes';
 
 /** Default reserved concurrency of the predict function. */
 export const DEFAULT_PREDICT_RESERVED_CONCURRENCY = 10;
