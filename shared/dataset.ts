@@ -5,8 +5,6 @@ import { DatasetError, parseIdx, toDataset, type Dataset } from './idx';
 import { DATASET_FILES, datasetKey } from './bucket-layout';
 import type { Bucket } from './s3-objects';
 
-export { DATASET_FILES } from './bucket-layout';
-
 export interface TrainTestData {
   train: Dataset;
   test: Dataset;

@@ -5,9 +5,6 @@ import type { InputNormalization } from './input-normalization';
 import type { Bucket } from './s3-objects';
 import type { EpochMetrics } from './schemas';
 
-export { modelKeys } from './bucket-layout';
-export { readLatestPointer } from './promotion';
-
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
 

@@ -5,8 +5,6 @@ import { imageToMnist } from './image';
 import { readImageHeader } from './image-header';
 import { MAX_BATCH_IMAGES, MAX_INSTANCES, MAX_REQUEST_IMAGE_PIXELS } from './limits';
 
-export { MAX_INSTANCES } from './limits';
-
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 
 // Flat or 28 rows. Shape and values are checked in one pass in normalisePixels: a per-element zod

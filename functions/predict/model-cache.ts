@@ -1,7 +1,8 @@
 import { GetObjectCommand, type S3ServiceException } from '@aws-sdk/client-s3';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { disposeModel } from '../../shared/model';
-import { loadModel, modelKeys } from '../../shared/model-store';
+import { loadModel } from '../../shared/model-store';
+import { modelKeys } from '../../shared/bucket-layout';
 import type { Bucket } from '../../shared/s3-objects';
 import type { LatestModel } from '../../shared/schemas';
 

@@ -2,7 +2,8 @@
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { modelKeys, saveCheckpoint } from '../../shared/model-store';
+import { saveCheckpoint } from '../../shared/model-store';
+import { modelKeys } from '../../shared/bucket-layout';
 import { promoteIfBetter } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import { TrainingParams } from '../../shared/schemas';

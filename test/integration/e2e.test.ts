@@ -17,7 +17,7 @@ import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import type { Dataset } from '../../shared/idx';
 import { jobIdAt, JobStore, jobKey, progressKey } from '../../shared/job-store';
-import { modelKeys } from '../../shared/model-store';
+import { modelKeys } from '../../shared/bucket-layout';
 import { Bucket } from '../../shared/s3-objects';
 import { ApiClient, ApiError } from '../../cli/api-client';
 import { deployStack, emulatorGap, emulatorInfo, type StackOutputs } from '../../local/emulator';

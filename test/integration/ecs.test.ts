@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
-import { modelKeys } from '../../shared/model-store';
+import { modelKeys } from '../../shared/bucket-layout';
 import { Bucket } from '../../shared/s3-objects';
 import { ApiClient } from '../../cli/api-client';
 import { uploadMnist } from '../../cli/upload-mnist';

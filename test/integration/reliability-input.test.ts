@@ -10,11 +10,11 @@ import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs
 import { gzipSync } from 'node:zlib';
 import { makeSqsClient } from '../../shared/aws';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
-import { DATASET_FILES } from '../../shared/dataset';
 import { JobStore } from '../../shared/job-store';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { modelKeys, readLatestPointer, saveCheckpoint } from '../../shared/model-store';
-import { promoteIfBetter } from '../../shared/promotion';
+import { saveCheckpoint } from '../../shared/model-store';
+import { modelKeys, DATASET_FILES } from '../../shared/bucket-layout';
+import { promoteIfBetter, readLatestPointer } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/schemas';
 import { PutObjectCommand } from '@aws-sdk/client-s3';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { DATASET_FILES, loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
+import { DATASET_FILES } from '../../shared/bucket-layout';
 import { DatasetError, parseIdx, toDataset } from '../../shared/idx';
 
 /** Builds an IDX file of unsigned bytes with the given dimensions and contents. */
