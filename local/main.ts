@@ -20,6 +20,7 @@ import { deployStack, emulatorEnv, emulatorInfo, startEmulator } from './emulato
 import { startLocalTrainer, stopLocalTrainer, TRAINER_LOG } from './local-trainer';
 import { buildTrainerImage, waitForEcsTrainer } from './ecs-trainer';
 import { uploadMnist } from '../cli/upload-mnist';
+import { ensureNativeAddon } from '../functions/trainer/native/ensure-addon';
 import { watchJob } from '../cli/watch-job';
 
 const { values } = parseArgs({
@@ -82,6 +83,12 @@ async function main() {
     console.log(`  container ${name}`);
   } else {
     step(4, `Starting the trainer as a host process (log: ${TRAINER_LOG})`);
+    // The fast (native oneDNN) route needs the addon: built here the first time, from PyPI, no root.
+    const native = ensureNativeAddon((line) => console.log(`  ${line}`));
+    if (!native.ok)
+      console.log(
+        `  training on the wasm step (several times slower): ${native.reason}; for the native route: install g++ and make, then npm run build:native`,
+      );
     const trainer = startLocalTrainer({
       bucketName: outputs.BucketName,
       queueUrl: outputs.QueueUrl,

@@ -2,20 +2,20 @@
 # What the tests need on this machine, installed or started when missing; `npm test` runs it first.
 # As root it installs Debian packages itself; otherwise it prints ONE line naming what is missing and
 # the command that fixes it, and exits 1. Everything else lives in git-ignored folders of the repo:
-# MiniStack in .venv/, cfn-lint in .venv-tools/, the native addon's build/, and local Docker images.
+# MiniStack in .venv/, cfn-lint in .venv-tools/, oneDNN in .venv-onednn/ and the native addon's build/,
+# and local Docker images.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages, by the file or command that proves each is there.
 #   chromium: browser tests · python3-venv: the emulators' venvs · docker.io, debootstrap: the trainer
-#   image and its local base · libdnnl-dev, g++, make: the native training addon · docker-registry,
+#   image and its local base · g++, make: the native training addon (its oneDNN comes from PyPI) · docker-registry,
 #   cmake, autoconf, automake, libtool: LocalStack's Docker Lambdas (npm run test:localstack)
 declare -A need=(
   [chromium]=/usr/bin/chromium
   [docker.io]=/usr/bin/docker
   [debootstrap]=/usr/sbin/debootstrap
-  [libdnnl-dev]=/usr/include/oneapi/dnnl/dnnl.hpp
   [g++]=/usr/bin/g++
   [make]=/usr/bin/make
   [docker-registry]=/usr/bin/docker-registry
@@ -39,7 +39,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -d node_modules ] || { echo "setup: no node_modules; fix: npm ci" >&2; exit 1; }
-[ -e functions/trainer/native/build/Release/lenet_native.node ] || npm run --silent build:native
+# Built once (oneDNN from PyPI into .venv-onednn/); rebuilt only when the pinned oneDNN changes.
+node functions/trainer/native/build.mjs --if-missing
 npx tsx -e "import('./local/emulator.ts').then((m) => m.ensureVenv())"
 npx tsx infra/cfn-lint.ts install
 # Starts dockerd if needed, builds the local base stand-in once, and the trainer image (cached layers).

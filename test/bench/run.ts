@@ -9,6 +9,7 @@
  *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,fast,fast×2,fast×auto,native×2,epoch:native×2,tfjs-node]
  *                             [--backend wasm] [--torch-threads 2] [--python /usr/bin/python3] [--skip-pytorch]
  *                             [--keras-venv DIR] [--keras-epochs 2] [--skip-keras] [--load N]
+ *                             [--native-addons v2=DIR,v3=DIR]
  *
  * Routes: 'layers' = model.trainOnBatch, 'fast' = hand-written step (functions/trainer/stepper.ts),
  * 'fast×N' = the fast step on N data-parallel worker threads, 'fast×auto' = the faster of 1 and 2
@@ -23,7 +24,10 @@
  * seconds, validation pass included; the first epoch also traces the graph). The venv: --keras-venv,
  * else $KERAS_VENV, else .venv-keras/ in the repository (git-ignored; may be a symlink); without
  * one the route is skipped with a note in the JSON. --load N keeps N busy processes running
- * throughout, to measure a machine shared with other work. Each route trains a fresh model (same
+ * throughout, to measure a machine shared with other work. '<route>@<name>' runs a native route in a
+ * child process on another build of the addon, named in --native-addons (a folder holding
+ * lenet_native.node, as `npm run build:native -- --out DIR` leaves it): two oneDNN versions in one
+ * alternating run. Each route trains a fresh model (same
  * seed) through `train()`'s own batch preparation (batchArrays: shuffle + one-hot).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -58,8 +62,17 @@ const { values: opts } = parseArgs({
     'skip-keras': { type: 'boolean', default: false },
     load: { type: 'string', default: '0' },
     'batch-size': { type: 'string', default: '32' },
+    'native-addons': { type: 'string', default: '' },
   },
 });
+const nativeAddons = Object.fromEntries(
+  opts['native-addons']!.split(',')
+    .filter(Boolean)
+    .map((pair) => {
+      const [name, dir] = pair.split('=');
+      return [name, path.resolve(dir, 'lenet_native.node')];
+    }),
+);
 const rounds = Number(opts.rounds);
 const batches = Number(opts.batches);
 const warmup = Number(opts.warmup);
@@ -126,6 +139,39 @@ async function kerasStyleEpoch(route: string): Promise<number> {
     await stepper.dispose();
     disposeModel(model);
   }
+}
+
+/** A route on another build of the addon ('native×2@v2'), in a child process of this script; records the build's oneDNN version. */
+const addonVersions: Record<string, string> = {};
+function otherAddonImagesPerSecond(routeAt: string): number {
+  const [route, name] = routeAt.split('@');
+  const addon = nativeAddons[name];
+  if (!addon) throw new Error(`route ${routeAt}: no '${name}=DIR' in --native-addons`);
+  const args = [
+    '--routes',
+    route,
+    '--rounds',
+    '1',
+    '--batches',
+    String(batches),
+    '--warmup',
+    String(warmup),
+    '--batch-size',
+    String(batchSize),
+  ];
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), ...args, '--skip-keras', '--skip-pytorch'],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, LENET_NATIVE_ADDON: addon },
+    },
+  );
+  const result = JSON.parse(out);
+  if (typeof result.native !== 'object') throw new Error(`route ${routeAt}: ${result.native}`);
+  addonVersions[name] = result.native.dnnl;
+  return result.imagesPerSecond.median[route];
 }
 
 /** The tfjs-node route, in a child process (test/bench/tfjs-node.ts); a string says why it cannot run. */
@@ -242,6 +288,8 @@ for (let r = 0; r < rounds; r++) {
       const result = tfjsNodeImagesPerSecond();
       if (typeof result === 'number') row[name] = round1(result);
       else notes['tfjs-node'] = result;
+    } else if (name.includes('@')) {
+      row[name] = round1(otherAddonImagesPerSecond(name));
     } else {
       row[name] = round1(await tfjsImagesPerSecond(name));
     }
@@ -294,6 +342,7 @@ console.log(
       imagesPerSecond: { median: medians, perRound },
       keras: withKeras ? { tf: tfVersion, epochImagesPerSecond: kerasEpochs } : undefined,
       native: native.addon ? { dnnl: native.addon.dnnlVersion } : native.error,
+      nativeAddons: Object.keys(nativeAddons).length ? { paths: nativeAddons, dnnl: addonVersions } : undefined,
       pytorch: withTorch ? { threads: Number(opts['torch-threads']), python: opts.python } : undefined,
       notes,
       ratioVsKeras,

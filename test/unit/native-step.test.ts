@@ -3,6 +3,9 @@
  * gradients and Adam steps agree, checkpoints move between the routes, and training learns.
  * Skipped (with the reason) when the addon is not built: `npm run build:native`.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -276,4 +279,33 @@ test('native route: shuffled full epoch of batch sizes 32 and a smaller last bat
   for (const w of weightsOf(model)) assert.ok(w.every(Number.isFinite));
   await stepper.dispose();
   disposeModel(model);
+});
+
+/** DNNL_VERSION_MAJOR.MINOR.PATCH of a oneDNN include/ folder. */
+function headerVersion(include: string): string {
+  const text = readFileSync(path.join(include, 'oneapi', 'dnnl', 'dnnl_version.h'), 'utf8');
+  return ['MAJOR', 'MINOR', 'PATCH'].map((part) => new RegExp(`#define DNNL_VERSION_${part} (\\d+)`).exec(text)![1]).join('.');
+}
+
+test('the addon runs the oneDNN it was compiled against, from the source build:native was asked for', { skip }, () => {
+  // The rpath must find the same library as the headers (a stray libdnnl elsewhere would differ).
+  assert.equal(addon!.dnnlLoaded, addon!.dnnlVersion);
+  if (process.env.LENET_NATIVE_ADDON) return; // another build, outside build/
+  const nativeDir = path.join(import.meta.dirname, '..', '..', 'functions', 'trainer', 'native');
+  const [source] = readFileSync(path.join(nativeDir, 'build', 'lenet-onednn.txt'), 'utf8').split('\n');
+  const repo = path.join(nativeDir, '..', '..', '..');
+  const include =
+    source === 'pypi' ? path.join(repo, '.venv-onednn', 'include') : source === 'system' ? '/usr/include' : path.join(source, 'include');
+  assert.equal(addon!.dnnlVersion, headerVersion(include));
+  if (source === 'pypi') assert.match(addon!.dnnlVersion, /^3\./);
+});
+
+test('a missing addon is reported with the command that builds it', () => {
+  const script = "import('./functions/trainer/native/native-step.ts').then((m) => console.log(m.loadNativeAddon().error))";
+  const out = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: path.join(import.meta.dirname, '..', '..'),
+    encoding: 'utf8',
+    env: { ...process.env, LENET_NATIVE: '', LENET_NATIVE_ADDON: '/nonexistent/lenet_native.node' },
+  });
+  assert.match(out.stdout, /not built .*npm run build:native/);
 });

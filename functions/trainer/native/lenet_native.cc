@@ -1,5 +1,7 @@
 // The LeNet-5 training step of functions/trainer/lenet-step.ts (forward, softmax cross-entropy,
-// backward, Adam), on oneDNN 2.x primitives (the v2 C++ API of Debian's libdnnl 2.6).
+// backward, Adam), on oneDNN primitives. It compiles against the v3 C++ API (oneDNN 3.x from PyPI,
+// the default build) and the v2 one (Debian's libdnnl 2.6, LENET_ONEDNN=system); the few calls that
+// differ go through the helpers in `namespace api` below. Both builds use the OpenMP runtime.
 //
 // Primitives are created once per (batch size, thread count) and executed per batch. The weights
 // and the Adam moments live here, in the layouts the forward primitives chose ("master" layouts);
@@ -27,6 +29,92 @@ using namespace dnnl;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 using dims = memory::dims;
+
+#if DNNL_CPU_THREADING_RUNTIME != DNNL_RUNTIME_OMP
+// The hand-written loops and the thread count per call (omp_set_num_threads) assume oneDNN runs on OpenMP.
+#error "lenet_native needs a oneDNN built with the OpenMP CPU runtime"
+#endif
+
+// Primitive descriptors: v3 dropped the op descriptors (the engine comes first, the attributes last).
+namespace api {
+#if DNNL_VERSION_MAJOR >= 3
+inline dims dimsOf(const memory::desc &md) { return md.get_dims(); }
+inline void appendTanh(post_ops &po) { po.append_eltwise(algorithm::eltwise_tanh, 0.f, 0.f); }
+inline eltwise_backward::primitive_desc tanhBackward(const engine &eng, const memory::desc &y, const memory::desc &dy) {
+  eltwise_forward::primitive_desc hint(eng, prop_kind::forward_training, algorithm::eltwise_tanh_use_dst_for_bwd, y, y, 0.f, 0.f);
+  return eltwise_backward::primitive_desc(eng, algorithm::eltwise_tanh_use_dst_for_bwd, dy, dy, y, 0.f, 0.f, hint);
+}
+inline convolution_forward::primitive_desc convFwd(const engine &eng, const memory::desc &src, const memory::desc &w, const memory::desc &b,
+                                                   const memory::desc &dst, const primitive_attr &attr) {
+  return convolution_forward::primitive_desc(eng, prop_kind::forward_training, algorithm::convolution_direct, src, w, b, dst, {1, 1}, {0, 0},
+                                             {0, 0}, attr);
+}
+inline convolution_backward_weights::primitive_desc convBwdWeights(const engine &eng, const memory::desc &src, const memory::desc &dw,
+                                                                   const memory::desc &db, const memory::desc &dDst,
+                                                                   const convolution_forward::primitive_desc &hint) {
+  return convolution_backward_weights::primitive_desc(eng, algorithm::convolution_direct, src, dw, db, dDst, {1, 1}, {0, 0}, {0, 0}, hint);
+}
+inline convolution_backward_data::primitive_desc convBwdData(const engine &eng, const memory::desc &dSrc, const memory::desc &w,
+                                                             const memory::desc &dDst, const convolution_forward::primitive_desc &hint) {
+  return convolution_backward_data::primitive_desc(eng, algorithm::convolution_direct, dSrc, w, dDst, {1, 1}, {0, 0}, {0, 0}, hint);
+}
+inline inner_product_forward::primitive_desc ipFwd(const engine &eng, const memory::desc &src, const memory::desc &w, const memory::desc &b,
+                                                   const memory::desc &dst, const primitive_attr &attr) {
+  return inner_product_forward::primitive_desc(eng, prop_kind::forward_training, src, w, b, dst, attr);
+}
+inline inner_product_backward_weights::primitive_desc ipBwdWeights(const engine &eng, const memory::desc &src, const memory::desc &dw,
+                                                                   const memory::desc &db, const memory::desc &dDst,
+                                                                   const inner_product_forward::primitive_desc &hint) {
+  return inner_product_backward_weights::primitive_desc(eng, src, dw, db, dDst, hint);
+}
+inline inner_product_backward_data::primitive_desc ipBwdData(const engine &eng, const memory::desc &dSrc, const memory::desc &w,
+                                                             const memory::desc &dDst, const inner_product_forward::primitive_desc &hint) {
+  return inner_product_backward_data::primitive_desc(eng, dSrc, w, dDst, hint);
+}
+#else
+inline dims dimsOf(const memory::desc &md) { return md.dims(); }
+inline void appendTanh(post_ops &po) { po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f); }
+inline eltwise_backward::primitive_desc tanhBackward(const engine &eng, const memory::desc &y, const memory::desc &dy) {
+  // The backward descriptor needs a forward one as a hint: created, never run.
+  eltwise_forward::desc hintD(prop_kind::forward_training, algorithm::eltwise_tanh_use_dst_for_bwd, y, 0.f, 0.f);
+  eltwise_forward::primitive_desc hint(hintD, eng);
+  eltwise_backward::desc d(algorithm::eltwise_tanh_use_dst_for_bwd, dy, y, 0.f, 0.f);
+  return eltwise_backward::primitive_desc(d, eng, hint);
+}
+inline convolution_forward::primitive_desc convFwd(const engine &eng, const memory::desc &src, const memory::desc &w, const memory::desc &b,
+                                                   const memory::desc &dst, const primitive_attr &attr) {
+  convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, src, w, b, dst, {1, 1}, {0, 0}, {0, 0});
+  return convolution_forward::primitive_desc(d, attr, eng);
+}
+inline convolution_backward_weights::primitive_desc convBwdWeights(const engine &eng, const memory::desc &src, const memory::desc &dw,
+                                                                   const memory::desc &db, const memory::desc &dDst,
+                                                                   const convolution_forward::primitive_desc &hint) {
+  convolution_backward_weights::desc d(algorithm::convolution_direct, src, dw, db, dDst, {1, 1}, {0, 0}, {0, 0});
+  return convolution_backward_weights::primitive_desc(d, eng, hint);
+}
+inline convolution_backward_data::primitive_desc convBwdData(const engine &eng, const memory::desc &dSrc, const memory::desc &w,
+                                                             const memory::desc &dDst, const convolution_forward::primitive_desc &hint) {
+  convolution_backward_data::desc d(algorithm::convolution_direct, dSrc, w, dDst, {1, 1}, {0, 0}, {0, 0});
+  return convolution_backward_data::primitive_desc(d, eng, hint);
+}
+inline inner_product_forward::primitive_desc ipFwd(const engine &eng, const memory::desc &src, const memory::desc &w, const memory::desc &b,
+                                                   const memory::desc &dst, const primitive_attr &attr) {
+  inner_product_forward::desc d(prop_kind::forward_training, src, w, b, dst);
+  return inner_product_forward::primitive_desc(d, attr, eng);
+}
+inline inner_product_backward_weights::primitive_desc ipBwdWeights(const engine &eng, const memory::desc &src, const memory::desc &dw,
+                                                                   const memory::desc &db, const memory::desc &dDst,
+                                                                   const inner_product_forward::primitive_desc &hint) {
+  inner_product_backward_weights::desc d(src, dw, db, dDst);
+  return inner_product_backward_weights::primitive_desc(d, eng, hint);
+}
+inline inner_product_backward_data::primitive_desc ipBwdData(const engine &eng, const memory::desc &dSrc, const memory::desc &w,
+                                                             const memory::desc &dDst, const inner_product_forward::primitive_desc &hint) {
+  inner_product_backward_data::desc d(dSrc, w, dDst);
+  return inner_product_backward_data::primitive_desc(d, eng, hint);
+}
+#endif
+}  // namespace api
 
 namespace {
 
@@ -150,7 +238,7 @@ struct Trainer {
     primitive_attr tanhAttr;
     {
       post_ops po;
-      po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
+      api::appendTanh(po);
       tanhAttr.set_post_ops(po);
     }
     // Biases stay in plain `x` everywhere: set them up on first build.
@@ -176,10 +264,7 @@ struct Trainer {
 
     // tanh backward in place on the gradient, from the saved tanh output.
     auto tanhBackward = [&](const memory &y, const memory &dy, const char *what) {
-      eltwise_forward::desc hintD(prop_kind::forward_training, algorithm::eltwise_tanh_use_dst_for_bwd, y.get_desc(), 0.f, 0.f);
-      eltwise_forward::primitive_desc hint(hintD, eng);
-      eltwise_backward::desc d(algorithm::eltwise_tanh_use_dst_for_bwd, dy.get_desc(), y.get_desc(), 0.f, 0.f);
-      eltwise_backward::primitive_desc pd(d, eng, hint);
+      eltwise_backward::primitive_desc pd = api::tanhBackward(eng, y.get_desc(), dy.get_desc());
       note(what, pd.impl_info_str());
       return std::make_pair(primitive(eltwise_backward(pd)),
                             std::unordered_map<int, memory>{{DNNL_ARG_DST, y}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dy}});
@@ -188,19 +273,13 @@ struct Trainer {
     // conv 5x5 valid + tanh; backward: tanh, weights (+bias), data (unless first layer).
     auto conv = [&](int p, const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, bool dataGrad, bool tanhHere,
                     const char *name, std::vector<Op> &backward) {
-      dims strides{1, 1}, pad{0, 0};
-      convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, src.get_desc(), anyW(p), bias(p + 1),
-                                   dst.get_desc(), strides, pad, pad);
-      convolution_forward::primitive_desc fpd(fd, tanhAttr, eng);
+      convolution_forward::primitive_desc fpd = api::convFwd(eng, src.get_desc(), anyW(p), bias(p + 1), dst.get_desc(), tanhAttr);
       setMaster(p, fpd.weights_desc());
       note(name, fpd.impl_info_str());
       WeightUse w = weightFor(net, p, fpd.weights_desc());
       net.forward.emplace_back(convolution_forward(fpd), std::unordered_map<int, memory>{
                                    {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_BIAS, params[p + 1].w}, {DNNL_ARG_DST, dst}});
-      auto makeBww = [&](const memory::desc &wmd) {
-        convolution_backward_weights::desc d(algorithm::convolution_direct, src.get_desc(), wmd, bias(p + 1), dDst.get_desc(), strides, pad, pad);
-        return convolution_backward_weights::primitive_desc(d, eng, fpd);
-      };
+      auto makeBww = [&](const memory::desc &wmd) { return api::convBwdWeights(eng, src.get_desc(), wmd, bias(p + 1), dDst.get_desc(), fpd); };
       convolution_backward_weights::primitive_desc wpd = preferMaster(makeBww, params[p].md, anyW(p));
       note((std::string(name) + " bwd-weights").c_str(), wpd.impl_info_str());
       std::vector<Op> layerBwd;
@@ -210,10 +289,7 @@ struct Trainer {
                                 {DNNL_ARG_DIFF_WEIGHTS, gradFor(net, p, wpd.diff_weights_desc())},
                                 {DNNL_ARG_DIFF_BIAS, params[p + 1].g}});
       if (dataGrad) {
-        auto makeBwd = [&](const memory::desc &wmd) {
-          convolution_backward_data::desc d(algorithm::convolution_direct, dSrc.get_desc(), wmd, dDst.get_desc(), strides, pad, pad);
-          return convolution_backward_data::primitive_desc(d, eng, fpd);
-        };
+        auto makeBwd = [&](const memory::desc &wmd) { return api::convBwdData(eng, dSrc.get_desc(), wmd, dDst.get_desc(), fpd); };
         convolution_backward_data::primitive_desc dpd = preferMaster(makeBwd, params[p].md, anyW(p));
         note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
         WeightUse wb = weightFor(net, p, dpd.weights_desc());
@@ -228,8 +304,8 @@ struct Trainer {
     // backward pass is fused with the tanh backward of the conv before: one pass over the gradient.
     auto pool = [&](const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, memory::dim stride, const char *name,
                     std::vector<Op> &backward) {
-      const int C = static_cast<int>(src.get_desc().dims()[1]), H = static_cast<int>(src.get_desc().dims()[2]);
-      const int P = static_cast<int>(dst.get_desc().dims()[2]), S = static_cast<int>(stride), batch = static_cast<int>(N);
+      const int C = static_cast<int>(api::dimsOf(src.get_desc())[1]), H = static_cast<int>(api::dimsOf(src.get_desc())[2]);
+      const int P = static_cast<int>(api::dimsOf(dst.get_desc())[2]), S = static_cast<int>(stride), batch = static_cast<int>(N);
       if (C * H > 1024 || (S != 1 && S != 2) || (P - 1) * S + 2 > H) throw std::runtime_error("pooling: unsupported shape");
       const long inRow = static_cast<long>(H) * C, outRow = static_cast<long>(P) * C;
       const float *x = static_cast<float *>(src.get_data_handle());
@@ -285,24 +361,16 @@ struct Trainer {
     // forced to ohwi on all three passes so that none of them needs a per-step reorder.
     auto dense = [&](int p, const memory &src, const memory &dst, const memory &dSrc, const memory &dDst, bool withTanh, const memory::desc &wmd,
                      const char *name, std::vector<Op> &backward) {
-      inner_product_forward::desc fd(prop_kind::forward_training, src.get_desc(), wmd, bias(p + 1), dst.get_desc());
-      inner_product_forward::primitive_desc fpd = withTanh ? inner_product_forward::primitive_desc(fd, tanhAttr, eng)
-                                                           : inner_product_forward::primitive_desc(fd, eng);
+      inner_product_forward::primitive_desc fpd = api::ipFwd(eng, src.get_desc(), wmd, bias(p + 1), dst.get_desc(), withTanh ? tanhAttr : primitive_attr());
       setMaster(p, fpd.weights_desc());
       note(name, fpd.impl_info_str());
       WeightUse w = weightFor(net, p, fpd.weights_desc());
       net.forward.emplace_back(inner_product_forward(fpd), std::unordered_map<int, memory>{
                                    {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_BIAS, params[p + 1].w}, {DNNL_ARG_DST, dst}});
-      auto makeBww = [&](const memory::desc &m) {
-        inner_product_backward_weights::desc d(src.get_desc(), m, bias(p + 1), dDst.get_desc());
-        return inner_product_backward_weights::primitive_desc(d, eng, fpd);
-      };
+      auto makeBww = [&](const memory::desc &m) { return api::ipBwdWeights(eng, src.get_desc(), m, bias(p + 1), dDst.get_desc(), fpd); };
       inner_product_backward_weights::primitive_desc wpd = preferMaster(makeBww, params[p].md, anyW(p));
       note((std::string(name) + " bwd-weights").c_str(), wpd.impl_info_str());
-      auto makeBwd = [&](const memory::desc &m) {
-        inner_product_backward_data::desc d(dSrc.get_desc(), m, dDst.get_desc());
-        return inner_product_backward_data::primitive_desc(d, eng, fpd);
-      };
+      auto makeBwd = [&](const memory::desc &m) { return api::ipBwdData(eng, dSrc.get_desc(), m, dDst.get_desc(), fpd); };
       inner_product_backward_data::primitive_desc dpd = preferMaster(makeBwd, params[p].md, anyW(p));
       note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
       WeightUse wb = weightFor(net, p, dpd.weights_desc());
@@ -434,6 +502,10 @@ class Addon : public Napi::ObjectWrap<Addon> {
     exports.Set("LeNetTrainer", cls);
     exports.Set("dnnlVersion", Napi::String::New(env, std::to_string(DNNL_VERSION_MAJOR) + "." + std::to_string(DNNL_VERSION_MINOR) + "." +
                                                           std::to_string(DNNL_VERSION_PATCH)));
+    // The library the loader found at run time (the rpath's), which must be the one compiled against.
+    const dnnl_version_t *loaded = dnnl_version();
+    exports.Set("dnnlLoaded", Napi::String::New(env, std::to_string(loaded->major) + "." + std::to_string(loaded->minor) + "." +
+                                                         std::to_string(loaded->patch)));
     exports.Set("maxThreads", Napi::Function::New(env, [](const Napi::CallbackInfo &info) {
                   return Napi::Number::New(info.Env(), omp_get_num_procs());
                 }));

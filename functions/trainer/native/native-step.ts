@@ -9,6 +9,7 @@
  * evaluation and checkpoint. So checkpoints are the same as the wasm fast step's, and move freely
  * between routes.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,9 @@ import { type AdamInternals, fastTrainerSupported, type StepResult } from '../le
 import { ThreadChooser } from '../thread-chooser';
 
 export interface NativeAddon {
+  /** The oneDNN version of the headers it was compiled against, and of the library loaded at run time. */
   dnnlVersion: string;
+  dnnlLoaded: string;
   maxThreads(): number;
   LeNetTrainer: new () => NativeTrainer;
 }
@@ -46,22 +49,30 @@ export interface NativeTrainer {
 export const ParamKind = { Weights: 0, FirstMoment: 1, SecondMoment: 2, Gradient: 3 } as const;
 export type ParamKind = (typeof ParamKind)[keyof typeof ParamKind];
 
-const ADDON_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'lenet_native.node');
+/** The built addon; LENET_NATIVE_ADDON points at another build (the bench compares two oneDNN versions). */
+export const ADDON_PATH =
+  process.env.LENET_NATIVE_ADDON || path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'lenet_native.node');
 
 let cached: { addon?: NativeAddon; error?: string } | undefined;
 
 /**
- * The addon, or why it is unavailable (not built, libdnnl missing, or LENET_NATIVE=0).
- * Loaded once per process.
+ * The addon, or why it is unavailable (not built, libdnnl missing, or LENET_NATIVE=0), with how to
+ * get it. Loaded once per process.
  */
 export function loadNativeAddon(): { addon?: NativeAddon; error?: string } {
   if (process.env.LENET_NATIVE === '0') return { error: 'disabled by LENET_NATIVE=0' };
   if (!cached) {
+    if (!existsSync(ADDON_PATH)) {
+      cached = {
+        error: `the oneDNN addon is not built (no ${path.relative(process.cwd(), ADDON_PATH)}); npm run build:native builds it (needs g++, make and python3-venv; no root)`,
+      };
+      return cached;
+    }
     try {
       cached = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeAddon };
     } catch (err) {
       const message = (err as Error).message.split('\n')[0];
-      cached = { error: `oneDNN addon not loaded (${message}); build it with npm run build:native` };
+      cached = { error: `the oneDNN addon does not load (${message}); npm run build:native rebuilds it and its oneDNN in .venv-onednn/` };
     }
   }
   return cached;

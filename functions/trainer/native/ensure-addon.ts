@@ -1,0 +1,30 @@
+/**
+ * Builds the oneDNN addon when it is missing (or was built from another oneDNN), for `npm start`:
+ * `build.mjs --if-missing`, which is a no-op once built. Never throws: without a compiler, or when
+ * the build fails, the trainer runs the wasm step, and the result says why.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const ADDON_FILE = path.join(HERE, 'build', 'Release', 'lenet_native.node');
+
+export function ensureNativeAddon(
+  onStart: (line: string) => void = () => {},
+): { ok: true; built: boolean } | { ok: false; reason: string } {
+  if (process.env.LENET_NATIVE === '0') return { ok: false, reason: 'disabled by LENET_NATIVE=0' };
+  const build = path.join(HERE, 'build.mjs');
+  if (spawnSync(process.execPath, [build, '--check'], { stdio: 'ignore' }).status === 0) return { ok: true, built: false };
+  const existed = existsSync(ADDON_FILE);
+  onStart(
+    existed
+      ? 'rebuilding the native training addon (oneDNN changed; npm run build:native)'
+      : 'building the native training addon once: oneDNN 3.2 from PyPI into .venv-onednn/ (~40 MB), then g++ (npm run build:native)',
+  );
+  const run = spawnSync(process.execPath, [build, '--if-missing'], { encoding: 'utf8' });
+  if (run.status === 0) return { ok: true, built: true };
+  const last = `${run.stderr ?? ''}`.trim().split('\n').filter(Boolean).at(-1) ?? String(run.error ?? `exit ${run.status}`);
+  return { ok: false, reason: last.replace(/^build:native: /, '') };
+}
