@@ -144,19 +144,13 @@ export class JobsApi {
 
   /**
    * Serves a finished model; refuses one that is worse than the current, unless forced (an
-   * administrator's route). Forced or not, the model must have been scored on the dataset's whole
-   * test set and reach the threshold.
+   * administrator's route). Forced or not, promoteIfBetter's rules hold: scored on the dataset's
+   * whole test set, and at the threshold.
    */
   async promote({ jobId }: z.infer<typeof PromoteRequest>, force = false): Promise<LatestModel> {
     const info = await this.bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
     if (!info || info.testAccuracy === undefined) {
       throw new HttpError(404, `Job "${jobId}" has no finished model; only SUCCEEDED jobs can be promoted.`);
-    }
-    if (info.fullTestSet !== true) {
-      throw new HttpError(
-        409,
-        `Not promoted: job ${jobId} was scored on ${info.testImages ?? 'an unknown number of'} test images, not its dataset's whole test set (testSubset), so its accuracy is not comparable.`,
-      );
     }
     const decision = await promoteIfBetter(
       this.bucket,

@@ -11,6 +11,8 @@ import { gzipSync } from 'node:zlib';
 import { makeSqsClient } from '../../shared/aws';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { JobStore } from '../../shared/job-store';
+import { JobsApi } from '../../functions/api/jobs-api';
+import { HttpError } from '../../shared/http';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { saveCheckpoint } from '../../shared/model-store';
 import { modelKeys, DATASET_FILES } from '../../shared/bucket-layout';
@@ -298,6 +300,13 @@ test('promotion cannot be gamed: a job scored on a test subset is never served, 
   // Forcing does not help either: the accuracy is not comparable.
   const forced = await promoteIfBetter(bucket, { jobId: 'game-1', epoch: 1, testAccuracy: 1 }, { minAccuracy: 0, force: true });
   assert.equal(forced.promote, false);
+  // The administrator's route applies the same rule: a 409 that says why.
+  const api = new JobsApi(bucket, makeSqsClient(), queueUrl, { minAccuracy: 0 });
+  await assert.rejects(
+    api.promote({ jobId: 'game-1' }, true),
+    (err: unknown) =>
+      err instanceof HttpError && err.statusCode === 409 && /scored on 1 test images, not the dataset's whole test set/.test(err.message),
+  );
   assert.equal((await bucket.getWithEtag(modelKeys.latest))?.etag, before);
 });
 
