@@ -8,10 +8,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, resolveApiUrl } from './api-client';
 import { describeMetrics, watchJob } from './watch-job';
 import { RECIPES, type RecipeName } from '../shared/recipes';
+import { LR_SCHEDULES, TrainingParams } from '../shared/schemas';
 
 const program = new Command('lenet')
   .description('Train LeNet-5 on MNIST and predict digits, on AWS or the local emulator.')
   .option('--api-url <url>', 'API base URL (default: $LENET_API_URL or the stack output ApiUrl)');
+
+/** The job schema's defaults, for the help text: the API fills in the same ones. */
+const DEFAULTS = TrainingParams.parse({});
 
 const client = async () => new ApiClient(await resolveApiUrl(program.opts().apiUrl));
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
@@ -36,19 +40,23 @@ program
       Object.keys(RECIPES),
     ),
   )
-  .option('--epochs <n>', 'epochs (default 20)', number('int'))
-  .option('--batch-size <n>', 'batch size (default 32)', number('int'))
-  .option('--learning-rate <x>', 'Adam (peak) learning rate (default 0.0005)', number('float'))
-  .option('--lr-schedule <name>', 'cosine (default) or constant (the seed recipe)')
-  .option('--augment-shift <n>', 'shift training images by up to N pixels (default 2; 0 is the seed recipe)', number('int'))
-  .option('--validation-split <x>', 'fraction held out for validation (default 0.1)', number('float'))
+  .option('--epochs <n>', `epochs (default ${DEFAULTS.epochs})`, number('int'))
+  .option('--batch-size <n>', `batch size (default ${DEFAULTS.batchSize})`, number('int'))
+  .option('--learning-rate <x>', `Adam (peak) learning rate (default ${DEFAULTS.learningRate})`, number('float'))
+  .addOption(
+    new Option('--lr-schedule <name>', `learning-rate schedule (default ${DEFAULTS.lrSchedule}; constant is the seed recipe's)`).choices(
+      LR_SCHEDULES,
+    ),
+  )
+  .option('--augment-shift <n>', `shift training images by up to N pixels (default ${DEFAULTS.augmentShift})`, number('int'))
+  .option('--validation-split <x>', `fraction held out for validation (default ${DEFAULTS.validationSplit})`, number('float'))
   .option('--normalize-inputs', 'train on standardised pixels (the served model still takes raw ones)')
   .option('--label-smoothing <x>', 'smooth the one-hot labels by x, 0 to 0.5 (default 0)', number('float'))
-  .option('--seed <n>', 'seed for weights and data order', number('int'))
+  .option('--seed <n>', `seed for weights and data order (default ${DEFAULTS.seed})`, number('int'))
   .option('--train-subset <n>', 'train on the first N images only', number('int'))
   .option('--test-subset <n>', 'evaluate on the first N test images only', number('int'))
-  .option('--dataset-prefix <prefix>', 'S3 prefix of the IDX dataset (default datasets/mnist/)')
-  .option('--threads <auto|n>', 'gradient threads on the portable backend (default auto)', threadsOption)
+  .option('--dataset-prefix <prefix>', `S3 prefix of the IDX dataset (default ${DEFAULTS.datasetPrefix})`)
+  .option('--threads <auto|n>', "gradient threads (default: the trainer's TRAINER_THREADS, else auto)", threadsOption)
   .addOption(new Option('--workers <auto|n>', 'deprecated: the old name of --threads').argParser(threadsOption).hideHelp())
   .option('--watch', 'watch the job until it ends')
   .action(async (opts) => {

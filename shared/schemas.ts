@@ -7,6 +7,9 @@ export const GradientThreads = z.union([
   z.number().int().min(1).max(16),
 ]);
 
+/** The learning-rate schedules a job may name (see TrainingParams.lrSchedule). */
+export const LR_SCHEDULES = ['constant', 'cosine', 'onecycle'] as const;
+
 /**
  * Hyperparameters of a training job, with defaults and bounds. The parsed params carry `threads`
  * only: a deprecated `workers` becomes `threads`, and both with different values are refused.
@@ -26,7 +29,7 @@ export const TrainingParams = z
      * (for short runs with large batches) changes the rate every batch: a linear warm-up from 10%
      * to the peak `learningRate` over the first quarter of the run, then cosine decay to 1%.
      */
-    lrSchedule: z.enum(['constant', 'cosine', 'onecycle']).default('cosine'),
+    lrSchedule: z.enum(LR_SCHEDULES).default('cosine'),
     /**
      * Train on standardised pixels, (x − mean) / std with MNIST's training-set figures: about 1%
      * more test accuracy after the first epoch. The final model has it folded into conv1, so it

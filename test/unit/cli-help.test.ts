@@ -1,0 +1,33 @@
+/** The CLI's help for `submit` shows the job schema's own choices and defaults (it repeats none by hand). */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { LR_SCHEDULES, TrainingParams } from '../../shared/schemas';
+
+const CLI = fileURLToPath(new URL('../../cli/lenet.mjs', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+test("lenet submit --help: every lrSchedule choice and the schema's defaults", () => {
+  const help = run('submit', '--help').stdout.replace(/\s+/g, ' ');
+  const d = TrainingParams.parse({});
+  for (const schedule of LR_SCHEDULES) assert.match(help, new RegExp(`"${schedule}"`));
+  for (const [flag, value] of [
+    ['--epochs', d.epochs],
+    ['--batch-size', d.batchSize],
+    ['--learning-rate', d.learningRate],
+    ['--lr-schedule', d.lrSchedule],
+    ['--augment-shift', d.augmentShift],
+    ['--validation-split', d.validationSplit],
+    ['--seed', d.seed],
+    ['--dataset-prefix', d.datasetPrefix],
+  ] as const) {
+    assert.match(help, new RegExp(`${flag} <\\w+> (?:(?! --).)*\\(default ${String(value).replace(/[.]/g, '\\.')}[;)]`), flag);
+  }
+});
+
+test('lenet submit refuses an unknown schedule before any request, naming the choices', () => {
+  const out = run('submit', '--lr-schedule', 'linear', '--api-url', 'http://127.0.0.1:9/');
+  assert.notEqual(out.status, 0);
+  assert.match(out.stderr, /Allowed choices are constant, cosine, onecycle/);
+});
