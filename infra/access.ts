@@ -9,6 +9,7 @@ import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { modelKeys, PREFIXES } from '../shared/bucket-layout';
 import { ROUTES, type Route } from '../shared/routes';
+import { arnRef, type NagAck } from './nag';
 
 export type BucketRole = 'predict' | 'api' | 'trainer';
 
@@ -55,6 +56,19 @@ export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.Poli
     );
   }
   return statements;
+}
+
+/**
+ * The cdk-nag acknowledgements (AwsSolutions-IAM5) for a role's prefix wildcards, from the same
+ * table, so a prefix added above needs no second list.
+ */
+export function bucketWildcardAcks(bucket: s3.IBucket, role: BucketRole): NagAck[] {
+  const a = BUCKET_ACCESS[role];
+  const wildcards = [...new Set([...a.get, ...a.put].filter((p) => p.endsWith('*')))];
+  return wildcards.map((p) => ({
+    id: `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/${p}]`,
+    reason: 'Every object under one key prefix of the data bucket (infra/access.ts); keys carry job ids not known in advance.',
+  }));
 }
 
 /** Adds a role's bucket statements to a principal. */

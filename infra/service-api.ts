@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import { grantBucketAccess, operatorPolicies } from './access';
+import { bucketWildcardAcks, grantBucketAccess, operatorPolicies } from './access';
 import { acknowledge, arnRef, refOf } from './nag';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
@@ -242,13 +242,8 @@ export class ServiceApi extends Construct {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       reason: "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs.",
     };
-    const prefixAck = (patterns: string[]) =>
-      patterns.map((p) => ({
-        id: `AwsSolutions-IAM5[Resource::${arnRef(props.bucket)}/${p}]`,
-        reason: `Every object under one key prefix of the data bucket (shared/bucket-layout.ts); keys carry job ids not known in advance.`,
-      }));
-    acknowledge(this.predictFunction, [basicRole, ...prefixAck(['models/*'])]);
-    acknowledge(this.apiFunction, [basicRole, ...prefixAck(['jobs/*', 'models/*', 'datasets/*', 'jobs-index/*'])]);
+    acknowledge(this.predictFunction, [basicRole, ...bucketWildcardAcks(props.bucket, 'predict')]);
+    acknowledge(this.apiFunction, [basicRole, ...bucketWildcardAcks(props.bucket, 'api')]);
     acknowledge(this.restApi, [
       {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',

@@ -10,7 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { acknowledge, arnRef, refOf } from './nag';
-import { grantBucketAccess } from './access';
+import { bucketWildcardAcks, grantBucketAccess } from './access';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { ENV } from '../shared/settings';
@@ -333,11 +333,7 @@ export class TrainerService extends Construct {
         id: 'AwsSolutions-ECS2',
         reason: 'BUCKET_NAME and QUEUE_URL are resource names, not secrets; there is nothing to keep in Secrets Manager/SSM.',
       },
-      ...['datasets/*', 'jobs/*', 'checkpoints/*', 'models/*', 'jobs-index/*'].map((p) => ({
-        id: `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/${p}]`,
-        reason:
-          'Every object under one key prefix of the data bucket (shared/bucket-layout.ts, infra/access.ts); keys carry job ids not known in advance.',
-      })),
+      ...bucketWildcardAcks(bucket, 'trainer'),
       {
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${refOf(this.cluster)}/*]`,
         reason: "Task scale-in protection of this cluster's own tasks; task ids are not known in advance.",
