@@ -8,7 +8,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { bucketWildcardAcks, grantBucketAccess, operatorPolicies } from './access';
-import { acknowledge, arnRef, refOf } from './nag';
+import { acknowledge, refOf } from './nag';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { BINARY_MEDIA_TYPES, ROUTES, type Route, type RouteTarget } from '../shared/routes';

@@ -9,7 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { acknowledge, arnRef, refOf } from './nag';
+import { acknowledge, refOf } from './nag';
 import { bucketWildcardAcks, grantBucketAccess } from './access';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
