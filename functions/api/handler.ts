@@ -1,5 +1,5 @@
 /** REST API for jobs and models, and the web page: the `api` routes of shared/routes.ts. */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { COMMON_HEADERS, errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
@@ -24,7 +24,9 @@ function getApi(): JobsApi {
   return api;
 }
 
-export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
+  // Every log line of this invocation carries its request id and cold-start flag.
+  if (context) logger.addContext(context);
   try {
     return await route(event);
   } catch (err) {

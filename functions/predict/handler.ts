@@ -1,5 +1,5 @@
 /** POST /predict: classifies 28x28 digits with the latest promoted LeNet-5. */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { makeS3Client } from '../../shared/aws';
 import { initBackend } from '../../shared/backend';
 import { errorResponse, HttpError, json } from '../../shared/http';
@@ -18,7 +18,9 @@ let cache: ModelCache | undefined;
 /** Pixels in 0..1 to three decimals: plenty for a picture, a quarter of the JSON of full floats. */
 const previewPixels = (image: Float32Array) => Array.from(image, (v) => Math.round(v * 1000) / 1000);
 
-export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
+  // Every log line of this invocation carries its request id and cold-start flag.
+  if (context) logger.addContext(context);
   try {
     const { instances, batch } = await readPredictInput(event);
     const images = toImages(instances, batch);
