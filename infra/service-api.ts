@@ -64,7 +64,7 @@ export interface ServiceApiProps {
   readonly apiTimeout?: Duration;
   /**
    * Lambda architecture. arm64 (Graviton) because both functions are pure JavaScript plus
-   * WebAssembly, with no native modules, and arm64 is ~20% cheaper per GB-second.
+   * WebAssembly, with no native modules, and arm64 costs less per GB-second.
    * @default lambda.Architecture.ARM_64
    */
   readonly architecture?: lambda.Architecture;

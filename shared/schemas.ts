@@ -31,9 +31,9 @@ export const TrainingParams = z
      */
     lrSchedule: z.enum(LR_SCHEDULES).default('cosine'),
     /**
-     * Train on standardised pixels, (x − mean) / std with MNIST's training-set figures: about 1%
-     * more test accuracy after the first epoch. The final model has it folded into conv1, so it
-     * takes raw pixels like any other (shared/input-normalization.ts).
+     * Train on standardised pixels, (x − mean) / std with MNIST's training-set figures: higher test
+     * accuracy early (docs/benchmarks.md, the recipe search). The final model has it folded into
+     * conv1, so it takes raw pixels like any other (shared/input-normalization.ts).
      */
     normalizeInputs: z.boolean().optional(),
     /**
