@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths';
 import { BINARY_MEDIA_TYPES, ROUTES, type Route, type RouteTarget } from '../shared/routes';
 import { DEFAULT_MODEL_REFRESH_SECONDS, ENV } from '../shared/settings';
+import { pageDefines } from '../functions/api/web/build';
 
 /** Default reserved concurrency of the predict function. */
 export const DEFAULT_PREDICT_RESERVED_CONCURRENCY = 10;
@@ -185,7 +186,8 @@ export class ServiceApi extends Construct {
         [ENV.queueUrl]: props.queue.queueUrl,
         [ENV.promotionMinAccuracy]: String(props.promotionMinAccuracy),
       },
-      bundling: bundling(false),
+      // The page is built here, at synth, and enters the bundle as string constants (functions/api/page.ts).
+      bundling: { ...bundling(false), define: pageDefines() },
       logGroup: new logs.LogGroup(this, 'ApiLogs', { retention, removalPolicy }),
     });
     grantBucketAccess(props.bucket, 'api', this.apiFunction);
