@@ -1,3 +1,4 @@
+import { objectOps, putFenced, updateFenced } from './fenced-write';
 import type { Bucket } from './s3-objects';
 import type { JobProgress, JobStatus, TrainingParams } from './schemas';
 
@@ -19,6 +20,9 @@ export const jobIdAt = (at: Date, suffix: string) => `${JOB_ID_PREFIX}${jobIdSta
 
 /** Job status documents in S3, one per job, rewritten whole on every change. */
 export class JobStore {
+  /** ETags of this store's own last fenced progress writes. */
+  private readonly etags = new Map<string, string>();
+
   constructor(private readonly bucket: Bucket) {}
 
   get(jobId: string): Promise<JobStatus | undefined> {
@@ -30,15 +34,30 @@ export class JobStore {
     return status;
   }
 
-  /** Merges `patch` into the current document (or a new one) and stamps updatedAt. */
-  async update(jobId: string, patch: Partial<JobStatus>): Promise<JobStatus> {
+  /**
+   * Merges `patch` into the current document (or a new one) and stamps updatedAt. With `fence` (the
+   * job lease's), a fenced read-modify-write: refused with StaleFenceError once a newer owner wrote.
+   */
+  async update(jobId: string, patch: Partial<JobStatus>, fence?: number): Promise<JobStatus> {
     const now = new Date().toISOString();
-    const current = (await this.get(jobId)) ?? { jobId, status: 'QUEUED', createdAt: now, updatedAt: now, metrics: [] };
-    return this.put({ ...current, ...patch, jobId, updatedAt: now });
+    const merge = (current: JobStatus | undefined): JobStatus => ({
+      ...(current ?? { jobId, status: 'QUEUED', createdAt: now, metrics: [] }),
+      ...patch,
+      jobId,
+      updatedAt: now,
+    });
+    if (fence !== undefined) return updateFenced(objectOps(this.bucket), jobKey(jobId), fence, merge);
+    return this.put(merge(await this.get(jobId)));
   }
 
-  putProgress(jobId: string, progress: Omit<JobProgress, 'updatedAt'>): Promise<void> {
-    return this.bucket.putJson(progressKey(jobId), { ...progress, updatedAt: new Date().toISOString() });
+  /** The job's in-epoch progress; with `fence`, a fenced write (see update). */
+  async putProgress(jobId: string, progress: Omit<JobProgress, 'updatedAt'>, fence?: number): Promise<void> {
+    const doc = { ...progress, updatedAt: new Date().toISOString() };
+    if (fence === undefined) return this.bucket.putJson(progressKey(jobId), doc);
+    const key = progressKey(jobId);
+    const body = Buffer.from(JSON.stringify(doc, null, 2));
+    // If-Match on our own last write first: one request per write while nobody else writes.
+    this.etags.set(key, await putFenced(objectOps(this.bucket), key, body, fence, 'application/json', this.etags.get(key)));
   }
 
   /** The status with `progress` added while the job is RUNNING and its progress is of the epoch after the last finished one. */

@@ -9,11 +9,12 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DatasetError } from '../../shared/idx';
+import { StaleFenceError } from '../../shared/fenced-write';
 import { JobStore, queuedStatus } from '../../shared/job-store';
 import { JobLease, LeaseLostError } from './lease';
 import { withRetry } from '../../shared/retry';
 import type { Bucket } from '../../shared/s3-objects';
-import { JobMessage, JobId, TrainingParams, describeZodError } from '../../shared/schemas';
+import { JobMessage, JobId, TrainingParams, describeZodError, type JobStatus } from '../../shared/schemas';
 import { noMetrics, type TrainerMetrics } from './metrics';
 import type { PromotionPolicy } from '../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
@@ -52,6 +53,12 @@ export interface JobConsumerOptions {
   progressEveryMs?: number;
   /** CloudWatch metrics (EMF on stdout in the trainer process). Default: none. */
   metrics?: TrainerMetrics;
+  /**
+   * Test seam: the trainer stops itself (SIGSTOP) once, right after the lease check that guards this
+   * write (e.g. "epoch-2", "final", "succeeded"), as a long GC pause or a frozen VM would. Default:
+   * $LENET_TEST_STOP_AFTER_LEASE_CHECK; unset in production.
+   */
+  stopAfterLeaseCheck?: string;
 }
 
 /** Long-polls the queue and runs one job at a time until stopped. */
@@ -60,10 +67,21 @@ export class JobConsumer {
   private readonly jobs: JobStore;
   readonly workerId: string;
 
+  private stopAfterLeaseCheck: string | undefined;
+
   constructor(private readonly opts: JobConsumerOptions) {
     this.jobs = new JobStore(opts.bucket);
     this.workerId = opts.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.stopAfterLeaseCheck = opts.stopAfterLeaseCheck ?? (process.env.LENET_TEST_STOP_AFTER_LEASE_CHECK || undefined);
   }
+
+  /** The test seam (stopAfterLeaseCheck): fires once per process. */
+  private afterLeaseCheck = (jobId: string) => (what: string) => {
+    if (what !== this.stopAfterLeaseCheck) return;
+    this.stopAfterLeaseCheck = undefined;
+    this.opts.logger.warn('test seam: stopping this process after the lease check', { jobId, before: what, pid: process.pid });
+    process.kill(process.pid, 'SIGSTOP');
+  };
 
   private get visibilitySeconds(): number {
     return this.opts.visibilityTimeoutSeconds ?? 300;
@@ -170,7 +188,8 @@ export class JobConsumer {
       return;
     }
     const lease = got.lease;
-    if (got.tookOverFrom) logger.warn('took over an expired job lease', { jobId: job.jobId, from: got.tookOverFrom });
+    const fence = lease.fence;
+    if (got.tookOverFrom) logger.warn('took over an expired job lease', { jobId: job.jobId, from: got.tookOverFrom, fence });
 
     let leaseLost = false;
     const renewLease = async () => {
@@ -199,6 +218,8 @@ export class JobConsumer {
         shouldStop: () => this.stopping || leaseLost,
         checkpointOnStop: () => !leaseLost,
         assertLeaseHeld: renewLease,
+        fence,
+        afterLeaseCheck: this.afterLeaseCheck(job.jobId),
         onBatchEnd: this.opts.onBatchEnd,
         progressEveryMs: this.opts.progressEveryMs,
         metrics: this.metrics,
@@ -218,6 +239,8 @@ export class JobConsumer {
     } catch (err) {
       heartbeat.stop();
       const reason = err instanceof Error ? err.message : String(err);
+      // A fenced write refused: a newer owner has written for the job, so the lease is no longer ours.
+      if (err instanceof StaleFenceError) leaseLost = true;
       if (err instanceof LeaseLostError || leaseLost) {
         await this.leaveToNewHolder(message, job.jobId, leaseMs, reason);
         return;
@@ -232,12 +255,24 @@ export class JobConsumer {
       });
       logger.error('job failed', { jobId: job.jobId, reason, permanent, receives });
       this.metrics.jobOutcome(next.action === 'retry' ? 'RETRIED' : 'FAILED');
+      const record = async (patch: Partial<JobStatus>) => {
+        try {
+          await this.jobs.update(job.jobId, patch, fence);
+          return true;
+        } catch (e) {
+          if (!(e instanceof StaleFenceError)) throw e;
+          // A newer owner took the job while this one failed: its record stands, and the job is its own.
+          leaseLost = true;
+          await this.leaveToNewHolder(message, job.jobId, leaseMs, e.message);
+          return false;
+        }
+      };
       if (next.action === 'retry') {
-        await this.jobs.update(job.jobId, { status: 'QUEUED', reason: `retrying in ${next.delaySeconds} s after error: ${reason}` });
+        if (!(await record({ status: 'QUEUED', reason: `retrying in ${next.delaySeconds} s after error: ${reason}` }))) return;
         await this.setVisibility(message, next.delaySeconds).catch(this.logFailure('delaying the retry failed', job.jobId));
       } else {
         const why = permanent ? reason : `failed on ${receives} attempts; last error: ${reason}`;
-        await this.jobs.update(job.jobId, { status: 'FAILED', reason: why });
+        if (!(await record({ status: 'FAILED', reason: why }))) return;
         if (next.action === 'delete') await this.delete(message);
         else await this.setVisibility(message, 0).catch(this.logFailure('handing the message to the DLQ failed', job.jobId));
       }

@@ -18,6 +18,11 @@ import type { Bucket } from '../../shared/s3-objects';
  * Each write carries a fresh random token, so two writes never have the same ETag (no ABA) and a
  * write whose answer was lost to a network error can be recognised on the read back.
  *
+ * Every acquisition or takeover bumps `fence` (the previous document's plus one; renewals keep it),
+ * so each owner of a job has its own, larger than every earlier owner's. Writes of the job's
+ * objects carry it and are refused once a newer owner has written (shared/fenced-write.ts): that, not
+ * the lease check before a write, is what stops a paused ex-owner.
+ *
  * Expiry uses the workers' wall clocks: they must agree to well within the lease time (NTP on
  * Fargate keeps them within milliseconds).
  */
@@ -25,6 +30,8 @@ export interface LeaseDoc {
   jobId: string;
   owner: string;
   token: string;
+  /** The owner's fencing token: grows with every new owner. Absent in leases written before fencing (read as 0). */
+  fence?: number;
   messageId?: string;
   acquiredAt: string;
   expiresAt: string;
@@ -51,6 +58,9 @@ export type AcquireResult =
 
 export const leaseKey = jobKeys.lease;
 
+/** The fence of the next owner after `previous` (undefined: no lease was ever written). */
+export const nextFence = (previous: Pick<LeaseDoc, 'fence'> | undefined) => (previous?.fence ?? 0) + 1;
+
 export class JobLease {
   private constructor(
     private readonly bucket: Bucket,
@@ -63,6 +73,11 @@ export class JobLease {
     return this.doc.expiresAt;
   }
 
+  /** This owner's fencing token (see LeaseDoc.fence). */
+  get fence(): number {
+    return this.doc.fence ?? 0;
+  }
+
   /** Takes the job's lease if it is free or expired; otherwise says who holds it and for how long. */
   static async acquire(bucket: Bucket, jobId: string, owner: string, ttlMs: number, messageId?: string): Promise<AcquireResult> {
     const key = leaseKey(jobId);
@@ -72,6 +87,7 @@ export class JobLease {
         jobId,
         owner,
         token: randomUUID(),
+        fence: nextFence(undefined),
         messageId,
         acquiredAt: new Date(now).toISOString(),
         expiresAt: new Date(now + ttlMs).toISOString(),
@@ -94,10 +110,11 @@ export class JobLease {
       // Released, expired (its holder crashed or stalled), or a leftover of this same worker: take it over.
       // Taking a released lease is not a takeover: its holder gave it up.
       const tookOverFrom = current.doc.released ? undefined : current.doc.owner;
-      const taken = await bucket.putJsonIf(key, doc, { ifMatch: current.etag });
-      if (taken.ok) return { acquired: true, lease: new JobLease(bucket, doc, taken.etag, ttlMs), tookOverFrom };
+      const next: LeaseDoc = { ...doc, fence: nextFence(current.doc) };
+      const taken = await bucket.putJsonIf(key, next, { ifMatch: current.etag });
+      if (taken.ok) return { acquired: true, lease: new JobLease(bucket, next, taken.etag, ttlMs), tookOverFrom };
       const after = await read(bucket, key);
-      if (after?.doc.token === doc.token) return { acquired: true, lease: new JobLease(bucket, doc, after.etag, ttlMs), tookOverFrom };
+      if (after?.doc.token === next.token) return { acquired: true, lease: new JobLease(bucket, next, after.etag, ttlMs), tookOverFrom };
       // Someone else won the takeover; look again.
     }
     const current = await read(bucket, key);

@@ -3,7 +3,7 @@ import { loadDatasetFromS3 } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { JobStore } from '../../shared/job-store';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { findResumePoint, loadModel, saveCheckpoint, type CheckpointInfo } from '../../shared/model-store';
+import { loadResumePoint, saveCheckpoint, type CheckpointInfo } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
@@ -26,6 +26,14 @@ export interface JobContext {
    * worker may no longer write for the job (its lease was taken over). The worker renews its lease here.
    */
   assertLeaseHeld?: () => Promise<void>;
+  /**
+   * The job lease's fencing token. With it, every write of the job's checkpoints, final model,
+   * status and progress is fenced (shared/fenced-write.ts): refused with StaleFenceError once a newer
+   * owner has written, however long this worker paused after assertLeaseHeld.
+   */
+  fence?: number;
+  /** Test seam: called after each lease check, before the write it guards (`what`: e.g. "epoch-2", "final"). */
+  afterLeaseCheck?: (what: string) => Promise<void> | void;
   /** Write a mid-epoch checkpoint when stopped between batches (default true). */
   checkpointOnStop?: () => boolean;
   /** Least time between two writes of the job's in-epoch progress (default 5000 ms). */
@@ -43,8 +51,12 @@ export type JobOutcome = 'succeeded' | 'already-done' | 'stopped';
  * Throws on failure; the caller decides whether the failure is permanent.
  */
 export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutcome> {
-  const { bucket, backend, logger } = ctx;
+  const { bucket, backend, logger, fence } = ctx;
   const jobs = new JobStore(bucket);
+  const leaseChecked = async (what: string) => {
+    await ctx.assertLeaseHeld?.();
+    await ctx.afterLeaseCheck?.(what);
+  };
   const { jobId, params } = job;
   const receivedAt = ctx.receivedAt ?? Date.now();
   const existing = await jobs.get(jobId);
@@ -52,17 +64,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
 
   // A previous attempt wrote the final model (complete: its marker exists) but stopped before
   // recording success: finish from it rather than train again and overwrite a model that may be served.
-  const finished = await bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
-  if (finished?.testAccuracy !== undefined && finished.testLoss !== undefined) {
-    const decision = await finishJob(ctx, jobs, jobId, finished.epoch, {
-      accuracy: finished.testAccuracy,
-      loss: finished.testLoss,
-      images: finished.testImages,
-      full: finished.fullTestSet === true,
-    });
-    logger.info('job finished from its already written final model', { jobId, promoted: decision.promote });
-    return 'succeeded';
-  }
+  if (await finishFromFinalModel(ctx, jobs, jobId)) return 'succeeded';
 
   const data = await loadDatasetFromS3(bucket, params.datasetPrefix);
   const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
@@ -72,9 +74,11 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   const trainInput = inputNormalization ? normalizeDataset(trainSet, inputNormalization) : trainSet;
   const testInput = inputNormalization && params.testEachEpoch ? normalizeDataset(testSet, inputNormalization) : testSet;
 
-  const last = await findResumePoint(bucket, jobId);
+  const last = await loadResumePoint(bucket, jobId, (prefix, reason) =>
+    logger.warn('skipping a torn checkpoint', { jobId, prefix, reason }),
+  );
   const startEpoch = Math.min(last?.position?.epoch ?? last?.info.epoch ?? 0, params.epochs);
-  const model = last ? await loadModel(bucket, last.prefix) : buildLeNet5({ learningRate: params.learningRate, seed: params.seed });
+  const model = last ? last.model : buildLeNet5({ learningRate: params.learningRate, seed: params.seed });
   logger.info(last ? 'resuming from checkpoint' : 'starting', {
     jobId,
     startEpoch,
@@ -87,18 +91,22 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   // Metrics of the epochs already done: the checkpoint's own history is authoritative (a crash can land between
   // writing a checkpoint and updating the job record); drop any recorded past the checkpoint we resume from.
   let metrics: EpochMetrics[] = (last?.info.history ?? existing?.metrics ?? []).filter((m) => m.epoch <= startEpoch);
-  await jobs.update(jobId, {
-    status: 'RUNNING',
-    params,
-    epoch: startEpoch,
-    totalEpochs: params.epochs,
-    metrics,
-    backend,
-    resumedFromEpoch: last ? startEpoch : undefined,
-    resumedFromBatch: last?.position?.batch,
-    attempts: (existing?.attempts ?? 0) + 1,
-    reason: undefined,
-  });
+  await jobs.update(
+    jobId,
+    {
+      status: 'RUNNING',
+      params,
+      epoch: startEpoch,
+      totalEpochs: params.epochs,
+      metrics,
+      backend,
+      resumedFromEpoch: last ? startEpoch : undefined,
+      resumedFromBatch: last?.position?.batch,
+      attempts: (existing?.attempts ?? 0) + 1,
+      reason: undefined,
+    },
+    fence,
+  );
 
   // In-epoch progress for watchers: at most one write in flight, none more often than progressEveryMs.
   let progressWrite: Promise<void> | undefined;
@@ -107,7 +115,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     if (progressWrite || Date.now() - progressAt < (ctx.progressEveryMs ?? 5000)) return;
     progressAt = Date.now();
     progressWrite = jobs
-      .putProgress(jobId, { epoch: epoch + 1, batch, batches })
+      .putProgress(jobId, { epoch: epoch + 1, batch, batches }, fence)
       .catch((err) => logger.warn('progress write failed', { jobId, error: String(err) }))
       .finally(() => (progressWrite = undefined));
   };
@@ -143,7 +151,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
         },
         onStop: async (at) => {
           if (at.batch === 0 || ctx.checkpointOnStop?.() === false) return;
-          await ctx.assertLeaseHeld?.();
+          await leaseChecked(`partial-e${at.epoch}-b${at.batch}`);
           const prefix = modelKeys.partial(jobId, at.epoch, at.batch);
           await saveCheckpoint(bucket, prefix, model, {
             jobId,
@@ -153,13 +161,14 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             history: metrics,
             inputNormalization,
             position: at,
+            fence,
             createdAt: new Date().toISOString(),
           });
           logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
         },
         onEpochEnd: async (epochMetrics) => {
           const m = params.testEachEpoch ? { ...epochMetrics, ...(await testMetrics(model, testInput)) } : epochMetrics;
-          await ctx.assertLeaseHeld?.();
+          await leaseChecked(`epoch-${m.epoch}`);
           metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
           await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
             jobId,
@@ -169,9 +178,10 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             metrics: m,
             history: metrics,
             inputNormalization,
+            fence,
             createdAt: new Date().toISOString(),
           });
-          await jobs.update(jobId, { status: 'RUNNING', epoch: m.epoch, metrics });
+          await jobs.update(jobId, { status: 'RUNNING', epoch: m.epoch, metrics }, fence);
           ctx.metrics?.epoch(m);
           logger.info('epoch done', { jobId, ...m });
         },
@@ -183,7 +193,10 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
 
     const test = { ...(await evaluate(model, testSet)), images: testSet.count, full: testSet.count === data.test.count };
     ctx.metrics?.testAccuracy(test.accuracy);
-    await ctx.assertLeaseHeld?.();
+    await leaseChecked('final');
+    // The final model is written once: one already complete (an earlier owner's, written while this
+    // one trained) may be promoted and served, so finish from it instead of rewriting it.
+    if (await finishFromFinalModel(ctx, jobs, jobId)) return 'succeeded';
     await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
       // The served model needs no optimizer state: smaller and faster for the prediction Lambda.
       includeOptimizer: false,
@@ -195,6 +208,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       testLoss: test.loss,
       testImages: test.images,
       fullTestSet: test.full,
+      fence,
       createdAt: new Date().toISOString(),
     });
     const decision = await finishJob(ctx, jobs, jobId, params.epochs, test);
@@ -221,17 +235,36 @@ async function finishJob(
   test: { accuracy: number; loss: number; images?: number; full: boolean },
 ) {
   await ctx.assertLeaseHeld?.();
+  await ctx.afterLeaseCheck?.('succeeded');
   const decision = await promoteIfBetter(ctx.bucket, { jobId, epoch, testAccuracy: test.accuracy, testImages: test.images }, ctx.promotion);
-  await jobs.update(jobId, {
-    status: 'SUCCEEDED',
-    testAccuracy: test.accuracy,
-    testLoss: test.loss,
-    testImages: test.images,
-    fullTestSet: test.full,
-    modelPrefix: modelKeys.final(jobId),
-    promoted: decision.promote,
-    promotion: decision.reason,
-    reason: undefined,
-  });
+  await jobs.update(
+    jobId,
+    {
+      status: 'SUCCEEDED',
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      testImages: test.images,
+      fullTestSet: test.full,
+      modelPrefix: modelKeys.final(jobId),
+      promoted: decision.promote,
+      promotion: decision.reason,
+      reason: undefined,
+    },
+    ctx.fence,
+  );
   return decision;
+}
+
+/** Finishes the job from its final model if one is complete (its marker exists). Returns whether it did. */
+async function finishFromFinalModel(ctx: JobContext, jobs: JobStore, jobId: string): Promise<boolean> {
+  const finished = await ctx.bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
+  if (finished?.testAccuracy === undefined || finished.testLoss === undefined) return false;
+  const decision = await finishJob(ctx, jobs, jobId, finished.epoch, {
+    accuracy: finished.testAccuracy,
+    loss: finished.testLoss,
+    images: finished.testImages,
+    full: finished.fullTestSet === true,
+  });
+  ctx.logger.info('job finished from its already written final model', { jobId, promoted: decision.promote });
+  return true;
 }
