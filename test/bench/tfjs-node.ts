@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import { shimNodeUtilForTfjsNode } from '../../shared/tfjs-node-shim';
 
 export const TFJS_NODE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.tfjs-node');
 
@@ -25,6 +26,7 @@ export async function loadTfjsNode(): Promise<{ ok: true; version: string } | { 
     return { ok: false, reason: `tfjs-node is not built (${TFJS_NODE_DIR} is missing): run local/tfjs-node/build.sh` };
   }
   try {
+    shimNodeUtilForTfjsNode(); // its ops fail on Node >= 23 without it
     const tfn = createRequire(manifest)('@tensorflow/tfjs-node') as { version: Record<string, string> };
     if (!(await tf.setBackend('tensorflow'))) return { ok: false, reason: 'tfjs-node loaded but its backend did not initialise' };
     return { ok: true, version: tfn.version['tfjs-node'] ?? 'unknown' };
