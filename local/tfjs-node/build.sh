@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Builds @tensorflow/tfjs-node 4.22.0 from its own sources against the TensorFlow C API that the
-# PyPI tensorflow-cpu 2.21.0 wheel ships, into the git-ignored .tfjs-node/ (never the project's
-# node_modules: it is for `npm run bench` and test/integration/backend-checkpoints.test.ts only,
-# not a runtime dependency; the wheel's libraries are about 850 MB).
+# PyPI tensorflow-cpu 2.21.0 wheel ships, into the git-ignored .tfjs-node/ (for `npm run bench`
+# and test/integration/backend-checkpoints.test.ts; the wheel's libraries are about 850 MB).
+# With --install it then places it in the project's node_modules as `npm ci` would with internet
+# (./install.mjs), where the trainer's backend choice finds it.
 #
-#   local/tfjs-node/build.sh            # ~25 s once the packages are in npm's cache
+#   local/tfjs-node/build.sh [--install]     # ~25 s once the packages are in npm's cache
 #   KERAS_VENV=/path/to/venv local/tfjs-node/build.sh
 #
 # The wheel comes from the venv the Keras bench route uses: $KERAS_VENV, else .venv-keras/ in the
 # repository (may be a symlink), made with `python3 -m venv .venv-keras && .venv-keras/bin/pip
 # install tensorflow-cpu==2.21.0`. Nothing is downloaded here but the npm packages: the
 # install script's libtensorflow download is skipped by linking the wheel's libraries in its place.
-# Needs Node's headers in /usr/include/node (Debian's nodejs) or npm_config_nodedir, g++ and make.
+# Builds for the `node` first on PATH, against its own headers (<prefix>/include/node next to
+# <prefix>/bin/node, as in Node's release tarballs and Debian's /usr), or npm_config_nodedir's;
+# a binding built for another Node's ABI would not load. Needs g++ and make.
 set -euo pipefail
+install=0
+for arg in "$@"; do
+  case "$arg" in
+    --install) install=1 ;;
+    *) echo "tfjs-node build: unknown argument $arg (--install)" >&2; exit 2 ;;
+  esac
+done
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${KERAS_VENV:-$repo/.venv-keras}"
 tfdir="$(ls -d "$venv"/lib/python3*/site-packages/tensorflow 2>/dev/null | head -n1 || true)"
@@ -22,8 +32,8 @@ if [[ -z "$tfdir" || ! -f "$tfdir/libtensorflow_cc.so.2" ]]; then
 fi
 version="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("tensorflow-cpu"))' 2>/dev/null || echo unknown)"
 [[ "$version" == 2.21.0 ]] || echo "tfjs-node build: warning: tensorflow-cpu is $version, not 2.21.0" >&2
-nodedir="${npm_config_nodedir:-/usr}"
-[[ -f "$nodedir/include/node/node_api.h" ]] || { echo "tfjs-node build: no Node headers in $nodedir/include/node" >&2; exit 1; }
+nodedir="${npm_config_nodedir:-$(dirname "$(dirname "$(node -p 'process.execPath')")")}"
+[[ -f "$nodedir/include/node/node_api.h" ]] || { echo "tfjs-node build: no headers of Node $(node --version) in $nodedir/include/node (set npm_config_nodedir)" >&2; exit 1; }
 npmdir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"
 gyp="$npmdir/node_modules/node-gyp/bin/node-gyp.js"
 [[ -f "$gyp" ]] || { echo "tfjs-node build: npm's own node-gyp not found at $gyp" >&2; exit 1; }
@@ -54,5 +64,6 @@ PATH="$out/node_modules/.bin:$PATH" npm_config_nodedir="$nodedir" npm_config_nod
 binding="$(find "$pkg/lib" -name tfjs_binding.node | head -n1)"
 [[ -n "$binding" ]] || { echo "tfjs-node build: no tfjs_binding.node was built" >&2; exit 1; }
 cd "$out"
-node -e "const tf = require('@tensorflow/tfjs-node'); console.log('tfjs-node', tf.version.tfjs, 'backend', tf.getBackend(), 'TensorFlow', tf.version['tfjs-node'] ? require('@tensorflow/tfjs-node').version : '')" 2>&1 | grep -v '^\s*$' | tail -n 3
+TF_CPP_MIN_LOG_LEVEL=3 node -e "require('@tensorflow/tfjs-node'); console.log('tfjs-node', require('@tensorflow/tfjs-node/package.json').version, 'loads in Node', process.version)"
 echo "tfjs-node built: $binding (TensorFlow C API of tensorflow-cpu $version in $tfdir)"
+if (( install )); then node "$repo/local/tfjs-node/install.mjs"; fi
