@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GetRoleCommand } from '@aws-sdk/client-iam';
-import { missingServiceLinkedRoles, report, SERVICE_LINKED_ROLES } from '../../cli/predeploy-check';
+import {
+  concurrencyReport,
+  LAMBDA_CONCURRENCY_QUOTA,
+  lambdaConcurrency,
+  missingServiceLinkedRoles,
+  report,
+  SERVICE_LINKED_ROLES,
+} from '../../cli/predeploy-check';
 
 /** An IAM client whose GetRole answers from a set of existing role names. */
 function fakeIam(existing: string[], error?: { name: string; message: string }) {
@@ -47,4 +54,31 @@ test('predeploy-check: no permission to look → an error naming the role, not a
     missingServiceLinkedRoles(fakeIam([], { name: 'AccessDenied', message: 'not authorized to perform: iam:GetRole' }) as never),
     /cannot check AWSServiceRoleForECS: AccessDenied: not authorized to perform: iam:GetRole/,
   );
+});
+
+/** A Lambda client whose GetAccountSettings answers as an account with this quota and reservations. */
+const fakeLambda = (limit: number, reservedElsewhere = 0) => ({
+  send: async () => ({ AccountLimit: { ConcurrentExecutions: limit, UnreservedConcurrentExecutions: limit - reservedElsewhere } }),
+});
+
+test('predeploy-check: a new account (concurrency 10) cannot reserve 10 for predict → exit 1, the fix and the quota request', async () => {
+  const c = await lambdaConcurrency(fakeLambda(10) as never);
+  assert.deepEqual(c, { limit: 10, unreserved: 10 });
+  const { text, exitCode } = concurrencyReport(c, 10);
+  assert.equal(exitCode, 1);
+  assert.match(text, /quota is 10, of which 10 is unreserved/);
+  assert.match(text, /would leave 0, below the 100 Lambda keeps unreserved/);
+  assert.match(text, /drop -c predictReservedConcurrency/);
+  assert.match(text, new RegExp(`--service-code lambda --quota-code ${LAMBDA_CONCURRENCY_QUOTA} --desired-value 1000`));
+});
+
+test('predeploy-check: the default deploy reserves nothing and passes on any account, reporting the quota', async () => {
+  const { text, exitCode } = concurrencyReport(await lambdaConcurrency(fakeLambda(10) as never), undefined);
+  assert.equal(exitCode, 0);
+  assert.match(text, /quota is 10, of which 10 is unreserved/);
+});
+
+test('predeploy-check: a reservation that leaves 100 unreserved passes; one that leaves 99 does not', async () => {
+  assert.equal(concurrencyReport(await lambdaConcurrency(fakeLambda(1000, 890) as never), 10).exitCode, 0);
+  assert.equal(concurrencyReport(await lambdaConcurrency(fakeLambda(1000, 891) as never), 10).exitCode, 1);
 });
