@@ -25,6 +25,14 @@ if (alarmTopicArn !== undefined && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za
 
 const trainerImage: string | undefined = app.node.tryGetContext('trainerImage');
 
+// Off by default: a new account's concurrency quota (10) cannot fit any reservation (README "Deploying to AWS").
+const reserved: unknown = app.node.tryGetContext('predictReservedConcurrency');
+if (reserved !== undefined && !(Number.isInteger(Number(reserved)) && Number(reserved) >= 1)) {
+  throw new Error(
+    `-c predictReservedConcurrency=${reserved}: must be a whole number from 1 (npm run predeploy-check -- --reserved N checks the account).`,
+  );
+}
+
 new LenetStack(app, stackName, {
   local,
   // -c localEcs=true: MiniStack runs the trainer service as a Docker container (infra/local-ecs.ts).
@@ -33,6 +41,7 @@ new LenetStack(app, stackName, {
   promotionMinAccuracy: minAccuracy === undefined ? undefined : Number(minAccuracy),
   description: 'LeNet-5 on MNIST: S3 + SQS + Fargate trainer + Lambda/API Gateway predictions',
   alarmTopicArn,
+  api: reserved === undefined ? undefined : { predictReservedConcurrency: Number(reserved) },
 });
 
 // cdk-nag 3 is a policy validation plugin: unacknowledged findings fail `cdk synth`/`cdk deploy`.

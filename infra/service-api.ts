@@ -15,9 +15,6 @@ import { BINARY_MEDIA_TYPES, ROUTES, type Route, type RouteTarget } from '../sha
 import { DEFAULT_MODEL_REFRESH_SECONDS, ENV } from '../shared/settings';
 import { pageDefines } from '../functions/api/web/build';
 
-/** Default reserved concurrency of the predict function. */
-export const DEFAULT_PREDICT_RESERVED_CONCURRENCY = 10;
-
 /** Props of {@link ServiceApi}. */
 export interface ServiceApiProps {
   /** Bucket with the models (read by predict; read/write by the api function). */
@@ -43,9 +40,10 @@ export interface ServiceApiProps {
    * what anonymous prediction traffic can spend (the stage throttle caps requests, this caps
    * the compute behind them, and keeps the rest of the account's concurrency for other
    * functions). Lambda keeps 100 of the account's concurrency unreserved, so the account's limit
-   * must be at least this plus 100; new accounts start lower and need a quota increase first.
-   * The figures behind the default are in docs/security.md.
-   * @default 10
+   * must be at least this plus 100. New accounts start at 10, where any reservation fails the
+   * deploy, so there is none by default (`-c predictReservedConcurrency=N` sets one;
+   * `npm run predeploy-check -- --reserved N` says whether it fits). docs/security.md has the trade-off.
+   * @default undefined (no reservation: the stage throttle alone caps prediction traffic)
    */
   readonly predictReservedConcurrency?: number;
   /**
@@ -165,7 +163,7 @@ export class ServiceApi extends Construct {
       description: 'POST /predict: LeNet-5 inference with TF.js (wasm backend)',
       memorySize: props.predictMemorySize ?? 1024,
       timeout: props.predictTimeout ?? Duration.seconds(15),
-      reservedConcurrentExecutions: props.predictReservedConcurrency ?? DEFAULT_PREDICT_RESERVED_CONCURRENCY,
+      reservedConcurrentExecutions: props.predictReservedConcurrency,
       environment: {
         [ENV.bucketName]: props.bucket.bucketName,
         [ENV.modelRefreshSeconds]: String(props.modelRefreshSeconds ?? DEFAULT_MODEL_REFRESH_SECONDS),

@@ -21,7 +21,7 @@ export interface SpotOptions {
   readonly spotWeight?: number;
   /** @default 1 */
   readonly onDemandWeight?: number;
-  /** @default 0 */
+  /** @default 1 */
   readonly onDemandBase?: number;
 }
 
@@ -34,7 +34,7 @@ const DEFAULTS = {
   cpuArchitecture: ecs.CpuArchitecture.X86_64,
   maxTasks: 2,
   autoScaling: true,
-  spot: { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0 },
+  spot: { spotWeight: 4, onDemandWeight: 1, onDemandBase: 1 },
   vpcFlowLogs: true,
   restrictDefaultSecurityGroup: true,
   logRetention: logs.RetentionDays.ONE_MONTH,
@@ -112,8 +112,10 @@ export interface TrainerServiceProps {
    * new task by the weights: of every `spotWeight + onDemandWeight` tasks, `onDemandWeight` run
    * on-demand, after the first `onDemandBase` tasks, which always do. A Spot task that AWS
    * reclaims gets SIGTERM two minutes ahead; the trainer checkpoints mid-epoch and returns its
-   * job to the queue, and the next task resumes it. `false` runs every task on-demand.
-   * @default { spotWeight: 4, onDemandWeight: 1, onDemandBase: 0 }
+   * job to the queue, and the next task resumes it. ECS waits for Spot capacity rather than falling
+   * back, so the first task is on-demand: a job never waits with no task running. `false` runs
+   * every task on-demand.
+   * @default { spotWeight: 4, onDemandWeight: 1, onDemandBase: 1 }
    */
   readonly spot?: false | SpotOptions;
   /**

@@ -199,7 +199,8 @@ for (const local of [false, true]) {
         Architectures: [local && process.arch !== 'arm64' ? 'x86_64' : 'arm64'],
         MemorySize: 1024,
         Timeout: 15,
-        ReservedConcurrentExecutions: 10,
+        // No reservation by default: on a new account (concurrency 10) any would fail the deploy.
+        ReservedConcurrentExecutions: Match.absent(),
         Handler: 'index.handler',
         Environment: { Variables: { BUCKET_NAME: Match.anyValue() } },
       });
@@ -274,7 +275,8 @@ for (const local of [false, true]) {
         LaunchType: Match.absent(),
         CapacityProviderStrategy: [
           { CapacityProvider: 'FARGATE_SPOT', Weight: 4 },
-          { CapacityProvider: 'FARGATE', Weight: 1, Base: 0 },
+          // The first task is always on-demand: a job never waits for Spot capacity with nothing running.
+          { CapacityProvider: 'FARGATE', Weight: 1, Base: 1 },
         ],
         NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'ENABLED' }) },
       });
@@ -640,5 +642,16 @@ describe('esbuildTarget', () => {
     assert.equal(esbuildTarget(Runtime.NODEJS_24_X), 'node24');
     assert.equal(esbuildTarget(Runtime.NODEJS_22_X), 'node22');
     assert.throws(() => esbuildTarget(Runtime.PYTHON_3_13), /not a Node.js Lambda runtime: python3.13/);
+  });
+});
+
+describe('predict reservation', () => {
+  it('is set only when asked for (-c predictReservedConcurrency=N reaches the predict function alone)', () => {
+    const t = Template.fromStack(
+      new LenetStack(new App({ context: CDK_CONTEXT }), 'Reserved', { local: false, api: { predictReservedConcurrency: 10 } }),
+    );
+    const fns = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler' } }));
+    const reserved = fns.map((f) => f.Properties.ReservedConcurrentExecutions).filter((v) => v !== undefined);
+    assert.deepEqual(reserved, [10]);
   });
 });
