@@ -7,7 +7,7 @@
 // `--out DIR` copies the built addon there (the bench loads a second build side by side);
 // `--if-missing` builds only when build/Release/lenet_native.node is absent or was built from another
 // oneDNN than the one asked for (npm start and npm test's setup call it so); `--check` only tells
-// (exit 0: up to date, 3: a build is needed).
+// (exit 0: up to date, 3: a build is needed, 2: it is, but there is no compiler or make).
 // Exit status 2: no C++ compiler or make (the trainer then runs the wasm step).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -39,16 +39,16 @@ const choice = process.env.LENET_ONEDNN || 'pypi';
 const builtFrom = path.join(here, 'build', 'lenet-onednn.txt');
 const wantedFrom = choice === 'pypi' ? `pypi\n${ONEDNN_WHEELS.join('\n')}` : choice;
 const upToDate = existsSync(addonPath) && existsSync(builtFrom) && readFileSync(builtFrom, 'utf8') === wantedFrom;
-if (values.check) process.exit(upToDate ? 0 : 3);
-if (values['if-missing'] && upToDate) process.exit(0);
+if ((values.check || values['if-missing']) && upToDate) process.exit(0);
 
 for (const [tool, args] of [
   [process.env.CXX || 'c++', ['--version']],
   ['make', ['--version']],
 ]) {
   const r = spawnSync(tool, args, { stdio: 'ignore' });
-  if (r.error || r.status !== 0) fail(2, `no ${tool} on PATH (install g++ and make, e.g. apt-get install g++ make)`);
+  if (r.error || r.status !== 0) fail(2, `no ${tool === 'make' ? 'make' : `C++ compiler (${tool})`} on PATH`);
 }
+if (values.check) process.exit(3);
 
 // The running Node's own headers first (npm may set npm_config_nodedir to another Node's).
 const candidates = [path.dirname(path.dirname(process.execPath)), process.env.npm_config_nodedir, '/usr'].filter(Boolean);

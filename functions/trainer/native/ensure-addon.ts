@@ -16,7 +16,9 @@ export function ensureNativeAddon(
 ): { ok: true; built: boolean } | { ok: false; reason: string } {
   if (process.env.LENET_NATIVE === '0') return { ok: false, reason: 'disabled by LENET_NATIVE=0' };
   const build = path.join(HERE, 'build.mjs');
-  if (spawnSync(process.execPath, [build, '--check'], { stdio: 'ignore' }).status === 0) return { ok: true, built: false };
+  const check = spawnSync(process.execPath, [build, '--check'], { encoding: 'utf8' });
+  if (check.status === 0) return { ok: true, built: false };
+  if (check.status === 2) return { ok: false, reason: lastLine(check.stderr, check.status) };
   const existed = existsSync(ADDON_FILE);
   onStart(
     existed
@@ -25,6 +27,10 @@ export function ensureNativeAddon(
   );
   const run = spawnSync(process.execPath, [build, '--if-missing'], { encoding: 'utf8' });
   if (run.status === 0) return { ok: true, built: true };
-  const last = `${run.stderr ?? ''}`.trim().split('\n').filter(Boolean).at(-1) ?? String(run.error ?? `exit ${run.status}`);
-  return { ok: false, reason: last.replace(/^build:native: /, '') };
+  return { ok: false, reason: lastLine(run.stderr, run.status) };
+}
+
+function lastLine(stderr: string | null, status: number | null): string {
+  const last = `${stderr ?? ''}`.trim().split('\n').filter(Boolean).at(-1) ?? `exit status ${status}`;
+  return last.replace(/^build:native: /, '');
 }
