@@ -10,7 +10,7 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 /**
  * The default order, fastest training first, as measured on the routes each backend trains on
  * when the native addon is absent (wasm: the fast step; tensorflow: trainOnBatch): see
- * docs/benchmarks.md, "tfjs-node against wasm".
+ * docs/benchmarks.md, "Issue 19: tfjs-node against wasm".
  */
 export const ORDER: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 
