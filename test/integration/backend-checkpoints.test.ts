@@ -4,7 +4,7 @@
  * written there resumes on the native route, with the weights, Adam state and predictions of
  * training on either side. Needs tfjs-node built from source by local/tfjs-node/build.sh (into the
  * git-ignored .tfjs-node/, from the tensorflow-cpu wheel of a local venv) and the native addon;
- * without them it skips and says why. CI never downloads the wheel for it.
+ * without them it skips and says why. CI builds both on Node 24 and runs it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
