@@ -87,7 +87,7 @@ async function main() {
     const native = ensureNativeAddon((line) => console.log(`  ${line}`));
     if (!native.ok)
       console.log(
-        `  training on the wasm step (several times slower): ${native.reason}; the native route needs g++, make and python3-venv, then npm run build:native`,
+        `  no native route (${native.reason}): the trainer takes the portable one (tfjs-node or wasm, several times slower); the native route needs g++, make and python3-venv, then npm run build:native`,
       );
     const trainer = startLocalTrainer({
       bucketName: outputs.BucketName,
