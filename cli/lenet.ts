@@ -57,7 +57,6 @@ program
   .option('--test-subset <n>', 'evaluate on the first N test images only', number('int'))
   .option('--dataset-prefix <prefix>', `S3 prefix of the IDX dataset (default ${DEFAULTS.datasetPrefix})`)
   .option('--threads <auto|n>', "gradient threads (default: the trainer's TRAINER_THREADS, else auto)", threadsOption)
-  .addOption(new Option('--workers <auto|n>', 'deprecated: the old name of --threads').argParser(threadsOption).hideHelp())
   .option('--watch', 'watch the job until it ends')
   .action(async (opts) => {
     const { watch, recipe, ...params } = opts;

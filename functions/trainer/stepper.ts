@@ -45,8 +45,6 @@ export interface StepperOptions {
    * of 1 and 2+ threads step by step from their timings (./thread-chooser.ts).
    */
   threads?: number | 'auto';
-  /** @deprecated The old name of `threads`, still read when `threads` is unset. */
-  workers?: number | 'auto';
   /** Largest batch that will be passed (sizes the shared buffers). */
   maxBatch: number;
   /** Train against one-hot labels smoothed towards uniform by this much (default 0; Keras' label_smoothing). */
@@ -54,7 +52,7 @@ export interface StepperOptions {
 }
 
 function requestedThreads(opts: StepperOptions): number | 'auto' | undefined {
-  return opts.threads ?? opts.workers;
+  return opts.threads;
 }
 
 /** Whether the 'fast' route can train `model` on the active backend. */

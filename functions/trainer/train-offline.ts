@@ -31,8 +31,6 @@ const { values } = parseArgs({
     'train-subset': { type: 'string' },
     seed: { type: 'string', default: '42' },
     threads: { type: 'string' },
-    /** Deprecated: the old name of --threads. */
-    workers: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -50,8 +48,7 @@ const parsed = seeds.map((seed) =>
     validationSplit: Number(values['validation-split']),
     seed,
     // 'auto' unless given, as before --threads: the trainer's env default does not apply here.
-    threads: threadsArg(values.threads ?? (values.workers === undefined ? 'auto' : undefined)),
-    workers: threadsArg(values.workers),
+    threads: threadsArg(values.threads ?? 'auto'),
     trainSubset: values['train-subset'] ? Number(values['train-subset']) : undefined,
   }),
 );

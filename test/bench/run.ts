@@ -104,9 +104,9 @@ async function tfjsImagesPerSecond(route: string): Promise<number> {
   if (route.startsWith('epoch:')) return kerasStyleEpoch(route.slice('epoch:'.length));
   const threads = route.split('×')[1] ?? '1';
   const mode = route.split('×')[0] as StepMode;
-  const workers = threads === 'auto' ? 'auto' : Number(threads);
+  const count = threads === 'auto' ? 'auto' : Number(threads);
   const model = buildLeNet5({ seed: 1 });
-  const stepper = await createStepper(model, { mode, workers, maxBatch: batchSize });
+  const stepper = await createStepper(model, { mode, threads: count, maxBatch: batchSize });
   const order = shuffledIndices(data.train.count, 1);
   const batch = (b: number) => batchArrays(data.train, order.subarray(b * batchSize, (b + 1) * batchSize));
   try {
@@ -125,7 +125,7 @@ async function kerasStyleEpoch(route: string): Promise<number> {
   const threads = route.split('×')[1] ?? '1';
   const mode = route.split('×')[0] as StepMode;
   const model = buildLeNet5({ seed: 1 });
-  const stepper = await createStepper(model, { mode, workers: threads === 'auto' ? 'auto' : Number(threads), maxBatch: batchSize });
+  const stepper = await createStepper(model, { mode, threads: threads === 'auto' ? 'auto' : Number(threads), maxBatch: batchSize });
   const { train, validation } = splitValidation(data.train, 0.1);
   const order = shuffledIndices(train.count, 1);
   try {

@@ -29,7 +29,7 @@ const params = TrainingParams.parse({
   augmentShift: 0,
   learningRate: 0.001,
   lrSchedule: 'constant',
-  workers: 1,
+  threads: 1,
 });
 await train(model, take(data.train, Number(subset)), {
   params,

@@ -247,7 +247,7 @@ function withoutStatement(documents: Record<string, PolicyDocument>, sid: string
 const trainerEnv = (keys: AwsCredentialIdentity) => ({
   AWS_ACCESS_KEY_ID: keys.accessKeyId,
   AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
-  TRAINER_WORKERS: '1',
+  TRAINER_THREADS: '1',
   RETRY_BASE_SECONDS: '1',
 });
 

@@ -46,7 +46,7 @@ const params = (epochs: number) =>
     augmentShift: 0,
     learningRate: 0.001,
     lrSchedule: 'constant',
-    workers: 1,
+    threads: 1,
   });
 
 /** Trains a checkpoint on tfjs-node from epoch `start` to `epochs` in a child process; its route and Adam iteration count. */

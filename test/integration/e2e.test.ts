@@ -201,9 +201,7 @@ test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON f
     [['submit', '--epochs', '0'], /^lenet: Invalid request: epochs: Too small/],
     [['submit', '--threads', 'many'], /"many" is neither "auto" nor a whole number/],
     [['submit', '--threads', '0'], /^lenet: Invalid request: threads: /],
-    [['submit', '--workers', 'many'], /"many" is neither "auto" nor a whole number/],
-    [['submit', '--workers', '0'], /^lenet: Invalid request: workers: /],
-    [['submit', '--threads', '2', '--workers', '1'], /^lenet: Invalid request: threads: workers is the deprecated name of threads/],
+    [['submit', '--workers', '2'], /unknown option '--workers'/],
     [['submit', '--augment-shift', '9'], /^lenet: Invalid request: augmentShift: Too big/],
   ] as const) {
     const res = lenet(...args);
@@ -252,7 +250,6 @@ test('bad requests through API Gateway get a 4xx with a JSON error naming the pr
   await expectError(api.submit({ epochs: 100, batchSize: 1 }), 400, /Job refused: the job would take 5400000 steps .*limit is 187500/);
   await expectError(api.submit({ trainSubset: 10, batchSize: 32 }), 400, /batchSize 32 is larger than the 9 training images/);
   await expectError(api.submit({ batchSize: 2, threads: 3 }), 400, /threads 3 is more than the 2 images of a batch/);
-  await expectError(api.submit({ batchSize: 2, workers: 3 }), 400, /threads 3 is more than the 2 images of a batch/);
   // Mutating routes take JSON only: no Content-Type (what a cross-site form can send) is a 415.
   const bare = await fetch(api.baseUrl + 'jobs', {
     method: 'POST',

@@ -13,7 +13,6 @@ function trainOffline(args: string[]) {
 test('train-offline: bad flags exit 2 with one line naming the flag, no stack trace', () => {
   for (const [args, message] of [
     [['--threads', 'many'], /threads: must be 'auto' or a whole number from 1 to 16/],
-    [['--workers', 'many'], /workers: must be 'auto' or a whole number from 1 to 16/],
     [['--seed', '4,x'], /seed: /],
     [['--epochs', '0'], /epochs: /],
   ] as const) {

@@ -78,14 +78,8 @@ test('configuration: defaults, and a bad or missing variable fails naming it', a
   assert.equal(trainer.WORKER_ID, undefined);
   assert.equal(trainer.LEASE_SECONDS, undefined);
   assert.equal(readTrainerConfig({ ...base, TRAINER_THREADS: '2', HEARTBEAT_SECONDS: '0.5' }).TRAINER_THREADS, 2);
-  assert.equal(readTrainerConfig({ ...base, TRAINER_WORKERS: '2' }).TRAINER_WORKERS, 2);
   assert.throws(() => readTrainerConfig({ ...base, TRAINER_THREADS: '99' }), /TRAINER_THREADS="99": must be 'auto'/);
-  assert.throws(
-    () => readTrainerConfig({ ...base, TRAINER_THREADS: '2', TRAINER_WORKERS: '1' }),
-    /TRAINER_WORKERS="1": is the deprecated name of TRAINER_THREADS/,
-  );
   assert.throws(() => readTrainerConfig({ ...base, HEARTBEAT_SECONDS: 'soon' }), /HEARTBEAT_SECONDS="soon"/);
-  assert.throws(() => readTrainerConfig({ ...base, TRAINER_WORKERS: '99' }), /TRAINER_WORKERS="99": must be 'auto'/);
   assert.throws(() => readTrainerConfig({ BUCKET_NAME: 'b' }), /QUEUE_URL is not set/);
   assert.throws(() => readApiConfig({ ...base, PROMOTION_MIN_ACCURACY: 'x' }), /PROMOTION_MIN_ACCURACY="x"/);
   assert.equal(readApiConfig({ ...base, PROMOTION_MIN_ACCURACY: '0.9' }).PROMOTION_MIN_ACCURACY, 0.9);

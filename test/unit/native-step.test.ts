@@ -233,7 +233,7 @@ async function withoutAddon<T>(f: () => Promise<T>): Promise<T> {
 
 test('native evaluation gives the tfjs predict figures on real MNIST test images (odd count, after training)', { skip }, async () => {
   const model = buildLeNet5({ seed: 5 });
-  const stepper = await createStepper(model, { mode: 'native', workers: 1, maxBatch: 32 });
+  const stepper = await createStepper(model, { mode: 'native', threads: 1, maxBatch: 32 });
   for (let b = 0; b < 30; b++) await stepper.step(batchOf(32 * b, 32));
   stepper.sync();
   const test1013 = take(data.test, 1013);

@@ -23,7 +23,6 @@ test('job limits: the default job and the largest allowed run; jobs that cannot 
     [{ trainSubset: 10, batchSize: 32 }, /batchSize 32 is larger than the 9 training images/],
     [{ trainSubset: 3, validationSplit: 0, batchSize: 3, threads: 4 }, /threads 4 is more than the 3 images of a batch/],
     [{ batchSize: 2, threads: 3 }, /threads 3 is more than the 2 images of a batch/],
-    [{ batchSize: 2, workers: 3 }, /threads 3 is more than the 2 images of a batch/],
     [{ testSubset: 20_000 }, /testSubset 20000 is more than the dataset's 10000 test images/],
   ];
   for (const [p, pattern] of refused) assert.match(jobProblems(params(p), MNIST).join('; '), pattern, JSON.stringify(p));
@@ -70,20 +69,6 @@ test('mutating routes: a body without Content-Type is a 415 when JSON is require
     parseJsonBody(event({ 'content-type': 'application/json' }), TrainingParams, '', { requireJsonContentType: true }).epochs,
     20,
   );
-});
-
-test('POST /jobs body: threads and the deprecated workers with different values are a 400 naming both', () => {
-  const event = (body: object) =>
-    ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) as unknown as APIGatewayProxyEvent;
-  assert.throws(
-    () => parseJsonBody(event({ threads: 2, workers: 1 }), TrainingParams),
-    (e: unknown) =>
-      e instanceof HttpError &&
-      e.statusCode === 400 &&
-      /^Invalid request: threads: workers is the deprecated name of threads/.test(e.message),
-  );
-  assert.equal(parseJsonBody(event({ workers: 2 }), TrainingParams).threads, 2);
-  assert.equal(parseJsonBody(event({ threads: 2 }), TrainingParams).threads, 2);
 });
 
 test('CLI signing region: from the execute-api host, else AWS_REGION', () => {

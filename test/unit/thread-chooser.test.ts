@@ -50,20 +50,13 @@ test('thread chooser: one outlier step does not flip the choice; usage counts re
   assert.throws(() => new ThreadChooser({ candidates: [] }), /at least one candidate/);
 });
 
-test('TRAINER_THREADS: auto by default, a count, or a clear error; TRAINER_WORKERS is its deprecated name', () => {
+test('TRAINER_THREADS: auto by default, a count, or a clear error', () => {
   assert.equal(defaultThreads({}), 'auto');
   assert.equal(defaultThreads({ TRAINER_THREADS: '' }), 'auto');
   assert.equal(defaultThreads({ TRAINER_THREADS: 'auto' }), 'auto');
   assert.equal(defaultThreads({ TRAINER_THREADS: '2' }), 2);
-  assert.equal(defaultThreads({ TRAINER_WORKERS: '2' }), 2);
-  assert.equal(defaultThreads({ TRAINER_THREADS: '2', TRAINER_WORKERS: '2' }), 2);
-  assert.throws(
-    () => defaultThreads({ TRAINER_THREADS: '2', TRAINER_WORKERS: '1' }),
-    /TRAINER_WORKERS is the deprecated name of TRAINER_THREADS/,
-  );
   for (const bad of ['0', '17', '1.5', 'two']) {
     assert.throws(() => defaultThreads({ TRAINER_THREADS: bad }), /TRAINER_THREADS must be 'auto' or a whole number from 1 to 16, got/);
-    assert.throws(() => defaultThreads({ TRAINER_WORKERS: bad }), /TRAINER_WORKERS must be 'auto' or a whole number from 1 to 16, got/);
   }
 });
 
