@@ -12,7 +12,7 @@ import { initTrainingBackend } from './training-backend';
 import { wasmHeap } from './wasm/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients } from './lenet-step';
-import { CTRL, type GradThreadInit } from './parallel-protocol';
+import { CTRL, type GradThreadInit, RESULT } from './parallel-protocol';
 
 const init = workerData as GradThreadInit;
 const ctrl = new Int32Array(init.control);
@@ -45,8 +45,8 @@ try {
         return t;
       });
       const n = Atomics.load(ctrl, CTRL.n);
-      const scale = result[2];
-      const smoothing = result[3];
+      const scale = result[RESULT.scale];
+      const smoothing = result[RESULT.labelSmoothing];
       const { grads: g, result: r } = lenetGradients(vars, images.subarray(0, n * PIXELS), labels.subarray(0, n), scale, smoothing);
       offset = 0;
       for (const t of g) {
@@ -56,8 +56,8 @@ try {
       }
       tf.dispose(g);
       tf.dispose(vars);
-      result[0] = r.lossSum;
-      result[1] = r.correct;
+      result[RESULT.lossSum] = r.lossSum;
+      result[RESULT.correct] = r.correct;
     } catch (e) {
       Atomics.store(ctrl, CTRL.failed, 1);
       console.error('gradient thread failed:', e);

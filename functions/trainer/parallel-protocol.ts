@@ -17,6 +17,19 @@ export const CTRL = {
   size: 8,
 } as const;
 
+/** Slots of the Float64 result block: the step's inputs from the main thread, its outputs back. */
+export const RESULT = {
+  /** Out: the share's summed loss. */
+  lossSum: 0,
+  /** Out: the share's correct predictions. */
+  correct: 1,
+  /** In: the gradients' scale (1 / the whole batch's size). */
+  scale: 2,
+  /** In: label smoothing. */
+  labelSmoothing: 3,
+  size: 4,
+} as const;
+
 export interface GradThreadInit {
   shapes: number[][];
   control: SharedArrayBuffer;
@@ -28,6 +41,6 @@ export interface GradThreadInit {
   images: SharedArrayBuffer;
   /** Int32 labels of the share. */
   labels: SharedArrayBuffer;
-  /** Float64 [lossSum, correct, scale, labelSmoothing]. */
+  /** Float64, slots RESULT. */
   result: SharedArrayBuffer;
 }

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { heapSimd, wasmHeap } from './wasm/heap-simd';
 import { IMAGE_SIZE } from '../../shared/model';
 import { lenetGradients, type StepResult } from './lenet-step';
-import { CTRL, type GradThreadInit } from './parallel-protocol';
+import { CTRL, type GradThreadInit, RESULT } from './parallel-protocol';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 /** A step's share taking longer than this means the gradient thread is gone. */
@@ -67,7 +67,7 @@ export class ParallelGradients {
           // A step may use only some of the threads (gradients' `threads`): size for two.
           images: new SharedArrayBuffer(Math.ceil(maxBatch / 2) * PIXELS * 4 + 4),
           labels: new SharedArrayBuffer(Math.ceil(maxBatch / 2) * 4 + 4),
-          result: new SharedArrayBuffer(4 * 8),
+          result: new SharedArrayBuffer(RESULT.size * Float64Array.BYTES_PER_ELEMENT),
         };
         const worker = startGradThread(init);
         const handle: GradThreadHandle = {
@@ -141,8 +141,8 @@ export class ParallelGradients {
         if (to <= from) return;
         h.images.set(images.subarray(from * PIXELS, to * PIXELS));
         for (let j = from; j < to; j++) h.labels[j - from] = labels[j];
-        h.result[2] = scale;
-        h.result[3] = labelSmoothing;
+        h.result[RESULT.scale] = scale;
+        h.result[RESULT.labelSmoothing] = labelSmoothing;
         Atomics.store(h.ctrl, CTRL.n, to - from);
         Atomics.store(h.ctrl, CTRL.seq, this.seq);
         Atomics.notify(h.ctrl, CTRL.seq);
@@ -168,8 +168,8 @@ export class ParallelGradients {
         heap.disposeData(theirs.dataId);
         offset += g.size;
       }
-      result.lossSum += h.result[0];
-      result.correct += h.result[1];
+      result.lossSum += h.result[RESULT.lossSum];
+      result.correct += h.result[RESULT.correct];
     }
     return { grads: own.grads, result };
   }
