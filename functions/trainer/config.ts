@@ -65,7 +65,7 @@ export const TrainerConfigSchema = z.object({
   /** How long S3 and SQS calls are retried through an outage. */
   S3_RETRY_SECONDS: envNumber(120),
   /** This trainer's name in job leases. */
-  WORKER_ID: optionalEnvString(),
+  TRAINER_ID: optionalEnvString(),
   /** Gradient threads when a job does not set `threads`: auto or 1-16; unset: auto. */
   TRAINER_THREADS: threadsEnv('TRAINER_THREADS'),
 });

@@ -38,14 +38,14 @@ export interface JobConsumerOptions {
   maxReceives?: number;
   /**
    * How long the job lease (jobs/<id>.lease) lasts without renewal; renewed with every heartbeat and
-   * before every checkpoint. Default: the visibility timeout, so a crashed worker's lease has expired
+   * before every checkpoint. Default: the visibility timeout, so a crashed trainer's lease has expired
    * by the time SQS shows its message again.
    */
   leaseSeconds?: number;
   /** After a transient failure the message comes back after retryBaseSeconds * 2^(receives-1) (capped at the visibility timeout). Default 30. */
   retryBaseSeconds?: number;
-  /** This worker's name in leases and logs. Default <hostname>-<pid>-<random>. */
-  workerId?: string;
+  /** This trainer's name in leases and logs. Default <hostname>-<pid>-<random>. */
+  trainerId?: string;
   /** How long SQS calls that must not be lost (delete, release) are retried through an outage. Default 120 s. */
   sqsRetryDeadlineMs?: number;
   onBatchEnd?: JobContext['onBatchEnd'];
@@ -65,13 +65,13 @@ export interface JobConsumerOptions {
 export class JobConsumer {
   private stopping = false;
   private readonly jobs: JobStore;
-  readonly workerId: string;
+  readonly trainerId: string;
 
   private stopAfterLeaseCheck: string | undefined;
 
   constructor(private readonly opts: JobConsumerOptions) {
     this.jobs = new JobStore(opts.bucket);
-    this.workerId = opts.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.trainerId = opts.trainerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.stopAfterLeaseCheck = opts.stopAfterLeaseCheck ?? (process.env.LENET_TEST_STOP_AFTER_LEASE_CHECK || undefined);
   }
 
@@ -87,7 +87,7 @@ export class JobConsumer {
     return this.opts.visibilityTimeoutSeconds ?? 300;
   }
 
-  /** Asks the worker to stop: the running job stops at the next batch and its message goes back to the queue. */
+  /** Asks the trainer to stop: the running job stops at the next batch and its message goes back to the queue. */
   stop(): void {
     this.stopping = true;
   }
@@ -172,13 +172,13 @@ export class JobConsumer {
     }
 
     // Only the holder of the job's lease trains it: a duplicate message or a redelivery while
-    // another worker is still on the job must not start a second run.
+    // another trainer is still on the job must not start a second run.
     const leaseMs = (this.opts.leaseSeconds ?? this.visibilitySeconds) * 1000;
-    const got = await JobLease.acquire(bucket, job.jobId, this.workerId, leaseMs, message.MessageId);
+    const got = await JobLease.acquire(bucket, job.jobId, this.trainerId, leaseMs, message.MessageId);
     if (!got.acquired) {
       // Not deleted: the holder may still crash, and then this message is what brings the job back.
       const delay = Math.min(43_200, Math.max(1, Math.ceil(got.remainingMs / 1000) + 1));
-      logger.info('job is leased by another worker; returning the message for later', {
+      logger.info('job is leased by another trainer; returning the message for later', {
         jobId: job.jobId,
         holder: got.holder,
         leaseExpiresAt: got.expiresAt,
@@ -321,7 +321,7 @@ export class JobConsumer {
     );
   }
 
-  /** Makes the message visible again at once so another worker can take the job. */
+  /** Makes the message visible again at once so another trainer can take the job. */
   private async release(message: Message) {
     await this.setVisibility(message, 0);
   }

@@ -3,10 +3,10 @@ import { jobKeys } from '../../shared/bucket-layout';
 import type { Bucket } from '../../shared/s3-objects';
 
 /**
- * A job lease: `jobs/<jobId>.lease` in the bucket says which worker is training a job and until when.
+ * A job lease: `jobs/<jobId>.lease` in the bucket says which trainer is training a job and until when.
  *
- * SQS delivers at least once, so two workers can hold the same job (a duplicate message, or a
- * message that came back while its first worker was still busy). Only the lease holder trains.
+ * SQS delivers at least once, so two trainers can hold the same job (a duplicate message, or a
+ * message that came back while its first trainer was still busy). Only the lease holder trains.
  * Every change is a conditional PUT, so S3 decides races atomically:
  * - acquire: `If-None-Match: *` (create only if no lease exists);
  * - take over an expired or released lease, renew, release: `If-Match: <the ETag we last saw>`.
@@ -23,7 +23,7 @@ import type { Bucket } from '../../shared/s3-objects';
  * objects carry it and are refused once a newer owner has written (shared/fenced-write.ts): that, not
  * the lease check before a write, is what stops a paused ex-owner.
  *
- * Expiry uses the workers' wall clocks: they must agree to well within the lease time (NTP on
+ * Expiry uses the trainers' wall clocks: they must agree to well within the lease time (NTP on
  * Fargate keeps them within milliseconds).
  */
 export interface LeaseDoc {
@@ -107,7 +107,7 @@ export class JobLease {
           remainingMs: Date.parse(current.doc.expiresAt) - Date.now(),
         };
       }
-      // Released, expired (its holder crashed or stalled), or a leftover of this same worker: take it over.
+      // Released, expired (its holder crashed or stalled), or a leftover of this same trainer: take it over.
       // Taking a released lease is not a takeover: its holder gave it up.
       const tookOverFrom = current.doc.released ? undefined : current.doc.owner;
       const next: LeaseDoc = { ...doc, fence: nextFence(current.doc) };
@@ -129,7 +129,7 @@ export class JobLease {
   private pending: Promise<unknown> = Promise.resolve();
 
   /**
-   * Extends the lease by its TTL from now. Throws LeaseLostError if another worker has taken it.
+   * Extends the lease by its TTL from now. Throws LeaseLostError if another trainer has taken it.
    * Calls are serialised (the heartbeat and a checkpoint may renew at the same moment; two
    * concurrent If-Match writes from the same holder would otherwise make one of them look lost).
    */
@@ -163,7 +163,7 @@ export class JobLease {
 
   /**
    * Gives the lease up, only if it is still ours: a conditional PUT (If-Match on our last ETag) of the
-   * lease marked released and expired now. Returns false when it was no longer ours (another worker
+   * lease marked released and expired now. Returns false when it was no longer ours (another trainer
    * took it over, so there is nothing to give up). Serialised with renew().
    */
   release(): Promise<boolean> {

@@ -48,10 +48,10 @@ async function main() {
     retryBaseSeconds: config.RETRY_BASE_SECONDS,
     maxReceives: config.MAX_RECEIVES,
     sqsRetryDeadlineMs: retrySeconds * 1000,
-    workerId: config.WORKER_ID,
+    trainerId: config.TRAINER_ID,
     metrics: makeTrainerMetrics(),
   });
-  logger.info('worker ready', { workerId: consumer.workerId });
+  logger.info('trainer ready', { trainerId: consumer.trainerId });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (consumer.isStopping) process.exit(130);

@@ -58,7 +58,7 @@ const trainerLog = path.join(REPO, '.local', 'time-to-99-trainer.log');
 // A Fargate trainer is up before jobs come: wait for this one to poll the queue, so no job's time includes its start.
 for (const deadline = Date.now() + 120_000; ; ) {
   const log = await readFile(trainerLog, 'utf8').catch(() => '');
-  if (log.slice(logStart).includes('"worker ready"')) break;
+  if (log.slice(logStart).includes('"trainer ready"')) break;
   if (Date.now() > deadline || trainer.exitCode !== null) throw new Error('the trainer did not start; see .local/time-to-99-trainer.log');
   await new Promise((resolve) => setTimeout(resolve, 200));
 }

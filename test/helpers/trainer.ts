@@ -28,7 +28,7 @@ export const SMALL_MNIST = 'datasets/mnist-small/';
 export const FAST_TRAINER_ENV = { VISIBILITY_TIMEOUT_SECONDS: '10', HEARTBEAT_SECONDS: '2', RETRY_BASE_SECONDS: '1' };
 
 /** Knobs of every test trainer, host process or container: quick polls, no promotion bar, its name in leases. */
-export const testTrainerEnv = (name: string) => ({ WAIT_TIME_SECONDS: '1', PROMOTION_MIN_ACCURACY: '0', WORKER_ID: name });
+export const testTrainerEnv = (name: string) => ({ WAIT_TIME_SECONDS: '1', PROMOTION_MIN_ACCURACY: '0', TRAINER_ID: name });
 
 /** A small, deterministic job on SMALL_MNIST; `extra` adds or overrides params. */
 export const smallJobParams = (extra: object = {}) => ({

@@ -151,7 +151,7 @@ test('a crash between writing an epoch checkpoint and updating the job record lo
   assert.deepEqual(done.metrics[0], epoch1?.metrics, "epoch 1's metrics come back from its checkpoint");
 });
 
-test('poison messages end FAILED with a readable reason, are deleted, and the worker goes on', async () => {
+test('poison messages end FAILED with a readable reason, are deleted, and the trainer goes on', async () => {
   const cases: [string, unknown, RegExp][] = [
     ['job-badjson', '{"jobId": "job-badjson", ', /not valid JSON/],
     ['job-unknown', { jobId: 'job-unknown', params: tiny, priority: 'high' }, /priority/],

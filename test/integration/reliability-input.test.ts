@@ -2,7 +2,7 @@
  * Reliability against bad input, with a REAL trainer process on a real queue with a dead-letter
  * queue (maxReceiveCount 3): poison messages, a transient failure that exhausts its retries and goes
  * to the DLQ, broken datasets, and the promotion rules (including concurrent promotions). One trainer
- * takes every job in order, which also shows the worker goes on after each bad one.
+ * takes every job in order, which also shows the trainer goes on after each bad one.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,7 +83,7 @@ const small = (extra: object = {}) => ({
   ...extra,
 });
 
-test('poison messages: each ends FAILED with a readable reason, is deleted (not retried, not dead-lettered), and the worker goes on', async () => {
+test('poison messages: each ends FAILED with a readable reason, is deleted (not retried, not dead-lettered), and the trainer goes on', async () => {
   const cases: [string, unknown, RegExp][] = [
     ['p-badjson', '{"jobId": "p-badjson", "params": ', /not valid JSON/],
     ['p-missing', { jobId: 'p-missing' }, /params: /],
@@ -118,7 +118,7 @@ test('poison messages: each ends FAILED with a readable reason, is deleted (not 
   };
 });
 
-test('a transient failure (dataset archived to Glacier: GetObject 403 InvalidObjectState) is retried, marked FAILED on the 3rd receive and dead-lettered; the worker goes on', async () => {
+test('a transient failure (dataset archived to Glacier: GetObject 403 InvalidObjectState) is retried, marked FAILED on the 3rd receive and dead-lettered; the trainer goes on', async () => {
   const prefix = 'datasets/archived/';
   await uploadSmallMnist(bucket, prefix, 200, 100);
   // Re-write one file in the GLACIER storage class, as a lifecycle rule would: it can no longer be read.

@@ -72,14 +72,14 @@ test('duplicates: two trainers and the same job sent twice train it once; a fini
 
   const done = await waitFor<JobStatus>('dup-1 to finish', jobFinished(jobs, jobId), 180_000);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
-  assert.equal(done.attempts, 1, 'trained by exactly one worker, once');
+  assert.equal(done.attempts, 1, 'trained by exactly one trainer, once');
   // The duplicate message is deleted once the job is done (it bounced on the lease meanwhile).
   await waitFor('queue to drain', async () => (await queueCounts(q)).total === 0, 60_000);
   const starts = [...logsOf(a, 'starting', jobId), ...logsOf(b, 'starting', jobId)];
   assert.equal(starts.length, 1, 'one "starting" across both trainers');
   const bounced = [
-    ...logsOf(a, 'job is leased by another worker; returning the message for later', jobId),
-    ...logsOf(b, 'job is leased by another worker; returning the message for later', jobId),
+    ...logsOf(a, 'job is leased by another trainer; returning the message for later', jobId),
+    ...logsOf(b, 'job is leased by another trainer; returning the message for later', jobId),
   ];
   const dupDeleted = [
     ...logsOf(a, 'job already succeeded; deleting the duplicate message', jobId),
@@ -250,7 +250,7 @@ test('dependency fault: S3 and SQS unreachable for 15 s mid-job (proxy cut); the
           l.message === 'poll failed; retrying',
       );
     assert.ok(retries.length > 0, 'the trainer saw the outage and retried');
-    assert.equal(a.child.exitCode, null, 'the worker is still running');
+    assert.equal(a.child.exitCode, null, 'the trainer is still running');
 
     // The loop survived: the next job runs too.
     await sendJob(q, { jobId: 'fault-2', params: smallJobParams({ epochs: 1, trainSubset: 500 }) });

@@ -70,12 +70,12 @@ test('configuration: defaults, and a bad or missing variable fails naming it', a
   const { readTrainerConfig } = await import('../../functions/trainer/config');
   const { readApiConfig } = await import('../../functions/api/config');
   const base = { BUCKET_NAME: 'b', QUEUE_URL: 'q' };
-  const trainer = readTrainerConfig({ ...base, WORKER_ID: '', LEASE_SECONDS: '' });
+  const trainer = readTrainerConfig({ ...base, TRAINER_ID: '', LEASE_SECONDS: '' });
   assert.equal(trainer.VISIBILITY_TIMEOUT_SECONDS, 300);
   assert.equal(trainer.MAX_RECEIVES, 3);
   assert.equal(trainer.PROMOTION_MIN_ACCURACY, 0.98);
   assert.equal(trainer.TRAINER_THREADS, undefined, 'unset: the trainer uses defaultThreads(), auto');
-  assert.equal(trainer.WORKER_ID, undefined);
+  assert.equal(trainer.TRAINER_ID, undefined);
   assert.equal(trainer.LEASE_SECONDS, undefined);
   assert.equal(readTrainerConfig({ ...base, TRAINER_THREADS: '2', HEARTBEAT_SECONDS: '0.5' }).TRAINER_THREADS, 2);
   assert.throws(() => readTrainerConfig({ ...base, TRAINER_THREADS: '99' }), /TRAINER_THREADS="99": must be 'auto'/);

@@ -34,12 +34,12 @@ const asBucket = (b: FakeBucket) => b as unknown as Bucket;
 test('one holder at a time; a released lease is free at once and is not reported as a takeover', async () => {
   const fake = new FakeBucket();
   const bucket = asBucket(fake);
-  const a = await JobLease.acquire(bucket, 'job1', 'worker-a', 60_000);
+  const a = await JobLease.acquire(bucket, 'job1', 'trainer-a', 60_000);
   assert.equal(a.acquired, true);
-  const b = await JobLease.acquire(bucket, 'job1', 'worker-b', 60_000);
+  const b = await JobLease.acquire(bucket, 'job1', 'trainer-b', 60_000);
   assert.equal(b.acquired, false);
   if (!b.acquired) {
-    assert.equal(b.holder, 'worker-a');
+    assert.equal(b.holder, 'trainer-a');
     assert.ok(b.remainingMs > 50_000);
   }
   assert.ok(a.acquired);
@@ -49,36 +49,36 @@ test('one holder at a time; a released lease is free at once and is not reported
   assert.ok(doc && isLeaseFree(doc));
   assert.equal(fake.deletes, 0, 'release does not DELETE');
 
-  const c = await JobLease.acquire(bucket, 'job1', 'worker-b', 60_000);
-  assert.equal(c.acquired, true, 'the next worker takes a released lease without waiting for its expiry');
+  const c = await JobLease.acquire(bucket, 'job1', 'trainer-b', 60_000);
+  assert.equal(c.acquired, true, 'the next trainer takes a released lease without waiting for its expiry');
   assert.ok(c.acquired);
   assert.equal(c.tookOverFrom, undefined);
   const d = await readLease(bucket, 'job1');
-  assert.equal(d?.owner, 'worker-b');
+  assert.equal(d?.owner, 'trainer-b');
   assert.equal(d?.released, undefined);
   assert.equal(isLeaseFree(d!), false);
 });
 
 test('an expired lease is taken over; the old holder can neither renew nor release it', async () => {
   const bucket = asBucket(new FakeBucket());
-  const a = await JobLease.acquire(bucket, 'job2', 'worker-a', 50);
+  const a = await JobLease.acquire(bucket, 'job2', 'trainer-a', 50);
   assert.ok(a.acquired);
   await new Promise((r) => setTimeout(r, 80));
-  const b = await JobLease.acquire(bucket, 'job2', 'worker-b', 60_000);
+  const b = await JobLease.acquire(bucket, 'job2', 'trainer-b', 60_000);
   assert.ok(b.acquired);
-  assert.equal(b.tookOverFrom, 'worker-a');
-  await assert.rejects(a.lease.renew(), /lost the lease on job job2: now held by worker-b/);
+  assert.equal(b.tookOverFrom, 'trainer-a');
+  await assert.rejects(a.lease.renew(), /lost the lease on job job2: now held by trainer-b/);
   assert.equal(await a.lease.release(), false, "a stale release does not free the new holder's lease");
   const doc = await readLease(bucket, 'job2');
-  assert.equal(doc?.owner, 'worker-b');
+  assert.equal(doc?.owner, 'trainer-b');
   assert.equal(isLeaseFree(doc!), false);
-  const c = await JobLease.acquire(bucket, 'job2', 'worker-c', 60_000);
+  const c = await JobLease.acquire(bucket, 'job2', 'trainer-c', 60_000);
   assert.equal(c.acquired, false);
 });
 
 test('renew extends the lease; release after renew uses the renewed ETag', async () => {
   const bucket = asBucket(new FakeBucket());
-  const a = await JobLease.acquire(bucket, 'job3', 'worker-a', 1_000);
+  const a = await JobLease.acquire(bucket, 'job3', 'trainer-a', 1_000);
   assert.ok(a.acquired);
   const before = Date.parse((await readLease(bucket, 'job3'))!.expiresAt);
   await new Promise((r) => setTimeout(r, 20));
@@ -90,7 +90,7 @@ test('renew extends the lease; release after renew uses the renewed ETag', async
 
 test('racing acquirers of a released lease: exactly one wins', async () => {
   const bucket = asBucket(new FakeBucket());
-  const a = await JobLease.acquire(bucket, 'job4', 'worker-a', 60_000);
+  const a = await JobLease.acquire(bucket, 'job4', 'trainer-a', 60_000);
   assert.ok(a.acquired);
   await a.lease.release();
   const results = await Promise.all(['w1', 'w2', 'w3', 'w4'].map((w) => JobLease.acquire(bucket, 'job4', w, 60_000)));
