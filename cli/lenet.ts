@@ -44,7 +44,7 @@ program
   .option('--batch-size <n>', `batch size (default ${DEFAULTS.batchSize})`, number('int'))
   .option('--learning-rate <x>', `Adam (peak) learning rate (default ${DEFAULTS.learningRate})`, number('float'))
   .addOption(
-    new Option('--lr-schedule <name>', `learning-rate schedule (default ${DEFAULTS.lrSchedule}; constant is the seed recipe's)`).choices(
+    new Option('--lr-schedule <name>', `learning-rate schedule (default ${DEFAULTS.lrSchedule}; constant is the keras recipe's)`).choices(
       LR_SCHEDULES,
     ),
   )
@@ -52,7 +52,7 @@ program
   .option('--validation-split <x>', `fraction held out for validation (default ${DEFAULTS.validationSplit})`, number('float'))
   .option('--normalize-inputs', 'train on standardised pixels (the served model still takes raw ones)')
   .option('--label-smoothing <x>', 'smooth the one-hot labels by x, 0 to 0.5 (default 0)', number('float'))
-  .option('--seed <n>', `seed for weights and data order (default ${DEFAULTS.seed})`, number('int'))
+  .option('--seed <n>', `random seed for weights and data order (default ${DEFAULTS.seed})`, number('int'))
   .option('--train-subset <n>', 'train on the first N images only', number('int'))
   .option('--test-subset <n>', 'evaluate on the first N test images only', number('int'))
   .option('--dataset-prefix <prefix>', `S3 prefix of the IDX dataset (default ${DEFAULTS.datasetPrefix})`)

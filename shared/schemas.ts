@@ -16,11 +16,11 @@ export const TrainingParams = z.strictObject({
   batchSize: z.number().int().min(1).max(1024).default(32),
   /**
    * Adam's (peak) rate. 0.0005 with the cosine schedule ends higher than 0.001 (Keras' default, the
-   * seed recipe's) in every run so far: docs/benchmarks.md, the recipes table.
+   * Keras recipe's) in every run so far: docs/benchmarks.md, the recipes table.
    */
   learningRate: z.number().positive().max(1).default(0.0005),
   /**
-   * `constant` is the seed recipe (Adam at a fixed rate). `cosine` decays the rate
+   * `constant` is the Keras recipe's (Adam at a fixed rate). `cosine` decays the rate
    * to 1% of its start over the run, which closes the gap to 99% test accuracy. `onecycle`
    * (for short runs with large batches) changes the rate every batch: a linear warm-up from 10%
    * to the peak `learningRate` over the first quarter of the run, then cosine decay to 1%.
@@ -38,7 +38,7 @@ export const TrainingParams = z.strictObject({
    * plain cross-entropy (smoothed on the 'layers' route, as Keras reports it).
    */
   labelSmoothing: z.number().min(0).max(0.5).optional(),
-  /** Data augmentation: shift each training image by up to N pixels per axis. 0 is the seed recipe. */
+  /** Data augmentation: shift each training image by up to N pixels per axis. 0 is the Keras recipe's. */
   augmentShift: z.number().int().min(0).max(4).default(2),
   validationSplit: z.number().min(0).max(0.5).default(0.1),
   seed: z
