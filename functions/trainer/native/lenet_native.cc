@@ -204,6 +204,17 @@ struct Trainer {
 
   static bool isRef(const char *impl) { return std::strncmp(impl, "ref", 3) == 0; }
 
+  // The first "jit:" implementation oneDNN offers, else its first choice: for the backward-data
+  // convolutions, oneDNN 3.x ranks a brgemm-based one first that is slower at these shapes.
+  template <typename Make>
+  static auto preferJit(Make make) -> decltype(make()) {
+    auto pd = make();
+    do {
+      if (std::strncmp(pd.impl_info_str(), "jit:", 4) == 0) return pd;
+    } while (pd.next_impl());
+    return make();
+  }
+
   // A backward primitive with the weights in the master layout (no per-step reorder), unless oneDNN
   // refuses that layout or has only a reference kernel for it: then in the layout it prefers.
   template <typename Make>
@@ -289,7 +300,9 @@ struct Trainer {
                                 {DNNL_ARG_DIFF_WEIGHTS, gradFor(net, p, wpd.diff_weights_desc())},
                                 {DNNL_ARG_DIFF_BIAS, params[p + 1].g}});
       if (dataGrad) {
-        auto makeBwd = [&](const memory::desc &wmd) { return api::convBwdData(eng, dSrc.get_desc(), wmd, dDst.get_desc(), fpd); };
+        auto makeBwd = [&](const memory::desc &wmd) {
+          return preferJit([&]() { return api::convBwdData(eng, dSrc.get_desc(), wmd, dDst.get_desc(), fpd); });
+        };
         convolution_backward_data::primitive_desc dpd = preferMaster(makeBwd, params[p].md, anyW(p));
         note((std::string(name) + " bwd-data").c_str(), dpd.impl_info_str());
         WeightUse wb = weightFor(net, p, dpd.weights_desc());
