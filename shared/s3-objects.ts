@@ -53,7 +53,16 @@ export class Bucket {
    * `ifMatch: etag` replaces it only if nobody changed it since that ETag was read. Atomic on S3.
    */
   async putJsonIf(key: string, value: unknown, cond: { ifNoneMatch?: '*'; ifMatch?: string }): Promise<ConditionalResult> {
-    const body = Buffer.from(JSON.stringify(value, null, 2));
+    return this.putBytesIf(key, Buffer.from(JSON.stringify(value, null, 2)), cond, 'application/json');
+  }
+
+  /** putJsonIf for raw bytes. */
+  async putBytesIf(
+    key: string,
+    body: Uint8Array,
+    cond: { ifNoneMatch?: '*'; ifMatch?: string },
+    contentType = 'application/octet-stream',
+  ): Promise<ConditionalResult> {
     return this.call(`conditional PUT ${key}`, async () => {
       try {
         const out = await this.s3.send(
@@ -61,7 +70,7 @@ export class Bucket {
             Bucket: this.name,
             Key: key,
             Body: body,
-            ContentType: 'application/json',
+            ContentType: contentType,
             IfNoneMatch: cond.ifNoneMatch,
             IfMatch: cond.ifMatch,
           }),

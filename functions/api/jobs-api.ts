@@ -4,8 +4,16 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { HttpError } from '../../shared/http';
 import { jobIdAt, JobStore } from '../../shared/job-store';
-import { DATASET_FILES, datasetKey, jobIndexKeys, modelKeys, parseFinalModelMarker, PREFIXES } from '../../shared/bucket-layout';
-import { jobProblems, type DatasetCounts } from '../../shared/job-limits';
+import {
+  DATASET_FILES,
+  datasetKey,
+  DEFAULT_DATASET_PREFIX,
+  jobIndexKeys,
+  modelKeys,
+  parseFinalModelMarker,
+  PREFIXES,
+} from '../../shared/bucket-layout';
+import { jobProblems, MNIST_COUNTS, type DatasetCounts } from '../../shared/job-limits';
 import type { CheckpointInfo } from '../../shared/model-store';
 import { promoteIfBetter, readLatestPointer, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
@@ -86,6 +94,8 @@ export class JobsApi {
     const keys = new Set(await this.bucket.listKeys(prefix));
     const found = (f: string) => [datasetKey(prefix, f), datasetKey(prefix, `${f}.gz`)].find((k) => keys.has(k));
     const missing = Object.values(DATASET_FILES).filter((f) => !found(f));
+    // The trainer seeds MNIST there on the first job (functions/trainer/seed-dataset.ts).
+    if (prefix === DEFAULT_DATASET_PREFIX && missing.length > 0) return MNIST_COUNTS;
     if (missing.length > 0) {
       throw new HttpError(
         400,

