@@ -133,6 +133,8 @@ export class LenetStack extends Stack {
       bucket,
       queue,
       promotionMinAccuracy,
+      // Locally only the ECS mode runs the service; otherwise the host-process trainer takes the jobs.
+      trainerService: !local || props.localEcs ? this.trainer.service : undefined,
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {

@@ -6,7 +6,8 @@ import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import { bucketWildcardAcks, grantBucketAccess, operatorPolicies } from './access';
 import { acknowledge, refOf } from './nag';
 import { Construct } from 'constructs';
@@ -23,6 +24,11 @@ export interface ServiceApiProps {
   readonly queue: sqs.IQueue;
   /** Least test accuracy for `POST /models/promote` (the trainer gets the same). */
   readonly promotionMinAccuracy: number;
+  /**
+   * The trainer's ECS service: POST /jobs raises its desired count from 0 to 1 so a job does not wait
+   * for the queue-depth alarm. The api function may describe and update this one service only.
+   */
+  readonly trainerService?: ecs.FargateService;
   /**
    * How often the predict function re-checks the served-model pointer.
    * @default DEFAULT_MODEL_REFRESH_SECONDS (shared/settings.ts)
@@ -183,6 +189,9 @@ export class ServiceApi extends Construct {
         [ENV.bucketName]: props.bucket.bucketName,
         [ENV.queueUrl]: props.queue.queueUrl,
         [ENV.promotionMinAccuracy]: String(props.promotionMinAccuracy),
+        ...(props.trainerService
+          ? { [ENV.trainerCluster]: props.trainerService.cluster.clusterName, [ENV.trainerService]: props.trainerService.serviceName }
+          : {}),
       },
       // The page is built here, at synth, and enters the bundle as string constants (functions/api/page.ts).
       bundling: { ...bundling(false), define: pageDefines() },
@@ -190,6 +199,15 @@ export class ServiceApi extends Construct {
     });
     grantBucketAccess(props.bucket, 'api', this.apiFunction);
     props.queue.grantSendMessages(this.apiFunction);
+    if (props.trainerService) {
+      this.apiFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'StartTrainer',
+          actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
+          resources: [props.trainerService.serviceArn],
+        }),
+      );
+    }
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention, removalPolicy });
     const rate = props.throttlingRateLimit ?? 50;

@@ -1,3 +1,4 @@
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
@@ -38,6 +39,10 @@ export function makeS3Client(t?: ClientTuning): S3Client {
 export function makeSqsClient(t?: ClientTuning): SQSClient {
   // Without an explicit endpoint the SQS client sends calls to the host inside the QueueUrl.
   return new SQSClient({ ...(customEndpoint() ? { endpoint: process.env.AWS_ENDPOINT_URL } : {}), ...tuning(t) });
+}
+
+export function makeEcsClient(): ECSClient {
+  return new ECSClient({});
 }
 
 export function requireEnv(name: string): string {

@@ -25,6 +25,8 @@ export const ENV = {
   modelRefreshSeconds: 'MODEL_REFRESH_SECONDS',
   visibilityTimeoutSeconds: 'VISIBILITY_TIMEOUT_SECONDS',
   maxReceives: 'MAX_RECEIVES',
+  trainerCluster: 'TRAINER_CLUSTER',
+  trainerService: 'TRAINER_SERVICE',
 } as const;
 
 /**

@@ -1,6 +1,6 @@
 /** REST API for jobs and models, and the web page: the `api` routes of shared/routes.ts. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { makeS3Client, makeSqsClient } from '../../shared/aws';
+import { makeEcsClient, makeS3Client, makeSqsClient } from '../../shared/aws';
 import { COMMON_HEADERS, errorResponse, HttpError, json, parseJsonBody } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
@@ -10,18 +10,31 @@ import { readApiConfig } from './config';
 import { JobsApi, PromoteRequest } from './jobs-api';
 import { PAGE_HEADERS as PAGE_SECURITY_HEADERS, PAGE_HTML } from './page';
 import { readSummary } from './summary';
+import { type TrainerService, wakeTrainer } from './wake-trainer';
 
 const logger = makeLogger('api');
 let api: JobsApi | undefined;
 let bucket: Bucket | undefined;
+let trainer: TrainerService | undefined;
 
 function getApi(): JobsApi {
   if (!api) {
     const config = readApiConfig();
     bucket = new Bucket(makeS3Client(), config.BUCKET_NAME);
     api = new JobsApi(bucket, makeSqsClient(), config.QUEUE_URL, { minAccuracy: config.PROMOTION_MIN_ACCURACY });
+    if (config.TRAINER_CLUSTER && config.TRAINER_SERVICE) trainer = { cluster: config.TRAINER_CLUSTER, service: config.TRAINER_SERVICE };
   }
   return api;
+}
+
+/** The job is queued whatever happens here: scaling on queue depth still starts a task, later. */
+async function startTrainer(jobId: string): Promise<void> {
+  try {
+    const result = await wakeTrainer(makeEcsClient(), trainer);
+    if (result === 'started') logger.info('started a trainer task (desired count 0 -> 1)', { jobId });
+  } catch (err) {
+    logger.warn('could not start a trainer task; the queue-depth alarm will', { jobId, error: String(err) });
+  }
 }
 
 export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
@@ -49,6 +62,7 @@ const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
   'POST /jobs': async (event, _params, api) => {
     const status = await api.submit(parseJsonBody(event, TrainingParams, '', JSON_ONLY));
     logger.info('job submitted', { jobId: status.jobId, params: status.params });
+    await startTrainer(status.jobId);
     return json(202, status);
   },
   'GET /jobs': async (event, _params, api) => {

@@ -10,6 +10,7 @@ import { defaultThreads, readTrainerConfig } from './config';
 import { JobConsumer } from './job-consumer';
 import { loadNativeAddon } from './native/native-step';
 import { makeTrainerMetrics } from './metrics';
+import { STARTUP_PROTECTION_MINUTES, setTaskProtection } from './task-protection';
 
 const logger = makeLogger('trainer');
 
@@ -52,6 +53,11 @@ async function main() {
     metrics: makeTrainerMetrics(),
   });
   logger.info('trainer ready', { trainerId: consumer.trainerId });
+  // A task started for a job (POST /jobs sets the desired count) must outlive the queue-depth alarm,
+  // which may still say "0 jobs" for minutes, until it takes the job; the job's heartbeat then protects it.
+  setTaskProtection(true, STARTUP_PROTECTION_MINUTES).catch((err) =>
+    logger.warn('start-up task protection failed', { error: String(err) }),
+  );
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (consumer.isStopping) process.exit(130);

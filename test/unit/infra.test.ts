@@ -613,6 +613,32 @@ for (const local of [false, true]) {
       });
     }
 
+    it(`POST /jobs starts the trainer: ${local ? 'not in local mode (the host-process trainer takes the jobs)' : 'the api function may describe and update the trainer service only, named in its env'}`, () => {
+      const ecsStatements = Object.values(s.template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+        (p.Properties.PolicyDocument.Statement as any[])
+          .filter((st) => [st.Action].flat().some((a: string) => /^ecs:(\*|Update|Describe|.*\*)/.test(a)))
+          .map((st) => ({ roles: JSON.stringify(p.Properties.Roles), st })),
+      );
+      const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
+      const apiEcs = ecsStatements.filter((e) => e.roles.includes(apiRole)).map((e) => e.st);
+      const env = (s.template.toJSON().Resources as Resources)[s.stack.getLogicalId(s.stack.api.apiFunction.node.defaultChild as any)]
+        .Properties.Environment.Variables;
+      if (local) {
+        assert.deepEqual(apiEcs, []);
+        assert.equal(env.TRAINER_SERVICE, undefined);
+        return;
+      }
+      const serviceId = s.stack.getLogicalId(s.stack.trainer.service.node.defaultChild as any);
+      assert.deepEqual(apiEcs, [
+        { Sid: 'StartTrainer', Effect: 'Allow', Action: ['ecs:DescribeServices', 'ecs:UpdateService'], Resource: { Ref: serviceId } },
+      ]);
+      assert.deepEqual(env.TRAINER_SERVICE, { 'Fn::GetAtt': [serviceId, 'Name'] });
+      assert.ok(JSON.stringify(env.TRAINER_CLUSTER).includes(s.stack.getLogicalId(s.stack.trainer.cluster.node.defaultChild as any)));
+      // No other role may change the service's count.
+      for (const e of ecsStatements.filter((x) => !x.roles.includes(apiRole)))
+        assert.ok(![e.st.Action].flat().includes('ecs:UpdateService'), JSON.stringify(e.st));
+    });
+
     it('cdk-nag AwsSolutions: no unacknowledged errors or warnings', () => {
       const findings = nagFindings(s);
       assert.deepEqual(findings, []);
