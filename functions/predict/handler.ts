@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { makeS3Client } from '../../shared/aws';
 import { initBackend } from '../../shared/backend';
 import { errorResponse, HttpError, json } from '../../shared/http';
+import { checkMissingKeyReads } from '../../shared/access-probe';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { readPredictConfig } from './config';
@@ -27,7 +28,10 @@ export async function handler(event: APIGatewayProxyEvent, context?: Context): P
     await ready;
     if (!cache) {
       const config = readPredictConfig();
-      cache = new ModelCache(new Bucket(makeS3Client(), config.BUCKET_NAME), config.MODEL_REFRESH_SECONDS);
+      const s3 = makeS3Client();
+      cache = new ModelCache(new Bucket(s3, config.BUCKET_NAME), config.MODEL_REFRESH_SECONDS);
+      // Once per container, not awaited: a 403 for a missing key is logged as one error naming the List statement.
+      void checkMissingKeyReads(s3, config.BUCKET_NAME, 'predict', (message, extra) => logger.error(message, extra));
     }
     const served = await cache.get();
     if (!served)

@@ -4,6 +4,7 @@
  */
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { initTrainingBackend } from './training-backend';
+import { checkMissingKeyReads } from '../../shared/access-probe';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { defaultThreads, readTrainerConfig } from './config';
@@ -21,6 +22,8 @@ async function main() {
     deadlineMs: retrySeconds * 1000,
     onRetry: ({ what, attempt, delayMs, error }) => logger.warn('retrying', { what, attempt, delayMs, error: String(error) }),
   });
+  // A missing key must read as 404, not 403: say once, now, if the List statement does not cover it.
+  void checkMissingKeyReads(bucket.s3, bucket.name, 'trainer', (message, extra) => logger.error(message, extra));
   const queueUrl = config.QUEUE_URL;
   const backend = await initTrainingBackend(config.TFJS_BACKEND);
   const minAccuracy = config.PROMOTION_MIN_ACCURACY;
