@@ -3,9 +3,10 @@ import { CloudFormationClient, DescribeStacksCommand, type DescribeStacksCommand
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
-import type { JobStatus, LatestModel, TrainingParamsInput } from '../shared/schemas';
+import type { TrainingParamsInput } from '../shared/schemas';
 import { emulatorApiUrl, STACK_NAME, StackOutput } from '../shared/stack';
 import { matchRoute } from '../shared/routes';
+import type { JobStatus, LatestModel } from '../shared/documents';
 
 /** An error the API answered with; its message is the API's own `error` text. */
 export class ApiError extends Error {

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
-import type { JobStatus } from '../shared/schemas';
 import type { ApiClient } from './api-client';
+import type { JobStatus } from '../shared/documents';
 
 const fmt = (x: number | undefined, digits = 4) => (x === undefined ? '-' : x.toFixed(digits));
 

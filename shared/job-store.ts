@@ -1,8 +1,9 @@
 import { objectOps, putFenced, updateFenced } from './fenced-write';
 import type { Bucket } from './s3-objects';
-import type { JobProgress, JobStatus, TrainingParams } from './schemas';
+import type { TrainingParams } from './schemas';
 
 import { isJobStatusKey, jobIndexKeys, jobKeys, PREFIXES } from './bucket-layout';
+import type { JobProgress, JobStatus } from './documents';
 
 export const jobKey = jobKeys.status;
 export const progressKey = jobKeys.progress;

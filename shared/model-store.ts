@@ -5,50 +5,10 @@ import { modelKeys, parseCheckpointMarker, type CheckpointRef } from './bucket-l
 import { objectOps, putFenced } from './fenced-write';
 import type { InputNormalization } from './input-normalization';
 import type { Bucket } from './s3-objects';
-import type { EpochMetrics } from './schemas';
+import type { CheckpointInfo, TrainPosition } from './documents';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
-
-/** Metadata written into every checkpoint's marker. */
-export interface CheckpointInfo {
-  jobId: string;
-  epoch: number;
-  backend: string;
-  /** The training step's route (functions/trainer/stepper.ts), when known. */
-  route?: string;
-  metrics?: EpochMetrics;
-  /** Every complete epoch's metrics up to this checkpoint: a resume restores them even when the job record missed the last update. */
-  history?: EpochMetrics[];
-  testAccuracy?: number;
-  testLoss?: number;
-  /** Test images testAccuracy was measured on. */
-  testImages?: number;
-  /** True only when those were all of the dataset's test images; nothing else is ever served. */
-  fullTestSet?: boolean;
-  createdAt: string;
-  /** Set when the weights expect standardised pixels (a checkpoint of a normalizeInputs job; never a final model). */
-  inputNormalization?: InputNormalization;
-  /** For a mid-epoch checkpoint: where in the epoch it was taken, with the epoch's running sums. */
-  position?: TrainPosition;
-  /** The lease fence of the trainer that wrote it (absent in checkpoints written before fencing). */
-  fence?: number;
-  /**
-   * SHA-256 (hex) of model.json and weights.bin as this marker committed them. A loader checks them,
-   * so a checkpoint whose files were rewritten after its marker (by a newer owner, half done) is never
-   * loaded as a mix. Absent in checkpoints written before fencing.
-   */
-  files?: Record<string, string>;
-}
-
-/** A point inside training: `epoch` epochs complete and `batch` batches of the next one done. */
-export interface TrainPosition {
-  epoch: number;
-  batch: number;
-  /** The running sums of the partly done epoch, so its metrics come out as if it had not stopped. */
-  lossSum: number;
-  correct: number;
-}
 
 /** A checkpoint's files were not the ones its marker committed (see CheckpointInfo.files). */
 export class TornCheckpointError extends Error {

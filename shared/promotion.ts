@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { modelKeys } from './bucket-layout';
-import type { CheckpointInfo } from './model-store';
 import type { Bucket } from './s3-objects';
-import type { LatestModel } from './schemas';
+import type { CheckpointInfo, LatestModel } from './documents';
 
 export interface PromotionPolicy {
   /** Minimum test accuracy a model needs to be served. Default 0.98. */

@@ -14,10 +14,10 @@ import {
   PREFIXES,
 } from '../../shared/bucket-layout';
 import { jobProblems, MNIST_COUNTS, type DatasetCounts } from '../../shared/job-limits';
-import type { CheckpointInfo } from '../../shared/model-store';
 import { promoteIfBetter, readLatestPointer, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
-import { JobId, type TrainingParams, type JobMessage, type JobStatus, type LatestModel } from '../../shared/schemas';
+import { JobId, type TrainingParams, type JobMessage } from '../../shared/schemas';
+import type { CheckpointInfo, JobStatus, LatestModel } from '../../shared/documents';
 
 export interface ModelSummary {
   jobId: string;

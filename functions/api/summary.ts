@@ -6,7 +6,7 @@
 import { JobStore } from '../../shared/job-store';
 import { readLatestPointer } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
-import type { EpochMetrics, JobState, JobStatus } from '../../shared/schemas';
+import type { EpochMetrics, JobState, JobStatus } from '../../shared/documents';
 
 /** One epoch of a curve: train and validation loss and accuracy, nothing about how it was trained. */
 export interface PublicEpoch {

@@ -4,7 +4,7 @@ import { disposeModel } from '../../shared/model';
 import { loadModel } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import type { Bucket } from '../../shared/s3-objects';
-import type { LatestModel } from '../../shared/schemas';
+import type { LatestModel } from '../../shared/documents';
 
 export interface ServedModel {
   model: tfl.LayersModel;

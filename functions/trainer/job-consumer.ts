@@ -14,12 +14,13 @@ import { JobStore, queuedStatus } from '../../shared/job-store';
 import { JobLease, LeaseLostError } from './lease';
 import { withRetry } from '../../shared/retry';
 import type { Bucket } from '../../shared/s3-objects';
-import { JobMessage, JobId, TrainingParams, describeZodError, type JobStatus } from '../../shared/schemas';
+import { JobMessage, JobId, TrainingParams, describeZodError } from '../../shared/schemas';
 import { noMetrics, type TrainerMetrics } from './metrics';
 import type { PromotionPolicy } from '../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
 import { dispositionAfterFailure } from './disposition';
 import { JobHeartbeat } from './heartbeat';
+import type { JobStatus } from '../../shared/documents';
 
 export interface JobConsumerOptions {
   sqs: SQSClient;

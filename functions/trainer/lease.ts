@@ -1,7 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { jobKeys } from '../../shared/bucket-layout';
-import type { Bucket } from '../../shared/s3-objects';
-
 /**
  * A job lease: `jobs/<jobId>.lease` in the bucket says which trainer is training a job and until when.
  *
@@ -26,19 +22,10 @@ import type { Bucket } from '../../shared/s3-objects';
  * Expiry uses the trainers' wall clocks: they must agree to well within the lease time (NTP on
  * Fargate keeps them within milliseconds).
  */
-export interface LeaseDoc {
-  jobId: string;
-  owner: string;
-  token: string;
-  /** The owner's fencing token: grows with every new owner. Absent in leases written before fencing (read as 0). */
-  fence?: number;
-  messageId?: string;
-  acquiredAt: string;
-  expiresAt: string;
-  /** Set by release(): the lease is free from `releasedAt` on, whatever `expiresAt` says. */
-  released?: boolean;
-  releasedAt?: string;
-}
+import { randomUUID } from 'node:crypto';
+import { jobKeys } from '../../shared/bucket-layout';
+import type { Bucket } from '../../shared/s3-objects';
+import type { LeaseDoc } from '../../shared/documents';
 
 /** True when nobody holds the lease any more: given up by its holder, or past its expiry. */
 export function isLeaseFree(doc: LeaseDoc, now = Date.now()): boolean {

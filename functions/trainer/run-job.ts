@@ -3,16 +3,17 @@ import { loadDatasetFromS3 } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { JobStore } from '../../shared/job-store';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { loadResumePoint, saveCheckpoint, type CheckpointInfo } from '../../shared/model-store';
+import { loadResumePoint, saveCheckpoint } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
-import type { EpochMetrics, JobMessage } from '../../shared/schemas';
+import type { JobMessage } from '../../shared/schemas';
 import { evaluate } from './evaluate';
 import { seedDefaultDataset } from './seed-dataset';
 import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
 import { train, type TrainHooks } from './train';
 import type { TrainerMetrics } from './metrics';
+import type { CheckpointInfo, EpochMetrics } from '../../shared/documents';
 
 export interface JobContext {
   bucket: Bucket;

@@ -13,10 +13,11 @@ import { initTrainingBackend } from './training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { describeZodError, TrainingParams, type EpochMetrics } from '../../shared/schemas';
+import { describeZodError, TrainingParams } from '../../shared/schemas';
 import { evaluate } from './evaluate';
 import { MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
 import { train } from './train';
+import type { EpochMetrics } from '../../shared/documents';
 
 const { values } = parseArgs({
   options: {

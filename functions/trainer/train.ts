@@ -1,13 +1,13 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from '../../shared/idx';
-import type { TrainPosition } from '../../shared/model-store';
 import { setLearningRate } from '../../shared/model';
-import type { EpochMetrics, TrainingParams } from '../../shared/schemas';
+import type { TrainingParams } from '../../shared/schemas';
 import { defaultThreads } from './config';
 import { batchArrays, seededRandom, shuffledIndices, splitValidation } from './data';
 import { evaluate } from './evaluate';
 import { learningRateFor } from './schedule';
 import { createStepper, type StepMode } from './stepper';
+import type { EpochMetrics, TrainPosition } from '../../shared/documents';
 
 // The loop's parts, re-exported so existing importers of './train' keep working.
 export { defaultThreads } from './config';

@@ -17,11 +17,11 @@ import { AttachUserPolicyCommand, CreateAccessKeyCommand, CreateUserCommand, IAM
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { JobStore } from '../../shared/job-store';
 import { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import { JobsApi } from '../../functions/api/jobs-api';
 import { ApiClient } from '../../cli/api-client';
 import { deployStack, emulatorEnv, emulatorInfo, startEmulator, stopEmulator } from '../../local/emulator';
 import { startAuthEmulator } from '../helpers/auth-emulator';
+import type { JobStatus } from '../../shared/documents';
 
 const { values } = parseArgs({
   options: {

@@ -24,7 +24,8 @@ import { makeS3Client } from '../../shared/aws';
 import { JobStore } from '../../shared/job-store';
 import { RECIPES, type RecipeName } from '../../shared/recipes';
 import { Bucket } from '../../shared/s3-objects';
-import type { JobStatus, TrainingParams } from '../../shared/schemas';
+import type { TrainingParams } from '../../shared/schemas';
+import type { JobStatus } from '../../shared/documents';
 
 const { values } = parseArgs({
   options: {

@@ -9,9 +9,9 @@ import { mnistDataDir } from '../../shared/dataset';
 import { DATASET_FILES } from '../../shared/bucket-layout';
 import type { JobStore } from '../../shared/job-store';
 import type { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import type { ApiClient } from '../../cli/api-client';
 import { startLocalTrainer } from '../../local/local-trainer';
+import type { JobStatus } from '../../shared/documents';
 
 export interface Trainer {
   child: ChildProcess;

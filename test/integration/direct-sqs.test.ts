@@ -10,11 +10,12 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { makeSqsClient } from '../../shared/aws';
 import { JobStore } from '../../shared/job-store';
 import type { Bucket } from '../../shared/s3-objects';
-import { TrainingParams, type JobStatus } from '../../shared/schemas';
+import { TrainingParams } from '../../shared/schemas';
 import { METRICS } from '../../shared/settings';
 import { DEFAULT_DATASET_PREFIX } from '../../shared/bucket-layout';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import { queueCounts, spawnTrainer, stopTrainer, uploadSmallMnist, waitFor, type Trainer } from '../helpers/trainer';
+import type { JobStatus } from '../../shared/documents';
 
 useEmulator();
 

@@ -5,7 +5,7 @@ import { makeSqsClient } from '../../shared/aws';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { JobStore, progressKey } from '../../shared/job-store';
 import { makeLogger } from '../../shared/log';
-import { loadModel, type CheckpointInfo } from '../../shared/model-store';
+import { loadModel } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import { readLatestPointer } from '../../shared/promotion';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
@@ -13,10 +13,10 @@ import { MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normal
 import { disposeModel } from '../../shared/model';
 import { evaluate } from '../../functions/trainer/evaluate';
 import type { Bucket } from '../../shared/s3-objects';
-import type { JobProgress } from '../../shared/schemas';
 import { JobConsumer, type JobConsumerOptions } from '../../functions/trainer/job-consumer';
 import { uploadMnist } from '../../cli/upload-mnist';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
+import type { CheckpointInfo, JobProgress } from '../../shared/documents';
 
 useEmulator();
 

@@ -27,13 +27,14 @@ import { buildLeNet5, disposeModel } from '../../shared/model';
 import { saveCheckpoint } from '../../shared/model-store';
 import { promoteIfBetter } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
-import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
+import { TrainingParams } from '../../shared/schemas';
 import { train } from '../../functions/trainer/train';
 import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { imageToMnist } from '../../functions/predict/image';
 import { PAGE_CSP } from '../../functions/api/page';
 import { deployStack } from '../../local/emulator';
 import { useEmulator, emulatorReady } from '../helpers/aws';
+import type { EpochMetrics } from '../../shared/documents';
 
 let apiUrl: string;
 let bucket: Bucket;

@@ -9,11 +9,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { JobStore, jobKey, progressKey } from '../../shared/job-store';
 import { readLease } from '../../functions/trainer/lease';
-import type { CheckpointInfo } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import { objectOps } from '../../shared/fenced-write';
 import type { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import {
   FAST_TRAINER_ENV,
@@ -27,6 +25,7 @@ import {
   waitFor,
   type Trainer,
 } from '../helpers/trainer';
+import type { CheckpointInfo, JobStatus } from '../../shared/documents';
 
 useEmulator();
 

@@ -18,7 +18,6 @@ import { saveCheckpoint } from '../../shared/model-store';
 import { modelKeys, DATASET_FILES } from '../../shared/bucket-layout';
 import { promoteIfBetter, readLatestPointer } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import {
@@ -33,6 +32,7 @@ import {
   waitFor,
   type Trainer,
 } from '../helpers/trainer';
+import type { JobStatus } from '../../shared/documents';
 
 useEmulator();
 

@@ -9,10 +9,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobStore } from '../../shared/job-store';
 import { readLease } from '../../functions/trainer/lease';
-import type { CheckpointInfo } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import type { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import { emulatorUrl } from '../../local/emulator';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import { TcpProxy } from '../helpers/tcp-proxy';
@@ -29,6 +27,7 @@ import {
   waitFor,
   type Trainer,
 } from '../helpers/trainer';
+import type { CheckpointInfo, JobStatus } from '../../shared/documents';
 
 useEmulator();
 

@@ -14,10 +14,8 @@ import assert from 'node:assert/strict';
 import { readLease } from '../../functions/trainer/lease';
 import { EMULATOR_REGION, emulatorUrl } from '../../local/emulator';
 import { JobStore } from '../../shared/job-store';
-import type { CheckpointInfo } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import type { Bucket } from '../../shared/s3-objects';
-import type { JobStatus, LatestModel } from '../../shared/schemas';
 import { freshBucket, freshQueue, useEmulator, emulatorReady } from '../helpers/aws';
 import { docker, dockerUnavailable, removeContainers, runContainer, type Container } from '../helpers/docker';
 import {
@@ -31,6 +29,7 @@ import {
   uploadSmallMnist,
   waitFor,
 } from '../helpers/trainer';
+import type { CheckpointInfo, JobStatus, LatestModel } from '../../shared/documents';
 
 const IMAGE = 'lenet-trainer:local';
 const skip = dockerUnavailable();

@@ -17,13 +17,13 @@ import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { DATASET_FILES, DEFAULT_DATASET_PREFIX } from '../../shared/bucket-layout';
 import { JobStore } from '../../shared/job-store';
 import { Bucket } from '../../shared/s3-objects';
-import type { JobStatus } from '../../shared/schemas';
 import { deployStack, emulatorEnv, emulatorGap, localApiUrl, type StackOutputs } from '../../local/emulator';
 import { startLocalTrainer } from '../../local/local-trainer';
 import { AWS_CLI_BIN, ensureAwsCli } from '../../local/aws-cli';
 import { digitPng } from '../helpers/images';
 import { useEmulator, emulatorReady } from '../helpers/aws';
 import { jobFinished, waitFor } from '../helpers/trainer';
+import type { JobStatus } from '../../shared/documents';
 
 useEmulator();
 const skip = emulatorGap('lambda');

@@ -6,7 +6,7 @@ import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
+import { TrainingParams } from '../../shared/schemas';
 import { adamUpdate, fastTrainerSupported, lenetGradients } from '../../functions/trainer/lenet-step';
 import { createStepper } from '../../functions/trainer/stepper';
 import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
@@ -14,6 +14,7 @@ import { evaluate } from '../../functions/trainer/evaluate';
 import { train } from '../../functions/trainer/train';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { maxAbsDiff } from '../helpers/numeric';
+import type { EpochMetrics } from '../../shared/documents';
 
 const data = await loadDatasetFromDir(mnistDataDir());
 

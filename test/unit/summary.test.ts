@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import { jobIndexKeys, jobKeys, modelKeys } from '../../shared/bucket-layout';
 import { jobIdAt, JobStore } from '../../shared/job-store';
 import type { Bucket } from '../../shared/s3-objects';
-import type { JobStatus, LatestModel } from '../../shared/schemas';
 import { PAGE_CSP, PAGE_HTML } from '../../functions/api/page';
 import { readSummary } from '../../functions/api/summary';
+import type { JobStatus, LatestModel } from '../../shared/documents';
 
 /** An in-memory bucket with what the summary reads (getJson, listPage), counting the calls. */
 function memoryBucket(objects: Record<string, unknown>) {

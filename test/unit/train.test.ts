@@ -5,11 +5,12 @@ import { initTrainingBackend } from '../../functions/trainer/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5 } from '../../shared/model';
-import { TrainingParams, type EpochMetrics } from '../../shared/schemas';
+import { TrainingParams } from '../../shared/schemas';
 import { batchTensors, shuffledIndices } from '../../functions/trainer/data';
 import { evaluate } from '../../functions/trainer/evaluate';
 import { learningRateFor } from '../../functions/trainer/schedule';
 import { train } from '../../functions/trainer/train';
+import type { EpochMetrics } from '../../shared/documents';
 
 test('one epoch on 8,000 real MNIST images on the portable backend reaches >= 90% on the 10,000 test images', async () => {
   const backend = await initTrainingBackend('wasm');

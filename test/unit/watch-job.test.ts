@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { JobStatus } from '../../shared/schemas';
 import { describeMetrics, describePosition, epochsDone } from '../../cli/watch-job';
+import type { JobStatus } from '../../shared/documents';
 
 const base: JobStatus = { jobId: 'j', status: 'RUNNING', createdAt: '', updatedAt: '', epoch: 3, totalEpochs: 20, metrics: [] };
 

@@ -1,0 +1,137 @@
+/**
+ * The documents the system stores in the bucket, typed in one place: job status and progress
+ * (jobs/), the served-model pointer (models/latest.json), checkpoint markers (checkpoints/, models/)
+ * and job leases (jobs/<id>.lease). Where each lives: shared/bucket-layout.ts.
+ */
+import type { InputNormalization } from './input-normalization';
+import type { TrainingParams } from './schemas';
+
+export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+export interface EpochMetrics {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  learningRate: number;
+  seconds: number;
+  imagesPerSecond: number;
+  backend: string;
+  /** The training step's route: 'native×auto', 'fast×2', 'layers'… (functions/trainer/stepper.ts). */
+  route?: string;
+  /** Gradient threads used for most of the epoch's steps (fast and native routes). */
+  threads?: number;
+  /** With the job parameter testEachEpoch: the test set's accuracy and loss after this epoch, and when they were known (ISO time). */
+  testAccuracy?: number;
+  testLoss?: number;
+  testedAt?: string;
+}
+
+/** Where a running job is inside its current epoch (`jobs/<jobId>.progress`, rewritten every few seconds). */
+export interface JobProgress {
+  /** The epoch being trained, 1-based. */
+  epoch: number;
+  /** Batches of it done so far, of `batches`. */
+  batch: number;
+  batches: number;
+  updatedAt: string;
+}
+
+/** The job status document kept at `jobs/<jobId>.json`. */
+export interface JobStatus {
+  jobId: string;
+  status: JobState;
+  params?: TrainingParams;
+  createdAt: string;
+  updatedAt: string;
+  epoch?: number;
+  totalEpochs?: number;
+  metrics: EpochMetrics[];
+  resumedFromEpoch?: number;
+  /** Set when the job resumed from a mid-epoch checkpoint: batches of epoch resumedFromEpoch + 1 already done. */
+  resumedFromBatch?: number;
+  backend?: string;
+  testAccuracy?: number;
+  testLoss?: number;
+  /** Test images testAccuracy was measured on, and whether they were the dataset's whole test set. */
+  testImages?: number;
+  fullTestSet?: boolean;
+  modelPrefix?: string;
+  promoted?: boolean;
+  promotion?: string;
+  reason?: string;
+  attempts?: number;
+  /** Only in GET /jobs/{id} answers, while the job is RUNNING: the current epoch's batches done. */
+  progress?: JobProgress;
+}
+
+/** The pointer at `models/latest.json` to the model the prediction Lambda serves. */
+export interface LatestModel {
+  jobId: string;
+  epoch: number;
+  modelPrefix: string;
+  testAccuracy: number;
+  /** Test images testAccuracy was measured on (always the dataset's whole test set). */
+  testImages?: number;
+  promotedAt: string;
+  /** Random id of the promotion that wrote this pointer (recognises a retried write as our own). */
+  promotionId?: string;
+}
+
+/** Metadata written into every checkpoint's marker. */
+export interface CheckpointInfo {
+  jobId: string;
+  epoch: number;
+  backend: string;
+  /** The training step's route (functions/trainer/stepper.ts), when known. */
+  route?: string;
+  metrics?: EpochMetrics;
+  /** Every complete epoch's metrics up to this checkpoint: a resume restores them even when the job record missed the last update. */
+  history?: EpochMetrics[];
+  testAccuracy?: number;
+  testLoss?: number;
+  /** Test images testAccuracy was measured on. */
+  testImages?: number;
+  /** True only when those were all of the dataset's test images; nothing else is ever served. */
+  fullTestSet?: boolean;
+  createdAt: string;
+  /** Set when the weights expect standardised pixels (a checkpoint of a normalizeInputs job; never a final model). */
+  inputNormalization?: InputNormalization;
+  /** For a mid-epoch checkpoint: where in the epoch it was taken, with the epoch's running sums. */
+  position?: TrainPosition;
+  /** The lease fence of the trainer that wrote it (absent in checkpoints written before fencing). */
+  fence?: number;
+  /**
+   * SHA-256 (hex) of model.json and weights.bin as this marker committed them. A loader checks them,
+   * so a checkpoint whose files were rewritten after its marker (by a newer owner, half done) is never
+   * loaded as a mix. Absent in checkpoints written before fencing.
+   */
+  files?: Record<string, string>;
+}
+
+/** A point inside training: `epoch` epochs complete and `batch` batches of the next one done. */
+export interface TrainPosition {
+  epoch: number;
+  batch: number;
+  /** The running sums of the partly done epoch, so its metrics come out as if it had not stopped. */
+  lossSum: number;
+  correct: number;
+}
+
+/**
+ * A job lease (functions/trainer/lease.ts): which trainer holds a job, until when, and its fence.
+ */
+export interface LeaseDoc {
+  jobId: string;
+  owner: string;
+  token: string;
+  /** The owner's fencing token: grows with every new owner. Absent in leases written before fencing (read as 0). */
+  fence?: number;
+  messageId?: string;
+  acquiredAt: string;
+  expiresAt: string;
+  /** Set by release(): the lease is free from `releasedAt` on, whatever `expiresAt` says. */
+  released?: boolean;
+  releasedAt?: string;
+}
