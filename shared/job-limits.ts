@@ -1,6 +1,8 @@
 /**
- * What a job may cost, and whether it can run at all, decided at submit time from its parameters
- * and the dataset's image counts. A job refused here never reaches the queue.
+ * What a job may cost, and whether it can run at all, from its parameters and the dataset's image
+ * counts. The trainer enforces it on every job before training (run-job.ts), which every job passes,
+ * whether it came through POST /jobs or straight to SQS; POST /jobs checks it first too, to answer 400
+ * before anything is queued.
  */
 import type { TrainingParams } from './schemas';
 
@@ -57,4 +59,18 @@ export function jobProblems(params: TrainingParams, counts: DatasetCounts): stri
     );
   }
   return problems;
+}
+
+/** A job that cannot or may not run: permanent, so it is never retried. */
+export class JobRefusedError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Job refused: ${problems.join('; ')}.`);
+    this.name = 'JobRefusedError';
+  }
+}
+
+/** Throws JobRefusedError with every reason the job cannot or may not run. */
+export function assertJobAllowed(params: TrainingParams, counts: DatasetCounts): void {
+  const problems = jobProblems(params, counts);
+  if (problems.length > 0) throw new JobRefusedError(problems);
 }

