@@ -81,7 +81,7 @@ export class JobConsumer {
   private afterLeaseCheck = (jobId: string) => (what: string) => {
     if (what !== this.stopAfterLeaseCheck) return;
     this.stopAfterLeaseCheck = undefined;
-    this.opts.logger.warn('test seam: stopping this process after the lease check', { jobId, before: what, pid: process.pid });
+    this.opts.logger.warn('test seam: stopping this process after the lease check', { before: what, pid: process.pid });
     process.kill(process.pid, 'SIGSTOP');
   };
 
@@ -139,14 +139,24 @@ export class JobConsumer {
   }
 
   private async handle(message: Message): Promise<void> {
+    const parsed = parseJobMessage(message);
+    // Every log line while this message is handled names its job and message.
+    this.opts.logger.appendKeys({ jobId: parsed.ok ? parsed.job.jobId : parsed.jobId, messageId: message.MessageId });
+    try {
+      await this.handleParsed(message, parsed);
+    } finally {
+      this.opts.logger.removeKeys(['jobId', 'messageId']);
+    }
+  }
+
+  private async handleParsed(message: Message, parsed: ReturnType<typeof parseJobMessage>): Promise<void> {
     const { logger, bucket } = this.opts;
     const receivedAt = Date.now();
     const receives = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
     const sentAt = sentTime(message);
-    const parsed = parseJobMessage(message);
     if (!parsed.ok) {
       // Permanent: no retry can fix the message. Record why, then delete it (it never reaches the DLQ).
-      logger.error('rejected job message', { messageId: message.MessageId, jobId: parsed.jobId, reason: parsed.reason });
+      logger.error('rejected job message', { reason: parsed.reason });
       const existing = await this.jobs.get(parsed.jobId);
       const failed = {
         ...(existing ?? queuedStatus(parsed.jobId, sentAt)),
@@ -163,14 +173,14 @@ export class JobConsumer {
     const job = parsed.job;
     const existing = await this.jobs.get(job.jobId);
     if (existing?.status === 'SUCCEEDED') {
-      logger.info('job already succeeded; deleting the duplicate message', { jobId: job.jobId, messageId: message.MessageId });
+      logger.info('job already succeeded; deleting the duplicate message');
       await this.delete(message);
       return;
     }
     if (!existing) {
       // Sent straight to SQS, not through POST /jobs: record the job as that would have, before it runs.
       await this.jobs.record(queuedStatus(job.jobId, job.submittedAt ?? sentAt, job.params));
-      logger.info('recorded a job sent straight to the queue', { jobId: job.jobId, messageId: message.MessageId, form: parsed.form });
+      logger.info('recorded a job sent straight to the queue', { form: parsed.form });
     }
 
     // Only the holder of the job's lease trains it: a duplicate message or a redelivery while
@@ -181,7 +191,6 @@ export class JobConsumer {
       // Not deleted: the holder may still crash, and then this message is what brings the job back.
       const delay = Math.min(43_200, Math.max(1, Math.ceil(got.remainingMs / 1000) + 1));
       logger.info('job is leased by another trainer; returning the message for later', {
-        jobId: job.jobId,
         holder: got.holder,
         leaseExpiresAt: got.expiresAt,
         retryInSeconds: delay,
@@ -191,7 +200,7 @@ export class JobConsumer {
     }
     const lease = got.lease;
     const fence = lease.fence;
-    if (got.tookOverFrom) logger.warn('took over an expired job lease', { jobId: job.jobId, from: got.tookOverFrom, fence });
+    if (got.tookOverFrom) logger.warn('took over an expired job lease', { from: got.tookOverFrom, fence });
 
     let leaseLost = false;
     const renewLease = async () => {
@@ -230,7 +239,7 @@ export class JobConsumer {
       if (leaseLost) {
         await this.leaveToNewHolder(message, job.jobId, leaseMs);
       } else if (outcome === 'stopped') {
-        logger.info('job stopped; returning it to the queue', { jobId: job.jobId });
+        logger.info('job stopped; returning it to the queue');
         heartbeat.stop();
         await lease.release().catch((err) => logger.warn('lease release failed', { error: String(err) }));
         await this.release(message);
@@ -255,7 +264,7 @@ export class JobConsumer {
         retryBaseSeconds: this.opts.retryBaseSeconds ?? 30,
         visibilitySeconds: this.visibilitySeconds,
       });
-      logger.error('job failed', { jobId: job.jobId, reason, permanent, receives });
+      logger.error('job failed', { reason, permanent, receives });
       this.metrics.jobOutcome(next.action === 'retry' ? 'RETRIED' : 'FAILED');
       const record = async (patch: Partial<JobStatus>) => {
         try {
@@ -286,7 +295,7 @@ export class JobConsumer {
 
   /** Another trainer holds the job's lease now: hide the message for a lease length, so it only comes back if that one dies too. */
   private async leaveToNewHolder(message: Message, jobId: string, leaseMs: number, reason?: string): Promise<void> {
-    this.opts.logger.warn('job lease lost; leaving the job to its new holder', { jobId, reason });
+    this.opts.logger.warn('job lease lost; leaving the job to its new holder', { reason });
     await this.setVisibility(message, Math.ceil(leaseMs / 1000)).catch(
       this.logFailure('returning the message to the new lease holder failed', jobId),
     );
@@ -294,7 +303,7 @@ export class JobConsumer {
 
   /** A catch handler for a call whose failure the job can survive (SQS puts the message back by itself): logged, not thrown. */
   private logFailure(what: string, jobId: string) {
-    return (err: unknown) => this.opts.logger.warn(what, { jobId, error: String(err) });
+    return (err: unknown) => this.opts.logger.warn(what, { error: String(err) });
   }
 
   private sqsCall<T>(what: string, fn: () => Promise<T>): Promise<T> {

