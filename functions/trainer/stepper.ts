@@ -130,7 +130,7 @@ function nativeStepper(
   const auto = requested === 'auto';
   const cores = Math.max(1, addon.maxThreads());
   const poolSize = auto ? Math.min(2, cores) : Math.max(1, Math.floor(Number(requested ?? 1)));
-  // Rechecks cost at most ~2% of the time: on a busy machine a 2-thread step can take many times a 1-thread one (docs/benchmarks.md).
+  // A small recheck budget: on a busy machine a 2-thread step can take many times a 1-thread one (docs/benchmarks.md).
   const chooser = auto && poolSize > 1 ? new ThreadChooser({ candidates: [1, poolSize], recheckBudget: 0.02 }) : undefined;
   const net = new NativeLeNet(addon, modelVariables(model), model.optimizer, {
     batch: opts.maxBatch,

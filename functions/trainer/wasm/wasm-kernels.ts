@@ -12,7 +12,8 @@
  * Each is built from the backend's own kernels, called through their `kernelFunc`, and frees
  * every intermediate with `backend.disposeData` (no `tf.*` ops inside a kernel). The little JS
  * left runs directly on the wasm heap (col2im's adds in the SIMD loops of ./heap-simd.wat); a JS
- * loop costs ~10x a wasm kernel per element, so it is used only for small relayouts.
+ * loop costs far more than a wasm kernel per element, so it is used only for small relayouts.
+ * The measured costs behind each choice: docs/benchmarks.md, "Why the wasm kernels are hand-written".
  *
  * Supported: NHWC, float32, dilation 1, any stride, 'valid' / 'same' / explicit padding up to
  * filterSize − 1. Anything else throws an Error naming the attribute.
@@ -116,7 +117,7 @@ function convGeometry(
  *
  * which is a valid convolution of x' = x as [ci, h, w, n] (batch ci, channels n) with the filter
  * dy' = dy as [oh, ow, n, co], dilated by the stride. The result comes out as [ci, kh, kw, co].
- * (im2col + one matmul was measured too: no faster for conv3, 2-4x slower for conv1 and conv2.)
+ * (im2col + one matmul was measured too, and was slower.)
  */
 function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: unknown; attrs: NamedAttrMap }): TensorInfo {
   const { x, dy } = args.inputs;
@@ -352,8 +353,8 @@ function backpropInputByDepthwise(info: backend_util.Conv2DInfo, dy: TensorInfo,
  * Average-pool gradient for unpadded windows, from the backend's vectorised kernels:
  *  - stride 1: dx = AvgPool(dy zero-padded by filterSize − 1), the same window sum / (fh·fw);
  *  - stride ≥ filterSize (disjoint windows): dx = dy/(fh·fw) copied over each window, in one JS
- *    pass (the wasm Tile kernel is a slow generic loop here: ~25x slower).
- * Everything else uses the shipped kernel (a scalar loop ~3-10x slower on LeNet's shapes).
+ *    pass (the wasm Tile kernel is a slow generic loop here).
+ * Everything else uses the shipped kernel (a scalar loop, slower on LeNet's shapes).
  */
 function avgPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; backend: unknown; attrs: NamedAttrMap }): TensorInfo {
   const { dy, input } = args.inputs;
@@ -406,7 +407,7 @@ function avgPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; back
 
 /**
  * The wasm BatchMatMul only uses XNNPACK when neither operand is transposed (and batch is 1);
- * with transposeA/B it falls back to a scalar triple loop ~15x slower. So materialise the
+ * with transposeA/B it falls back to a scalar triple loop. So materialise the
  * transposes with the Transpose kernel and run the XNNPACK path, choosing between
  * C = op(A)·op(B) and C = (op(B)ᵀ·op(A)ᵀ)ᵀ by which copies (and packs) fewer elements.
  */
@@ -455,9 +456,9 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
 }
 
 /**
- * The wasm Tanh is a scalar libm loop (~20 ns/element); XNNPACK's vectorised Sigmoid is ~20x
- * faster, and tanh(x) = 2·sigmoid(2x) − 1 (absolute error ~1e-7). The scaling is done with
- * wasm Multiply/Add too: several times faster than a JS loop over the heap.
+ * The wasm Tanh is a scalar libm loop; XNNPACK's vectorised Sigmoid is much faster, and
+ * tanh(x) = 2·sigmoid(2x) − 1 (exact to float32 rounding). The scaling is done with wasm
+ * Multiply/Add too, faster than a JS loop over the heap.
  */
 function tanh(args: { inputs: { x: TensorInfo }; backend: unknown }): TensorInfo {
   const { x } = args.inputs;
