@@ -3,7 +3,7 @@
  * service, scaled to 0 before each job, on MiniStack (which runs the task as a Docker container of
  * lenet-trainer:local). Needs Docker and the image (npm run build:trainer-image). Figures: docs/reliability.md.
  *
- *   LENET_EMULATOR_PORT=4680 npx tsx local/first-batch.ts [--rounds 2]
+ *   LENET_EMULATOR_PORT=4680 npx tsx local/first-batch.ts [--rounds 2] [--image lenet-trainer:local]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -14,7 +14,7 @@ import { makeEcsClient } from '../shared/aws';
 import { deployStack, emulatorEnv, startEmulator, stopEmulator } from './emulator';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, image: { type: 'string' } } });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Running containers of this stack's trainer (MiniStack labels its ECS containers ministack=ecs). */
@@ -32,7 +32,11 @@ async function main() {
   Object.assign(process.env, emulatorEnv());
   const { started } = await startEmulator();
   try {
-    const out = await deployStack({ stackName: 'LenetFirstBatch', quiet: true, context: { localEcs: 'true', promotionMinAccuracy: '0' } });
+    const out = await deployStack({
+      stackName: 'LenetFirstBatch',
+      quiet: true,
+      context: { localEcs: 'true', promotionMinAccuracy: '0', ...(values.image ? { trainerImage: values.image } : {}) },
+    });
     const ecs = makeEcsClient();
     const target = { cluster: out.ClusterName!, service: out.TrainerServiceName! };
     const api = new ApiClient(out.ApiUrl);
