@@ -272,9 +272,9 @@ let tfVersion: string | undefined;
 const perRound: Record<string, number>[] = [];
 for (let r = 0; r < rounds; r++) {
   const row: Record<string, number> = {};
-  // Alternate the order each round so neither side always runs first.
+  // Alternate the order each round so neither side, and no route, always runs first.
   const peers = ['keras', 'pytorch'];
-  const order = r % 2 === 0 ? [...routes, ...peers] : [...peers, ...routes];
+  const order = r % 2 === 0 ? [...routes, ...peers] : [...peers, ...[...routes].reverse()];
   for (const name of order) {
     if (name === 'pytorch') {
       if (withTorch) row.pytorch = round1(torchImagesPerSecond());
