@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { ApiClient } from './api-client';
-import type { JobStatus } from '../shared/documents';
+import { type JobStatus, routeName } from '../shared/documents';
 
 const fmt = (x: number | undefined, digits = 4) => (x === undefined ? '-' : x.toFixed(digits));
 
@@ -9,7 +9,7 @@ export function describeMetrics(status: JobStatus): string {
   const m = status.metrics.at(-1);
   if (!m) return status.reason ?? '';
   const threads = m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : '';
-  return `loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_acc ${fmt(m.valAccuracy)} ${Math.round(m.imagesPerSecond)} img/s (${m.route ?? m.backend}${threads})`;
+  return `loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_acc ${fmt(m.valAccuracy)} ${Math.round(m.imagesPerSecond)} img/s (${m.route ? routeName(m.route) : m.backend}${threads})`;
 }
 
 /** Epochs done, with the running epoch's finished fraction. */

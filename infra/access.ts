@@ -31,7 +31,7 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
     get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
     // jobs-index/: a job that reaches the queue without the API is indexed by the trainer.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
-    // The trainer seeds MNIST at the default prefix (functions/trainer/seed-dataset.ts): create only, never overwrite.
+    // The trainer seeds MNIST at the default prefix (functions/trainer/lifecycle/seed-dataset.ts): create only, never overwrite.
     create: [`${DEFAULT_DATASET_PREFIX}*`],
     list: [],
   },

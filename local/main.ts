@@ -17,7 +17,8 @@ import { ApiClient } from '../cli/api-client';
 import { deployStack, emulatorEnv, emulatorInfo, startEmulator } from './emulator';
 import { startLocalTrainer, stopLocalTrainer, TRAINER_LOG } from './local-trainer';
 import { buildTrainerImage, waitForEcsTrainer } from './ecs-trainer';
-import { ensureNativeAddon } from '../functions/trainer/native/ensure-addon';
+import { ensureNativeAddon } from '../functions/trainer/steps/native/ensure-addon';
+import { readStepSettings } from '../functions/trainer/config';
 import { watchJob } from '../cli/watch-job';
 
 const { values } = parseArgs({
@@ -78,7 +79,7 @@ async function main() {
   } else {
     step(3, `Starting the trainer as a host process (log: ${TRAINER_LOG})`);
     // The fast (native oneDNN) route needs the addon: built here the first time, from PyPI, no root.
-    const native = ensureNativeAddon((line) => console.log(`  ${line}`));
+    const native = ensureNativeAddon((line) => console.log(`  ${line}`), readStepSettings().native);
     if (!native.ok)
       console.log(
         `  no native route (${native.reason}): the trainer takes the portable one (tfjs-node or wasm, several times slower); the native route needs g++, make and python3-venv, then npm run build:native`,

@@ -40,7 +40,7 @@ fi
 
 [ -d node_modules ] || { echo "setup: no node_modules; fix: npm ci" >&2; exit 1; }
 # Built once (oneDNN from PyPI into .venv-onednn/); rebuilt only when the pinned oneDNN changes.
-node functions/trainer/native/build.mjs --if-missing
+node functions/trainer/steps/native/build.mjs --if-missing
 npx tsx -e "import('./local/emulator.ts').then((m) => m.ensureVenv())"
 npx tsx infra/cfn-lint.ts install
 # Starts dockerd if needed, builds the local base stand-in once, and the trainer image (cached layers).

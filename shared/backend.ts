@@ -9,7 +9,7 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
 /**
  * The default order, fastest training first, as measured on the routes each backend trains on
- * when the native addon is absent (wasm: the fast step; tensorflow: trainOnBatch): see
+ * when the native addon is absent (wasm: the hand-written wasm step; tensorflow: trainOnBatch): see
  * docs/benchmarks.md, "Issue 19: tfjs-node against wasm".
  */
 export const ORDER: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -103,12 +103,12 @@ const broken = new Map<string, string>();
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
- * Activates the first backend of `order` (default ORDER, with `preferred` or env TFJS_BACKEND
- * moved first) that loads and computes a real op correctly. Calls run one after another: racing
+ * Activates the first backend of `order` (default ORDER, with `preferred` (the trainer config's
+ * TFJS_BACKEND) moved first) that loads and computes a real op correctly. Calls run one after another: racing
  * initialisations can leave a slower backend active. `order` may name any registered backend.
  */
 export function chooseBackend(preferred?: BackendName, order: readonly string[] = ORDER): Promise<BackendChoice> {
-  const wanted = preferred ?? (process.env.TFJS_BACKEND as BackendName | undefined);
+  const wanted = preferred;
   const candidates = wanted && order.includes(wanted) ? [wanted, ...order.filter((b) => b !== wanted)] : order;
   const result = queue.then(async () => {
     const fallbacks: Fallback[] = [];
@@ -128,7 +128,7 @@ export function chooseBackend(preferred?: BackendName, order: readonly string[] 
 
 /**
  * Activates the fastest available tfjs backend that works (see chooseBackend) and returns its name.
- * Fallbacks are not reported here; the trainer reports them (functions/trainer/training-backend.ts).
+ * Fallbacks are not reported here; the trainer reports them (functions/trainer/steps/training-backend.ts).
  */
 export async function initBackend(preferred?: BackendName): Promise<BackendName> {
   return (await chooseBackend(preferred)).name as BackendName;

@@ -18,9 +18,12 @@ export interface EpochMetrics {
   seconds: number;
   imagesPerSecond: number;
   backend: string;
-  /** The training step's route: 'native×auto', 'fast×2', 'layers'… (functions/trainer/stepper.ts). */
+  /**
+   * The training step's route: 'native×auto', 'wasm×2', 'layers'… (functions/trainer/steps/stepper.ts).
+   * Jobs recorded before the wasm route got its name say 'fast' for it: read it with routeName().
+   */
   route?: string;
-  /** Gradient threads used for most of the epoch's steps (fast and native routes). */
+  /** Gradient threads used for most of the epoch's steps (wasm and native routes). */
   threads?: number;
   /** With the job parameter testEachEpoch: the test set's accuracy and loss after this epoch, and when they were known (ISO time). */
   testAccuracy?: number;
@@ -84,7 +87,7 @@ export interface CheckpointInfo {
   jobId: string;
   epoch: number;
   backend: string;
-  /** The training step's route (functions/trainer/stepper.ts), when known. */
+  /** The training step's route (functions/trainer/steps/stepper.ts), when known. */
   route?: string;
   metrics?: EpochMetrics;
   /** Every complete epoch's metrics up to this checkpoint: a resume restores them even when the job record missed the last update. */
@@ -120,7 +123,7 @@ export interface TrainPosition {
 }
 
 /**
- * A job lease (functions/trainer/lease.ts): which trainer holds a job, until when, and its fence.
+ * A job lease (functions/trainer/lifecycle/lease.ts): which trainer holds a job, until when, and its fence.
  */
 export interface LeaseDoc {
   jobId: string;
@@ -134,4 +137,9 @@ export interface LeaseDoc {
   /** Set by release(): the lease is free from `releasedAt` on, whatever `expiresAt` says. */
   released?: boolean;
   releasedAt?: string;
+}
+
+/** A recorded route under its current name: the wasm route was called 'fast' ('fast×2' is 'wasm×2'). */
+export function routeName(route: string): string {
+  return route.replace(/^fast(?=×|$)/, 'wasm');
 }

@@ -94,7 +94,7 @@ export class JobsApi {
     const keys = new Set(await this.bucket.listKeys(prefix));
     const found = (f: string) => [datasetKey(prefix, f), datasetKey(prefix, `${f}.gz`)].find((k) => keys.has(k));
     const missing = Object.values(DATASET_FILES).filter((f) => !found(f));
-    // The trainer seeds MNIST there on the first job (functions/trainer/seed-dataset.ts).
+    // The trainer seeds MNIST there on the first job (functions/trainer/lifecycle/seed-dataset.ts).
     if (prefix === DEFAULT_DATASET_PREFIX && missing.length > 0) return MNIST_COUNTS;
     if (missing.length > 0) {
       throw new HttpError(

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { envNumber, optionalEnvNumber, envString, optionalEnvString, readConfig } from '../../shared/config';
 import { DEFAULT_PROMOTION_MIN_ACCURACY, QUEUE_DEFAULTS } from '../../shared/settings';
 import { GradientThreads } from '../../shared/schemas';
+import type { NativeSettings } from './steps/native/native-step';
+import { STEP_MODES, type StepMode } from './steps/stepper';
 
 const THREADS_RULE = "must be 'auto' or a whole number from 1 to 16";
 
@@ -14,15 +16,7 @@ function threadsSetting(name: string, value: string | undefined): number | 'auto
   throw new Error(`${name} ${THREADS_RULE}, got '${value}'`);
 }
 
-/**
- * Gradient threads when a job sets none: env TRAINER_THREADS (a count or 'auto'), else 'auto'. A fixed 2 trains faster than 1 on an idle 2-core machine but
- * slower than 1 while another process holds a core; 'auto' follows whichever is faster at the moment.
- */
-export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number | 'auto' {
-  return threadsSetting('TRAINER_THREADS', env.TRAINER_THREADS) ?? 'auto';
-}
-
-/** An env variable holding a gradient thread count, validated as defaultThreads reads it. */
+/** An env variable holding a gradient thread count ('auto' or 1-16), read with the job param's own schema. */
 const threadsEnv = (name: string) =>
   z.preprocess(
     (v) => (v === '' ? undefined : v),
@@ -44,7 +38,45 @@ const threadsEnv = (name: string) =>
  * PROMOTION_MIN_ACCURACY, VISIBILITY_TIMEOUT_SECONDS and MAX_RECEIVES from the constants that define
  * the queue and the API; the rest are tuning knobs for tests and the local harness.
  */
-export const TrainerConfigSchema = z.object({
+/**
+ * How the training step is chosen, from the environment: read once by an entry point (the trainer,
+ * a bench) and passed down to the loop and the stepper.
+ */
+export const StepSettingsSchema = z.object({
+  /** auto | layers | wasm | native: 'auto' is native when the addon loads, else wasm, else layers. */
+  LENET_STEP: z.preprocess((v) => (v === '' ? undefined : v), z.enum(STEP_MODES).default('auto')),
+  /** '0' disables the native oneDNN addon. */
+  LENET_NATIVE: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['0', '1']).default('1')),
+  /** Another build of the addon (the bench compares two oneDNN versions). */
+  LENET_NATIVE_ADDON: optionalEnvString(),
+  /**
+   * Gradient threads when a job does not set `threads`: auto or 1-16; unset: auto. A fixed 2 trains
+   * faster than 1 on an idle 2-core machine but slower than 1 while another process holds a core;
+   * 'auto' follows whichever is faster at the moment.
+   */
+  TRAINER_THREADS: threadsEnv('TRAINER_THREADS'),
+});
+
+/** The step settings as the loop and the stepper take them. */
+export interface StepSettings {
+  mode: StepMode;
+  /** Gradient threads for a job that sets none. */
+  defaultThreads: number | 'auto';
+  native: NativeSettings;
+}
+
+export function stepSettings(c: z.infer<typeof StepSettingsSchema>): StepSettings {
+  return {
+    mode: c.LENET_STEP,
+    defaultThreads: c.TRAINER_THREADS ?? 'auto',
+    native: { enabled: c.LENET_NATIVE === '1', addonPath: c.LENET_NATIVE_ADDON },
+  };
+}
+
+/** Step settings from an environment, for entry points other than the trainer (benches, tools). */
+export const readStepSettings = (env: NodeJS.ProcessEnv = process.env): StepSettings => stepSettings(readConfig(StepSettingsSchema, env));
+
+export const TrainerConfigSchema = StepSettingsSchema.extend({
   BUCKET_NAME: envString(),
   QUEUE_URL: envString(),
   /** tensorflow | wasm | cpu; unset: the best that loads. */
@@ -66,8 +98,8 @@ export const TrainerConfigSchema = z.object({
   S3_RETRY_SECONDS: envNumber(120),
   /** This trainer's name in job leases. */
   TRAINER_ID: optionalEnvString(),
-  /** Gradient threads when a job does not set `threads`: auto or 1-16; unset: auto. */
-  TRAINER_THREADS: threadsEnv('TRAINER_THREADS'),
+  /** Tests only: the trainer stops itself (SIGSTOP) right after the lease check before this write. */
+  LENET_TEST_STOP_AFTER_LEASE_CHECK: optionalEnvString(),
 });
 export type TrainerConfig = z.infer<typeof TrainerConfigSchema>;
 

@@ -3,20 +3,21 @@
  * from the SQS queue one at a time. Its environment is described and validated by ./config.ts.
  */
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
-import { initTrainingBackend } from './training-backend';
+import { initTrainingBackend } from './steps/training-backend';
 import { checkMissingKeyReads } from '../../shared/access-probe';
 import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
-import { defaultThreads, readTrainerConfig } from './config';
-import { JobConsumer } from './job-consumer';
-import { loadNativeAddon } from './native/native-step';
-import { makeTrainerMetrics } from './metrics';
-import { STARTUP_PROTECTION_MINUTES, setTaskProtection } from './task-protection';
+import { readTrainerConfig, stepSettings } from './config';
+import { JobConsumer } from './lifecycle/job-consumer';
+import { loadNativeAddon } from './steps/native/native-step';
+import { makeTrainerMetrics } from './lifecycle/metrics';
+import { STARTUP_PROTECTION_MINUTES, setTaskProtection } from './lifecycle/task-protection';
 
 const logger = makeLogger('trainer');
 
 async function main() {
   const config = readTrainerConfig();
+  const steps = stepSettings(config);
   const retrySeconds = config.S3_RETRY_SECONDS;
   const bucket = new Bucket(makeS3Client({}), config.BUCKET_NAME, {
     deadlineMs: retrySeconds * 1000,
@@ -27,14 +28,15 @@ async function main() {
   const queueUrl = config.QUEUE_URL;
   const backend = await initTrainingBackend(config.TFJS_BACKEND);
   const minAccuracy = config.PROMOTION_MIN_ACCURACY;
-  const native = loadNativeAddon();
+  const native = loadNativeAddon(steps.native);
   logger.info('trainer started', {
     backend,
     native: native.addon ? `oneDNN ${native.addon.dnnlVersion}` : native.error,
     bucket: bucket.name,
     queueUrl,
     minAccuracy,
-    threads: defaultThreads(),
+    step: steps.mode,
+    threads: steps.defaultThreads,
     pid: process.pid,
   });
 
@@ -53,6 +55,8 @@ async function main() {
     maxReceives: config.MAX_RECEIVES,
     sqsRetryDeadlineMs: retrySeconds * 1000,
     trainerId: config.TRAINER_ID,
+    steps,
+    stopAfterLeaseCheck: config.LENET_TEST_STOP_AFTER_LEASE_CHECK,
     metrics: makeTrainerMetrics(),
   });
   logger.info('trainer ready', { trainerId: consumer.trainerId });

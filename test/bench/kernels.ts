@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '../../shared/backend';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { buildLeNet5 } from '../../shared/model';
 
 const { values: opts } = parseArgs({

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median } from '../../functions/trainer/thread-chooser';
+import { median } from '../../functions/trainer/steps/thread-chooser';
 
 const { values } = parseArgs({
   options: {

@@ -6,14 +6,14 @@
  * `/usr/bin/python3 -c 'import torch'` works. Prints JSON: per-round figures, medians, and the ratio
  * of every route (and of the best one) to Keras and to PyTorch, as medians of per-round ratios.
  *
- *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,fast,fast×2,fast×auto,native×2,epoch:native×2,tfjs-node]
+ *   npx tsx test/bench/run.ts [--rounds 3] [--batches 200] [--warmup 10] [--routes layers,wasm,wasm×2,wasm×auto,native×2,epoch:native×2,tfjs-node]
  *                             [--backend wasm] [--torch-threads 2] [--python /usr/bin/python3] [--skip-pytorch]
  *                             [--keras-venv DIR] [--keras-epochs 2] [--skip-keras] [--load N]
  *                             [--native-addons v2=DIR,v3=DIR]
  *
- * Routes: 'layers' = model.trainOnBatch, 'fast' = hand-written step (functions/trainer/stepper.ts),
- * 'fast×N' = the fast step on N data-parallel worker threads, 'fast×auto' = the faster of 1 and 2
- * threads step by step, 'native×N' = the same step on oneDNN (functions/trainer/native/, when
+ * Routes: 'layers' = model.trainOnBatch, 'wasm' = the hand-written wasm step (functions/trainer/steps/stepper.ts),
+ * 'wasm×N' = it on N data-parallel gradient threads, 'wasm×auto' = the faster of 1 and 2
+ * threads step by step, 'native×N' = the same step on oneDNN (functions/trainer/steps/native/, when
  * built) on N OpenMP threads, 'native×auto' = its faster of 1 and 2 (the trainer's default when
  * the addon is built). Each times `--batches` steps after `--warmup` steps.
  * 'epoch:<route>' times what Keras' `fit` epoch does instead: a whole epoch of 1,688 steps on
@@ -38,15 +38,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '../../shared/backend';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { buildLeNet5, disposeModel } from '../../shared/model';
-import { batchArrays, shuffledIndices, splitValidation } from '../../functions/trainer/data';
-import { evaluate } from '../../functions/trainer/evaluate';
+import { batchArrays, shuffledIndices, splitValidation } from '../../functions/trainer/loop/data';
+import { evaluate } from '../../functions/trainer/loop/evaluate';
 import { gzipSync } from 'node:zlib';
-import { createStepper, type StepMode } from '../../functions/trainer/stepper';
-import { loadNativeAddon } from '../../functions/trainer/native/native-step';
-import { median } from '../../functions/trainer/thread-chooser';
+import { createStepper, type StepMode } from '../../functions/trainer/steps/stepper';
+import { loadNativeAddon } from '../../functions/trainer/steps/native/native-step';
+import { median } from '../../functions/trainer/steps/thread-chooser';
+import { readStepSettings } from '../../functions/trainer/config';
 
 const { values: opts } = parseArgs({
   options: {
@@ -83,14 +84,16 @@ const backend = await initTrainingBackend(opts.backend as BackendName);
 const dataDir = mnistDataDir();
 const data = await loadDatasetFromDir(dataDir);
 const cpus = os.availableParallelism();
-const native = loadNativeAddon();
+// The environment's step settings (LENET_NATIVE, LENET_NATIVE_ADDON for a route@name child), read once.
+const steps = readStepSettings();
+const native = loadNativeAddon(steps.native);
 const nativeRoutes = native.addon
   ? `,native×1${cpus > 1 ? `,native×${Math.min(cpus, 2)},native×auto,epoch:native×${Math.min(cpus, 2)}` : ''}`
   : '';
 const routes = (
   opts.routes ??
   (backend === 'wasm'
-    ? `layers,fast${cpus > 1 ? `,fast×${Math.min(cpus, 2)},fast×auto` : ''}${nativeRoutes},tfjs-node`
+    ? `layers,wasm${cpus > 1 ? `,wasm×${Math.min(cpus, 2)},wasm×auto` : ''}${nativeRoutes},tfjs-node`
     : `layers${nativeRoutes},tfjs-node`)
 )
   .split(',')
@@ -107,7 +110,7 @@ async function tfjsImagesPerSecond(route: string): Promise<number> {
   const mode = route.split('×')[0] as StepMode;
   const count = threads === 'auto' ? 'auto' : Number(threads);
   const model = buildLeNet5({ seed: 1 });
-  const stepper = await createStepper(model, { mode, threads: count, maxBatch: batchSize });
+  const stepper = await createStepper(model, { mode, native: steps.native, threads: count, maxBatch: batchSize });
   const order = shuffledIndices(data.train.count, 1);
   const batch = (b: number) => batchArrays(data.train, order.subarray(b * batchSize, (b + 1) * batchSize));
   try {
@@ -126,7 +129,12 @@ async function kerasStyleEpoch(route: string): Promise<number> {
   const threads = route.split('×')[1] ?? '1';
   const mode = route.split('×')[0] as StepMode;
   const model = buildLeNet5({ seed: 1 });
-  const stepper = await createStepper(model, { mode, threads: threads === 'auto' ? 'auto' : Number(threads), maxBatch: batchSize });
+  const stepper = await createStepper(model, {
+    mode,
+    native: steps.native,
+    threads: threads === 'auto' ? 'auto' : Number(threads),
+    maxBatch: batchSize,
+  });
   const { train, validation } = splitValidation(data.train, 0.1);
   const order = shuffledIndices(train.count, 1);
   try {
@@ -134,7 +142,7 @@ async function kerasStyleEpoch(route: string): Promise<number> {
     for (let from = 0; from < train.count; from += batchSize)
       await stepper.step(batchArrays(train, order.subarray(from, from + batchSize)));
     stepper.sync();
-    await evaluate(model, validation!);
+    await evaluate(model, validation!, steps.native);
     return train.count / ((performance.now() - t0) / 1000);
   } finally {
     await stepper.dispose();

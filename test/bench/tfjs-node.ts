@@ -45,8 +45,8 @@ async function main() {
   // Imported after the backend is active, so the model's variables live in TensorFlow.
   const { buildLeNet5, disposeModel } = await import('../../shared/model');
   const { loadDatasetFromDir, mnistDataDir } = await import('../../shared/dataset');
-  const { batchArrays, shuffledIndices } = await import('../../functions/trainer/data');
-  const { createStepper } = await import('../../functions/trainer/stepper');
+  const { batchArrays, shuffledIndices } = await import('../../functions/trainer/loop/data');
+  const { createStepper } = await import('../../functions/trainer/steps/stepper');
   const data = await loadDatasetFromDir(mnistDataDir());
   const [batches, warmup, batchSize] = [Number(values.batches), Number(values.warmup), 32];
   const model = buildLeNet5({ seed: 1 });

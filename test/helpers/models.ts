@@ -7,7 +7,7 @@ import { modelKeys } from '../../shared/bucket-layout';
 import { promoteIfBetter } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
 import { TrainingParams } from '../../shared/schemas';
-import { train } from '../../functions/trainer/train';
+import { train } from '../../functions/trainer/loop/train';
 
 /**
  * Trains LeNet-5 (seed 11) on the first `images` real MNIST training images and promotes it as

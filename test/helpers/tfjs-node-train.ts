@@ -16,7 +16,8 @@ const { loadDatasetFromDir, mnistDataDir } = await import('../../shared/dataset'
 const { take } = await import('../../shared/idx');
 const { disposeModel } = await import('../../shared/model');
 const { TrainingParams } = await import('../../shared/schemas');
-const { train } = await import('../../functions/trainer/train');
+const { train } = await import('../../functions/trainer/loop/train');
+const { readStepSettings } = await import('../../functions/trainer/config');
 const { loadCheckpointFiles, saveCheckpointFiles } = await import('./checkpoint-files');
 
 const data = await loadDatasetFromDir(mnistDataDir());
@@ -36,6 +37,8 @@ await train(model, take(data.train, Number(subset)), {
   backend: 'tensorflow',
   startEpoch: Number(start),
   step: 'layers',
+  // LENET_NATIVE=0 from the caller: libtensorflow and the oneDNN addon never share this process.
+  native: readStepSettings().native,
   hooks: { onRoute: (r) => void routes.push(r) },
 });
 await saveCheckpointFiles(model, to);

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5 } from '../../shared/model';
 import { findResumePoint, loadModel, s3ModelHandler, saveCheckpoint } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import { TrainingParams } from '../../shared/schemas';
-import { batchTensors } from '../../functions/trainer/data';
-import { train } from '../../functions/trainer/train';
+import { batchTensors } from '../../functions/trainer/loop/data';
+import { train } from '../../functions/trainer/loop/train';
 import { freshBucket, useEmulator } from '../helpers/aws';
 
 useEmulator();

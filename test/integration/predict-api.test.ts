@@ -13,7 +13,7 @@ import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import type { Dataset } from '../../shared/idx';
 import { Bucket } from '../../shared/s3-objects';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { deployStack } from '../../local/emulator';
 import { blackPng, bombPng, digitGrayPng, digitJpeg, digitPng, jpegDeclaring } from '../helpers/images';
 import { emulatorReady, useEmulator } from '../helpers/aws';

@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import type { Dataset } from '../../shared/idx';
 import type { Bucket } from '../../shared/s3-objects';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { handler } from '../../functions/predict/handler';
 import { freshBucket, useEmulator, emulatorReady } from '../helpers/aws';
 import { trainAndPromote } from '../helpers/models';

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { JobStore, jobKey, progressKey } from '../../shared/job-store';
-import { readLease } from '../../functions/trainer/lease';
+import { readLease } from '../../functions/trainer/lifecycle/lease';
 import { modelKeys } from '../../shared/bucket-layout';
 import { objectOps } from '../../shared/fenced-write';
 import type { Bucket } from '../../shared/s3-objects';

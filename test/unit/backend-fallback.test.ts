@@ -1,6 +1,6 @@
 /**
  * The backend choice checks a real op before it accepts a backend (shared/backend.ts), and the
- * trainer says once which backend it fell back to and why (functions/trainer/training-backend.ts).
+ * trainer says once which backend it fell back to and why (functions/trainer/steps/training-backend.ts).
  * Fake backends: the cpu backend and its kernels under another name, except that matMul throws as
  * tfjs-node 4.22's ops did on Node >= 23, or returns zeros. They initialise fine; only an op shows them broken.
  */
@@ -8,14 +8,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { fallbackMessage, initTrainingBackend } from '../../functions/trainer/training-backend';
+import { fallbackMessage, initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { checkBackendOp, type Fallback } from '../../shared/backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { TrainingParams } from '../../shared/schemas';
-import { evaluate } from '../../functions/trainer/evaluate';
-import { train } from '../../functions/trainer/train';
+import { evaluate } from '../../functions/trainer/loop/evaluate';
+import { train } from '../../functions/trainer/loop/train';
 
 const NODE_ERROR = '(0 , util_1.isNullOrUndefined) is not a function';
 
@@ -47,7 +47,7 @@ test('a backend that initialises but fails its first op is passed over for the n
   assert.deepEqual(reported[0]!.fallbacks, [{ backend: 'throws-on-first-op', reason: `a test op failed: ${NODE_ERROR}` }]);
   assert.equal(reported[0]!.message, `tfjs backend: using wasm; throws-on-first-op failed: a test op failed: ${NODE_ERROR}`);
 
-  // Asked for again (another caller, or TFJS_BACKEND naming it): skipped without a second line.
+  // Asked for again (another caller, or the trainer config's TFJS_BACKEND naming it): skipped without a second line.
   assert.equal(await initTrainingBackend('throws-on-first-op' as never, { order, report }), 'wasm');
   assert.equal(reported.length, 1, 'the fallback is reported once');
 });

@@ -86,7 +86,7 @@ test('configuration: defaults, and a bad or missing variable fails naming it', a
 });
 
 test('job consumer: what becomes of a failed job message', async () => {
-  const { dispositionAfterFailure } = await import('../../functions/trainer/disposition');
+  const { dispositionAfterFailure } = await import('../../functions/trainer/lifecycle/disposition');
   const base = { permanent: false, maxReceives: 3, retryBaseSeconds: 30, visibilitySeconds: 300 };
   assert.deepEqual(dispositionAfterFailure({ ...base, permanent: true, receives: 1 }), { action: 'delete' });
   assert.deepEqual(dispositionAfterFailure({ ...base, receives: 1 }), { action: 'retry', delaySeconds: 30 });

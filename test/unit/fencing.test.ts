@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fenceOf, mayOverwrite, type ObjectOps, putFenced, StaleFenceError, updateFenced } from '../../shared/fenced-write';
-import { JobLease } from '../../functions/trainer/lease';
+import { JobLease } from '../../functions/trainer/lifecycle/lease';
 import { resumeOrder } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
 import type { Bucket, ConditionalResult } from '../../shared/s3-objects';

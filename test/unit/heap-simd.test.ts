@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
-import { heapSimd } from '../../functions/trainer/wasm/heap-simd';
-import { HEAP_SIMD_WASM_BASE64 } from '../../functions/trainer/wasm/heap-simd-binary';
-import { assembleHeapSimd, binarySource } from '../../functions/trainer/wasm/build';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
+import { heapSimd } from '../../functions/trainer/steps/wasm/heap-simd';
+import { HEAP_SIMD_WASM_BASE64 } from '../../functions/trainer/steps/wasm/heap-simd-binary';
+import { assembleHeapSimd, binarySource } from '../../functions/trainer/steps/wasm/build';
 import { maxAbsDiff } from '../helpers/numeric';
 
 /** Deterministic values in [-2, 2), none exactly zero. */
@@ -27,9 +27,12 @@ test('the committed wasm binary is exactly what heap-simd.wat assembles to', asy
   assert.equal(
     Buffer.from(HEAP_SIMD_WASM_BASE64, 'base64').toString('hex'),
     Buffer.from(bytes).toString('hex'),
-    'functions/trainer/wasm/heap-simd-binary.ts is stale: run `npm run build:wasm`',
+    'functions/trainer/steps/wasm/heap-simd-binary.ts is stale: run `npm run build:wasm`',
   );
-  assert.equal(readFileSync(new URL('../../functions/trainer/wasm/heap-simd-binary.ts', import.meta.url), 'utf8'), binarySource(bytes));
+  assert.equal(
+    readFileSync(new URL('../../functions/trainer/steps/wasm/heap-simd-binary.ts', import.meta.url), 'utf8'),
+    binarySource(bytes),
+  );
 });
 
 test('addInto, tanhGrad and columnSum match plain loops (wasm)', async () => {

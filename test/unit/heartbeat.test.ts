@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { JobHeartbeat } from '../../functions/trainer/heartbeat';
+import { JobHeartbeat } from '../../functions/trainer/lifecycle/heartbeat';
 
 function setup(opts: { sqsFails?: boolean; leaseFails?: boolean } = {}) {
   const events: string[] = [];

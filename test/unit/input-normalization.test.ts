@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
-import { batchArrays, seededRandom, splitValidation } from '../../functions/trainer/data';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
+import { batchArrays, seededRandom, splitValidation } from '../../functions/trainer/loop/data';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { isLeaseFree, JobLease, leaseKey, readLease } from '../../functions/trainer/lease';
+import { isLeaseFree, JobLease, leaseKey, readLease } from '../../functions/trainer/lifecycle/lease';
 import type { Bucket, ConditionalResult } from '../../shared/s3-objects';
 
 class FakeBucket {

@@ -1,5 +1,5 @@
 /**
- * The oneDNN route (functions/trainer/native/) against the wasm fast step, on real MNIST:
+ * The oneDNN route (functions/trainer/steps/native/) against the wasm step, on real MNIST:
  * gradients and Adam steps agree, checkpoints move between the routes, and training learns.
  * Skipped (with the reason) when the addon is not built: `npm run build:native`.
  */
@@ -10,17 +10,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, compileLeNet5, disposeModel } from '../../shared/model';
 import { TrainingParams } from '../../shared/schemas';
-import { lenetGradients } from '../../functions/trainer/lenet-step';
-import { loadNativeAddon, modelVariables, NativeLeNet, nativeEvaluate } from '../../functions/trainer/native/native-step';
-import { createStepper } from '../../functions/trainer/stepper';
-import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
-import { evaluate } from '../../functions/trainer/evaluate';
-import { train } from '../../functions/trainer/train';
+import { lenetGradients } from '../../functions/trainer/steps/wasm-step';
+import { loadNativeAddon, modelVariables, NativeLeNet, nativeEvaluate } from '../../functions/trainer/steps/native/native-step';
+import { createStepper } from '../../functions/trainer/steps/stepper';
+import { batchArrays, shuffledIndices } from '../../functions/trainer/loop/data';
+import { evaluate } from '../../functions/trainer/loop/evaluate';
+import { train } from '../../functions/trainer/loop/train';
 import { maxAbsDiff, relError } from '../helpers/numeric';
 
 const { addon, error } = loadNativeAddon();
@@ -40,7 +40,7 @@ const batchOf = (from: number, n: number) =>
     Array.from({ length: n }, (_, i) => from + i),
   );
 
-test('native gradients equal the wasm fast step on real MNIST batches (1 and 2 threads, full and odd batches)', { skip }, () => {
+test('native gradients equal the wasm step on real MNIST batches (1 and 2 threads, full and odd batches)', { skip }, () => {
   const model = buildLeNet5({ seed: 3 });
   const vars = modelVariables(model);
   const net = new NativeLeNet(addon!, vars, model.optimizer, { batch: 32, threads: [1, 2] });
@@ -66,7 +66,7 @@ test('native gradients equal the wasm fast step on real MNIST batches (1 and 2 t
   disposeModel(model);
 });
 
-test('native gradients with label smoothing equal the wasm fast step with it', { skip }, () => {
+test('native gradients with label smoothing equal the wasm step with it', { skip }, () => {
   const model = buildLeNet5({ seed: 4 });
   const vars = modelVariables(model);
   const net = new NativeLeNet(addon!, vars, model.optimizer, { batch: 32, threads: [2] });
@@ -86,10 +86,10 @@ test('native gradients with label smoothing equal the wasm fast step with it', {
   disposeModel(model);
 });
 
-test('native Adam steps match the wasm fast step from the same weights (weights and optimizer state)', { skip }, async () => {
+test('native Adam steps match the wasm step from the same weights (weights and optimizer state)', { skip }, async () => {
   const [wasmModel, nativeModel] = [buildLeNet5({ seed: 11 }), buildLeNet5({ seed: 11 })];
   const start = weightsOf(wasmModel);
-  const wasm = await createStepper(wasmModel, { mode: 'fast', threads: 1, maxBatch: 32 });
+  const wasm = await createStepper(wasmModel, { mode: 'wasm', threads: 1, maxBatch: 32 });
   const native = await createStepper(nativeModel, { mode: 'native', threads: 2, maxBatch: 32 });
   assert.equal(native.name, 'native×2');
   const steps = 3;
@@ -148,8 +148,8 @@ test('a checkpoint from either route resumes on the other with the same Adam sta
   });
   const subset = take(data.train, 640);
   for (const [first, second] of [
-    ['native', 'fast'],
-    ['fast', 'native'],
+    ['native', 'wasm'],
+    ['wasm', 'native'],
   ] as const) {
     // Reference: both epochs on `first`, continuously. Then: epoch 1 on `first`, save, load, epoch 2 on `second`.
     const ref = buildLeNet5({ seed: 21, learningRate: 0.001 });
@@ -219,17 +219,8 @@ test('a short native training run lowers the loss on real MNIST and the tf varia
   disposeModel(model);
 });
 
-/** Runs `f` with the addon disabled (LENET_NATIVE=0), as on a machine without it. */
-async function withoutAddon<T>(f: () => Promise<T>): Promise<T> {
-  const saved = process.env.LENET_NATIVE;
-  process.env.LENET_NATIVE = '0';
-  try {
-    return await f();
-  } finally {
-    if (saved === undefined) delete process.env.LENET_NATIVE;
-    else process.env.LENET_NATIVE = saved;
-  }
-}
+/** The addon disabled (LENET_NATIVE=0 in the trainer's config), as on a machine without it. */
+const NO_ADDON = { enabled: false };
 
 test('native evaluation gives the tfjs predict figures on real MNIST test images (odd count, after training)', { skip }, async () => {
   const model = buildLeNet5({ seed: 5 });
@@ -241,7 +232,7 @@ test('native evaluation gives the tfjs predict figures on real MNIST test images
   assert.ok(mine, 'the addon evaluates buildLeNet5 models');
   const viaEvaluate = await evaluate(model, test1013);
   assert.deepEqual(viaEvaluate, mine, 'evaluate() takes the native route when the addon is built');
-  const ref = await withoutAddon(() => evaluate(model, test1013));
+  const ref = await evaluate(model, test1013, NO_ADDON);
   // Float rounding may flip an arg-max that is a near tie; nothing more.
   assert.ok(Math.abs(mine.accuracy - ref.accuracy) * 1013 <= 1, `accuracy ${mine.accuracy} vs tfjs ${ref.accuracy}`);
   assert.ok(mine.accuracy > 0.5, `accuracy after 30 steps: ${mine.accuracy}`);
@@ -250,21 +241,17 @@ test('native evaluation gives the tfjs predict figures on real MNIST test images
   disposeModel(model);
 });
 
-test('the route falls back to the wasm fast step when the addon is disabled', async () => {
-  const saved = process.env.LENET_NATIVE;
-  process.env.LENET_NATIVE = '0';
-  try {
-    const model = buildLeNet5({ seed: 1 });
-    const stepper = await createStepper(model, { mode: 'auto', threads: 1, maxBatch: 32 });
-    assert.equal(stepper.name, 'fast');
-    assert.match(stepper.fallback ?? '', /LENET_NATIVE=0/);
-    await assert.rejects(createStepper(model, { mode: 'native', threads: 1, maxBatch: 32 }), /native training step unavailable/);
-    await stepper.dispose();
-    disposeModel(model);
-  } finally {
-    if (saved === undefined) delete process.env.LENET_NATIVE;
-    else process.env.LENET_NATIVE = saved;
-  }
+test('the route falls back to the wasm step when the addon is disabled', async () => {
+  const model = buildLeNet5({ seed: 1 });
+  const stepper = await createStepper(model, { mode: 'auto', native: NO_ADDON, threads: 1, maxBatch: 32 });
+  assert.equal(stepper.name, 'wasm');
+  assert.match(stepper.fallback ?? '', /LENET_NATIVE=0/);
+  await assert.rejects(
+    createStepper(model, { mode: 'native', native: NO_ADDON, threads: 1, maxBatch: 32 }),
+    /native training step unavailable/,
+  );
+  await stepper.dispose();
+  disposeModel(model);
 });
 
 test('native route: shuffled full epoch of batch sizes 32 and a smaller last batch stays finite', { skip }, async () => {
@@ -291,9 +278,9 @@ test('the addon runs the oneDNN it was compiled against, from the source build:n
   // The rpath must find the same library as the headers (a stray libdnnl elsewhere would differ).
   assert.equal(addon!.dnnlLoaded, addon!.dnnlVersion);
   if (process.env.LENET_NATIVE_ADDON) return; // another build, outside build/
-  const nativeDir = path.join(import.meta.dirname, '..', '..', 'functions', 'trainer', 'native');
+  const repo = path.join(import.meta.dirname, '..', '..');
+  const nativeDir = path.join(repo, 'functions', 'trainer', 'steps', 'native');
   const [source] = readFileSync(path.join(nativeDir, 'build', 'lenet-onednn.txt'), 'utf8').split('\n');
-  const repo = path.join(nativeDir, '..', '..', '..');
   const include =
     source === 'pypi' ? path.join(repo, '.venv-onednn', 'include') : source === 'system' ? '/usr/include' : path.join(source, 'include');
   assert.equal(addon!.dnnlVersion, headerVersion(include));
@@ -301,11 +288,5 @@ test('the addon runs the oneDNN it was compiled against, from the source build:n
 });
 
 test('a missing addon is reported with the command that builds it', () => {
-  const script = "import('./functions/trainer/native/native-step.ts').then((m) => console.log(m.loadNativeAddon().error))";
-  const out = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
-    cwd: path.join(import.meta.dirname, '..', '..'),
-    encoding: 'utf8',
-    env: { ...process.env, LENET_NATIVE: '', LENET_NATIVE_ADDON: '/nonexistent/lenet_native.node' },
-  });
-  assert.match(out.stdout, /not built .*npm run build:native/);
+  assert.match(loadNativeAddon({ addonPath: '/nonexistent/lenet_native.node' }).error ?? '', /not built .*npm run build:native/);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeZodError, JobId, JobMessage, TrainingParams } from '../../shared/schemas';
-import { parseJobMessage } from '../../functions/trainer/job-consumer';
+import { parseJobMessage } from '../../functions/trainer/lifecycle/job-consumer';
 
 test('training params default to the reference recipe sizes', () => {
   const p = TrainingParams.parse({});

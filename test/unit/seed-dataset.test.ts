@@ -9,7 +9,7 @@ import { DATASET_FILES, DEFAULT_DATASET_PREFIX } from '../../shared/bucket-layou
 import type { Bucket, ConditionalResult } from '../../shared/s3-objects';
 import { MNIST_COUNTS } from '../../shared/job-limits';
 import { TrainingParams } from '../../shared/schemas';
-import { seedDefaultDataset } from '../../functions/trainer/seed-dataset';
+import { seedDefaultDataset } from '../../functions/trainer/lifecycle/seed-dataset';
 import { JobsApi } from '../../functions/api/jobs-api';
 
 const dir = mkdtempSync(join(tmpdir(), 'seed-'));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ThreadChooser } from '../../functions/trainer/thread-chooser';
-import { defaultThreads } from '../../functions/trainer/config';
+import { ThreadChooser } from '../../functions/trainer/steps/thread-chooser';
+import { readStepSettings } from '../../functions/trainer/config';
 
 /** Runs `steps` steps where a step on `threads` takes costOf(threads, step) ms per image; returns the threads used per step. */
 function simulate(chooser: ThreadChooser, steps: number, costOf: (threads: number, step: number) => number): number[] {
@@ -50,14 +50,26 @@ test('thread chooser: one outlier step does not flip the choice; usage counts re
   assert.throws(() => new ThreadChooser({ candidates: [] }), /at least one candidate/);
 });
 
-test('TRAINER_THREADS: auto by default, a count, or a clear error', () => {
-  assert.equal(defaultThreads({}), 'auto');
-  assert.equal(defaultThreads({ TRAINER_THREADS: '' }), 'auto');
-  assert.equal(defaultThreads({ TRAINER_THREADS: 'auto' }), 'auto');
-  assert.equal(defaultThreads({ TRAINER_THREADS: '2' }), 2);
+test('step settings from the environment: TRAINER_THREADS auto by default, a count, or a clear error; LENET_STEP; LENET_NATIVE', () => {
+  const threads = (v?: string) => readStepSettings(v === undefined ? {} : { TRAINER_THREADS: v }).defaultThreads;
+  assert.equal(threads(), 'auto');
+  assert.equal(threads(''), 'auto');
+  assert.equal(threads('auto'), 'auto');
+  assert.equal(threads('2'), 2);
   for (const bad of ['0', '17', '1.5', 'two']) {
-    assert.throws(() => defaultThreads({ TRAINER_THREADS: bad }), /TRAINER_THREADS must be 'auto' or a whole number from 1 to 16, got/);
+    assert.throws(
+      () => threads(bad),
+      new RegExp(`TRAINER_THREADS="${bad.replace('.', '\\.')}": must be 'auto' or a whole number from 1 to 16`),
+    );
   }
+  assert.deepEqual(readStepSettings({}), { mode: 'auto', defaultThreads: 'auto', native: { enabled: true, addonPath: undefined } });
+  assert.deepEqual(readStepSettings({ LENET_STEP: 'wasm', LENET_NATIVE: '0', LENET_NATIVE_ADDON: '/x/lenet_native.node' }), {
+    mode: 'wasm',
+    defaultThreads: 'auto',
+    native: { enabled: false, addonPath: '/x/lenet_native.node' },
+  });
+  assert.throws(() => readStepSettings({ LENET_STEP: 'fast' }), /LENET_STEP="fast"/);
+  assert.throws(() => readStepSettings({ LENET_NATIVE: 'no' }), /LENET_NATIVE="no"/);
 });
 
 test('thread chooser with a recheck budget: a much slower choice is re-timed rarely, and still found again when it recovers', () => {

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5 } from '../../shared/model';
 import { TrainingParams } from '../../shared/schemas';
-import { batchTensors, shuffledIndices } from '../../functions/trainer/data';
-import { evaluate } from '../../functions/trainer/evaluate';
-import { learningRateFor } from '../../functions/trainer/schedule';
-import { train } from '../../functions/trainer/train';
+import { batchTensors, shuffledIndices } from '../../functions/trainer/loop/data';
+import { evaluate } from '../../functions/trainer/loop/evaluate';
+import { learningRateFor } from '../../functions/trainer/loop/schedule';
+import { train } from '../../functions/trainer/loop/train';
 import type { EpochMetrics } from '../../shared/documents';
 
 test('one epoch on 8,000 real MNIST images on the portable backend reaches >= 90% on the 10,000 test images', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { makeTrainerMetrics } from '../../functions/trainer/metrics';
+import { makeTrainerMetrics } from '../../functions/trainer/lifecycle/metrics';
 import { METRICS } from '../../shared/settings';
 
 /** Runs fn with stdout captured; returns the EMF objects printed (lines with an `_aws` key). */

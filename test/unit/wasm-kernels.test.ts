@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { kernelTuning, registerWasmTrainingKernels } from '../../functions/trainer/wasm/wasm-kernels';
+import { kernelTuning, registerWasmTrainingKernels } from '../../functions/trainer/steps/wasm/wasm-kernels';
 import { buildLeNet5 } from '../../shared/model';
 
 // ---------------------------------------------------------------------------------------------

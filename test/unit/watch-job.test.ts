@@ -36,4 +36,8 @@ test('the CLI metrics line names the training route (else the backend) and gradi
     'loss 0.1000 acc 0.9700 val_acc 0.9800 2102 img/s (native×auto, 2 threads)',
   );
   assert.match(describeMetrics({ ...base, metrics: [{ ...m, route: 'layers' }] }), /\(layers\)$/);
+  // Jobs recorded before the wasm route got its name say 'fast'.
+  assert.match(describeMetrics({ ...base, metrics: [{ ...m, route: 'fast×2', threads: 2 }] }), /\(wasm×2, 2 threads\)$/);
+  assert.match(describeMetrics({ ...base, metrics: [{ ...m, route: 'fast' }] }), /\(wasm\)$/);
+  assert.match(describeMetrics({ ...base, metrics: [{ ...m, route: 'wasm×auto' }] }), /\(wasm×auto\)$/);
 });

@@ -4,20 +4,21 @@
  * A comma list of seeds trains once per seed and ends with their mean, min and max: one run's
  * final accuracy moves with nothing but float rounding (docs/benchmarks.md), so compare recipes over seeds.
  *
- *   npx tsx functions/trainer/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--normalize-inputs] [--label-smoothing 0.1] [--validation-split 0.1] [--threads auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
+ *   npx tsx test/bench/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--normalize-inputs] [--label-smoothing 0.1] [--validation-split 0.1] [--threads auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
  *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { initTrainingBackend } from './training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { describeZodError, TrainingParams } from '../../shared/schemas';
-import { evaluate } from './evaluate';
+import { evaluate } from '../../functions/trainer/loop/evaluate';
 import { MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
-import { train } from './train';
+import { train } from '../../functions/trainer/loop/train';
 import type { EpochMetrics } from '../../shared/documents';
+import { readStepSettings } from '../../functions/trainer/config';
 
 const { values } = parseArgs({
   options: {
@@ -55,11 +56,13 @@ const parsed = seeds.map((seed) =>
 );
 for (const result of parsed) {
   if (!result.success) {
-    console.error(`train-offline: ${describeZodError(result.error)} (see the usage at the top of functions/trainer/train-offline.ts)`);
+    console.error(`train-offline: ${describeZodError(result.error)} (see the usage at the top of test/bench/train-offline.ts)`);
     process.exit(2);
   }
 }
 const backend = await initTrainingBackend();
+// LENET_STEP, LENET_NATIVE and TRAINER_THREADS, as the trainer reads them.
+const steps = readStepSettings();
 const data = await loadDatasetFromDir(mnistDataDir());
 
 /** One training run; prints a JSON line per epoch and returns the run's summary. */
@@ -76,10 +79,13 @@ async function trainOnce(params: TrainingParams) {
     await train(model, trainSet, {
       params,
       backend,
+      step: steps.mode,
+      native: steps.native,
+      defaultThreads: steps.defaultThreads,
       hooks: {
         onEpochEnd: async (m) => {
           const trainingSeconds = (performance.now() - started) / 1000;
-          const test = await evaluate(model, testSet);
+          const test = await evaluate(model, testSet, steps.native);
           if (test.accuracy >= 0.99 && firstAt99 === undefined) firstAt99 = trainingSeconds;
           const row = { ...m, testAccuracy: test.accuracy, wallSeconds: trainingSeconds };
           epochs.push(row);

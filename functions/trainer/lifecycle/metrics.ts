@@ -1,6 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { METRICS } from '../../shared/settings';
-import type { EpochMetrics } from '../../shared/documents';
+import { METRICS } from '../../../shared/settings';
+import type { EpochMetrics } from '../../../shared/documents';
 
 export type JobOutcomeMetric = 'SUCCEEDED' | 'FAILED' | 'RETRIED';
 

@@ -8,20 +8,21 @@ import {
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { DatasetError } from '../../shared/idx';
-import { JobRefusedError } from '../../shared/job-limits';
-import { StaleFenceError } from '../../shared/fenced-write';
-import { JobStore, queuedStatus } from '../../shared/job-store';
+import { DatasetError } from '../../../shared/idx';
+import { JobRefusedError } from '../../../shared/job-limits';
+import { StaleFenceError } from '../../../shared/fenced-write';
+import { JobStore, queuedStatus } from '../../../shared/job-store';
 import { JobLease, LeaseLostError } from './lease';
-import { withRetry } from '../../shared/retry';
-import type { Bucket } from '../../shared/s3-objects';
-import { JobMessage, JobId, TrainingParams, describeZodError } from '../../shared/schemas';
+import { withRetry } from '../../../shared/retry';
+import type { Bucket } from '../../../shared/s3-objects';
+import { JobMessage, JobId, TrainingParams, describeZodError } from '../../../shared/schemas';
 import { noMetrics, type TrainerMetrics } from './metrics';
-import type { PromotionPolicy } from '../../shared/promotion';
+import type { PromotionPolicy } from '../../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
 import { dispositionAfterFailure } from './disposition';
 import { JobHeartbeat } from './heartbeat';
-import type { JobStatus } from '../../shared/documents';
+import type { JobStatus } from '../../../shared/documents';
+import type { StepSettings } from '../config';
 
 export interface JobConsumerOptions {
   sqs: SQSClient;
@@ -57,10 +58,12 @@ export interface JobConsumerOptions {
   metrics?: TrainerMetrics;
   /**
    * Test seam: the trainer stops itself (SIGSTOP) once, right after the lease check that guards this
-   * write (e.g. "epoch-2", "final", "succeeded"), as a long GC pause or a frozen VM would. Default:
-   * $LENET_TEST_STOP_AFTER_LEASE_CHECK; unset in production.
+   * write (e.g. "epoch-2", "final", "succeeded"), as a long GC pause or a frozen VM would (the
+   * trainer config's LENET_TEST_STOP_AFTER_LEASE_CHECK). Unset in production.
    */
   stopAfterLeaseCheck?: string;
+  /** How the training step is chosen, passed to every job. */
+  steps?: StepSettings;
 }
 
 /** Long-polls the queue and runs one job at a time until stopped. */
@@ -74,7 +77,7 @@ export class JobConsumer {
   constructor(private readonly opts: JobConsumerOptions) {
     this.jobs = new JobStore(opts.bucket);
     this.trainerId = opts.trainerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.stopAfterLeaseCheck = opts.stopAfterLeaseCheck ?? (process.env.LENET_TEST_STOP_AFTER_LEASE_CHECK || undefined);
+    this.stopAfterLeaseCheck = opts.stopAfterLeaseCheck;
   }
 
   /** The test seam (stopAfterLeaseCheck): fires once per process. */
@@ -222,6 +225,7 @@ export class JobConsumer {
     });
     try {
       const outcome = await runJob(job, {
+        steps: this.opts.steps,
         bucket,
         backend: this.opts.backend,
         logger,

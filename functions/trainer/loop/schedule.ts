@@ -1,4 +1,4 @@
-import type { TrainingParams } from '../../shared/schemas';
+import type { TrainingParams } from '../../../shared/schemas';
 
 /** Share of a one-cycle run spent warming up. */
 const ONECYCLE_WARMUP = 0.25;

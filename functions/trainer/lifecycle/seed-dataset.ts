@@ -5,9 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DATASET_FILES, datasetKey, DEFAULT_DATASET_PREFIX } from '../../shared/bucket-layout';
-import { mnistDataDir } from '../../shared/dataset';
-import type { Bucket } from '../../shared/s3-objects';
+import { DATASET_FILES, datasetKey, DEFAULT_DATASET_PREFIX } from '../../../shared/bucket-layout';
+import { mnistDataDir } from '../../../shared/dataset';
+import type { Bucket } from '../../../shared/s3-objects';
 
 export interface SeedResult {
   /** Files this trainer wrote. */

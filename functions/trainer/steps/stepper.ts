@@ -1,7 +1,7 @@
 /**
  * One training step on a batch, by one of three equivalent routes:
  *  - 'layers': tfjs-layers' `model.trainOnBatch` (any model, any backend);
- *  - 'fast':   the hand-written LeNet-5 step of ./lenet-step.ts (gradients + fused Adam), optionally
+ *  - 'wasm':   the hand-written LeNet-5 step of ./wasm-step.ts (gradients + fused Adam), optionally
  *              data-parallel over worker threads (./parallel.ts). wasm backend, `buildLeNet5` models.
  *  - 'native': the same step on oneDNN in a Node-API addon (./native/), OpenMP threads. Any
  *              backend, `buildLeNet5` models, when the addon is built.
@@ -10,13 +10,14 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
-import { adamUpdate, fastTrainerSupported, lenetGradients, type StepResult } from './lenet-step';
-import { loadNativeAddon, modelVariables, NativeLeNet } from './native/native-step';
+import { IMAGE_SIZE, NUM_CLASSES } from '../../../shared/model';
+import { adamUpdate, lenetStepSupported, lenetGradients, type StepResult } from './wasm-step';
+import { loadNativeAddon, modelVariables, NativeLeNet, type NativeSettings } from './native/native-step';
 import { ParallelGradients } from './parallel';
 import { ThreadChooser } from './thread-chooser';
 
-export type StepMode = 'auto' | 'layers' | 'fast' | 'native';
+export const STEP_MODES = ['auto', 'layers', 'wasm', 'native'] as const;
+export type StepMode = (typeof STEP_MODES)[number];
 
 export interface Batch {
   pixels: Float32Array;
@@ -25,7 +26,7 @@ export interface Batch {
 }
 
 export interface BatchStepper {
-  /** 'layers', 'fast', 'fast×N' (N data-parallel gradient threads), 'fast×auto', 'native×N' or 'native×auto'. */
+  /** 'layers', 'wasm', 'wasm×N' (N data-parallel gradient threads), 'wasm×auto', 'native×N' or 'native×auto'. */
   readonly name: string;
   /** Why a faster route was not taken, when one was wanted (e.g. the addon is not built). */
   readonly fallback?: string;
@@ -38,8 +39,10 @@ export interface BatchStepper {
 }
 
 export interface StepperOptions {
-  /** Default: env LENET_STEP, else 'auto' (= 'native' when the addon loads, else 'fast' when supported, else 'layers'). */
+  /** Default 'auto': 'native' when the addon loads, else 'wasm' when supported, else 'layers'. */
   mode?: StepMode;
+  /** Whether and from where to load the native addon. Default: enabled, the built one. */
+  native?: NativeSettings;
   /**
    * Data-parallel gradient threads: a count (1 = this thread only), or 'auto' to pick the faster
    * of 1 and 2+ threads step by step from their timings (./thread-chooser.ts).
@@ -55,26 +58,26 @@ function requestedThreads(opts: StepperOptions): number | 'auto' | undefined {
   return opts.threads;
 }
 
-/** Whether the 'fast' route can train `model` on the active backend. */
-export function fastStepAvailable(model: tfl.LayersModel): boolean {
-  return tf.getBackend() === 'wasm' && fastTrainerSupported(model);
+/** Whether the 'wasm' route can train `model` on the active backend. */
+export function wasmStepAvailable(model: tfl.LayersModel): boolean {
+  return tf.getBackend() === 'wasm' && lenetStepSupported(model);
 }
 
 export async function createStepper(model: tfl.LayersModel, opts: StepperOptions): Promise<BatchStepper> {
-  const mode = opts.mode ?? (process.env.LENET_STEP as StepMode | undefined) ?? 'auto';
+  const mode = opts.mode ?? 'auto';
   const smoothing = opts.labelSmoothing ?? 0;
-  if (!['auto', 'layers', 'fast', 'native'].includes(mode)) throw new Error(`unknown step mode '${mode}' (auto, layers, fast or native)`);
+  if (!STEP_MODES.includes(mode)) throw new Error(`unknown step mode '${mode}' (auto, layers, wasm or native)`);
   let fallback: string | undefined;
   if (mode === 'native' || mode === 'auto') {
-    const { addon, error } = loadNativeAddon();
-    if (addon && fastTrainerSupported(model)) return nativeStepper(model, addon, opts, smoothing);
+    const { addon, error } = loadNativeAddon(opts.native);
+    if (addon && lenetStepSupported(model)) return nativeStepper(model, addon, opts, smoothing);
     fallback = error ?? 'the native step supports only the buildLeNet5 model with Adam';
     if (mode === 'native') throw new Error(`native training step unavailable: ${fallback}`);
   }
-  const fast = mode === 'fast' || (mode === 'auto' && fastStepAvailable(model));
-  if (!fast) return { ...layersStepper(model, smoothing), fallback };
-  if (!fastStepAvailable(model)) {
-    throw new Error(`the fast training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
+  const wasm = mode === 'wasm' || (mode === 'auto' && wasmStepAvailable(model));
+  if (!wasm) return { ...layersStepper(model, smoothing), fallback };
+  if (!wasmStepAvailable(model)) {
+    throw new Error(`the wasm training step needs the wasm backend and the buildLeNet5 model (backend: ${tf.getBackend()})`);
   }
   const vars = modelVariables(model);
   const requested = requestedThreads(opts);
@@ -90,7 +93,7 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
       : undefined;
   const chooser = auto && parallel ? new ThreadChooser({ candidates: [...new Set([1, 2, poolSize])] }) : undefined;
   return {
-    name: chooser ? 'fast×auto' : parallel ? `fast×${poolSize}` : 'fast',
+    name: chooser ? 'wasm×auto' : parallel ? `wasm×${poolSize}` : 'wasm',
     fallback,
     async step({ pixels, labels }) {
       const n = labels.length;
@@ -108,7 +111,7 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
       return result;
     },
     takeThreadsUsed: () => (chooser ? chooser.takeUsage() : poolSize),
-    // The fast step trains the model's own variables.
+    // The wasm step trains the model's own variables.
     sync() {},
     async dispose() {
       await parallel?.dispose();
@@ -118,7 +121,7 @@ export async function createStepper(model: tfl.LayersModel, opts: StepperOptions
 
 /**
  * The oneDNN step. 'auto' threads: the faster of 1 and all cores (at most 2), chosen step by step
- * as for the fast route, since OpenMP's threads wait for a descheduled one just the same.
+ * as for the wasm route, since OpenMP's threads wait for a descheduled one just the same.
  */
 function nativeStepper(
   model: tfl.LayersModel,

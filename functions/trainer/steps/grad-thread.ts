@@ -10,8 +10,8 @@ import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initTrainingBackend } from './training-backend';
 import { wasmHeap } from './wasm/heap-simd';
-import { IMAGE_SIZE } from '../../shared/model';
-import { lenetGradients } from './lenet-step';
+import { IMAGE_SIZE } from '../../../shared/model';
+import { lenetGradients } from './wasm-step';
 import { CTRL, type GradThreadInit, RESULT } from './parallel-protocol';
 
 const init = workerData as GradThreadInit;

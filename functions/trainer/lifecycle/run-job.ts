@@ -1,20 +1,21 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { loadDatasetFromS3 } from '../../shared/dataset';
-import { take } from '../../shared/idx';
-import { JobStore } from '../../shared/job-store';
-import { buildLeNet5, disposeModel } from '../../shared/model';
-import { loadResumePoint, saveCheckpoint } from '../../shared/model-store';
-import { modelKeys } from '../../shared/bucket-layout';
-import { promoteIfBetter, type PromotionPolicy } from '../../shared/promotion';
-import type { Bucket } from '../../shared/s3-objects';
-import type { JobMessage } from '../../shared/schemas';
-import { evaluate } from './evaluate';
+import { loadDatasetFromS3 } from '../../../shared/dataset';
+import { take } from '../../../shared/idx';
+import { JobStore } from '../../../shared/job-store';
+import { buildLeNet5, disposeModel } from '../../../shared/model';
+import { loadResumePoint, saveCheckpoint } from '../../../shared/model-store';
+import { modelKeys } from '../../../shared/bucket-layout';
+import { promoteIfBetter, type PromotionPolicy } from '../../../shared/promotion';
+import type { Bucket } from '../../../shared/s3-objects';
+import type { JobMessage } from '../../../shared/schemas';
+import { evaluate } from '../loop/evaluate';
 import { seedDefaultDataset } from './seed-dataset';
-import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normalization';
-import { train, type TrainHooks } from './train';
+import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '../../../shared/input-normalization';
+import { train, type TrainHooks } from '../loop/train';
 import type { TrainerMetrics } from './metrics';
-import type { CheckpointInfo, EpochMetrics } from '../../shared/documents';
-import { assertJobAllowed } from '../../shared/job-limits';
+import type { CheckpointInfo, EpochMetrics } from '../../../shared/documents';
+import { assertJobAllowed } from '../../../shared/job-limits';
+import type { StepSettings } from '../config';
 
 export interface JobContext {
   bucket: Bucket;
@@ -45,6 +46,8 @@ export interface JobContext {
   metrics?: TrainerMetrics;
   /** When the job's message was received (ms since the epoch): the start of time-to-first-step. Default: when runJob starts. */
   receivedAt?: number;
+  /** How the training step is chosen (the trainer config's LENET_STEP, LENET_NATIVE, TRAINER_THREADS). Default: auto. */
+  steps?: StepSettings;
 }
 
 export type JobOutcome = 'succeeded' | 'already-done' | 'stopped';
@@ -130,6 +133,9 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     const outcome = await train(model, trainInput, {
       params,
       backend,
+      step: ctx.steps?.mode,
+      native: ctx.steps?.native,
+      defaultThreads: ctx.steps?.defaultThreads,
       startEpoch,
       resumeAt: last?.position,
       hooks: {
@@ -170,7 +176,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
           logger.info('mid-epoch checkpoint written', { prefix, ...at });
         },
         onEpochEnd: async (epochMetrics) => {
-          const m = params.testEachEpoch ? { ...epochMetrics, ...(await testMetrics(model, testInput)) } : epochMetrics;
+          const m = params.testEachEpoch ? { ...epochMetrics, ...(await testMetrics(model, testInput, ctx.steps?.native)) } : epochMetrics;
           await leaseChecked(`epoch-${m.epoch}`);
           metrics = [...metrics.filter((x) => x.epoch < m.epoch), m];
           await saveCheckpoint(bucket, modelKeys.epoch(jobId, m.epoch), model, {
@@ -194,7 +200,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     // From here the model takes raw pixels, and the test figures are the served model's own.
     if (inputNormalization) foldInputNormalization(model, inputNormalization);
 
-    const test = { ...(await evaluate(model, testSet)), images: testSet.count, full: testSet.count === data.test.count };
+    const test = { ...(await evaluate(model, testSet, ctx.steps?.native)), images: testSet.count, full: testSet.count === data.test.count };
     ctx.metrics?.testAccuracy(test.accuracy);
     await leaseChecked('final');
     // The final model is written once: one already complete (an earlier owner's, written while this
@@ -224,8 +230,12 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
 }
 
 /** The test set's figures after an epoch (job parameter testEachEpoch), stamped with when they were known. */
-async function testMetrics(model: Parameters<typeof evaluate>[0], testSet: Parameters<typeof evaluate>[1]) {
-  const { accuracy, loss } = await evaluate(model, testSet);
+async function testMetrics(
+  model: Parameters<typeof evaluate>[0],
+  testSet: Parameters<typeof evaluate>[1],
+  native: Parameters<typeof evaluate>[2],
+) {
+  const { accuracy, loss } = await evaluate(model, testSet, native);
   return { testAccuracy: accuracy, testLoss: loss, testedAt: new Date().toISOString() };
 }
 

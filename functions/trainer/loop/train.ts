@@ -1,19 +1,13 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Dataset } from '../../shared/idx';
-import { setLearningRate } from '../../shared/model';
-import type { TrainingParams } from '../../shared/schemas';
-import { defaultThreads } from './config';
+import type { Dataset } from '../../../shared/idx';
+import { setLearningRate } from '../../../shared/model';
+import type { TrainingParams } from '../../../shared/schemas';
 import { batchArrays, seededRandom, shuffledIndices, splitValidation } from './data';
 import { evaluate } from './evaluate';
 import { learningRateFor } from './schedule';
-import { createStepper, type StepMode } from './stepper';
-import type { EpochMetrics, TrainPosition } from '../../shared/documents';
-
-// The loop's parts, re-exported so existing importers of './train' keep working.
-export { defaultThreads } from './config';
-export { batchArrays, batchTensors, seededRandom, shuffledIndices, splitValidation } from './data';
-export { evaluate } from './evaluate';
-export { learningRateFor } from './schedule';
+import { createStepper, type StepMode } from '../steps/stepper';
+import type { NativeSettings } from '../steps/native/native-step';
+import type { EpochMetrics, TrainPosition } from '../../../shared/documents';
 
 export interface TrainHooks {
   /** Called after every complete epoch; a checkpoint is written here. */
@@ -23,7 +17,7 @@ export interface TrainHooks {
   shouldStop?(): boolean;
   /** Called when training stops early (shouldStop), with where it stopped; a mid-epoch checkpoint is written here. */
   onStop?(at: TrainPosition): Promise<void>;
-  /** Called once the training route is chosen (e.g. 'native×auto', 'fast×2'), with why a faster one was not taken. */
+  /** Called once the training route is chosen (e.g. 'native×auto', 'wasm×2'), with why a faster one was not taken. */
   onRoute?(route: string, fallback?: string): void;
 }
 
@@ -36,11 +30,15 @@ export interface TrainOptions {
   resumeAt?: TrainPosition;
   hooks?: TrainHooks;
   /**
-   * How a batch is trained: 'layers' (model.trainOnBatch), 'fast' (hand-written LeNet-5 step,
-   * wasm only), 'native' (the same step on oneDNN, ./native/) or 'auto' (native, else fast, when
-   * possible). Default: env LENET_STEP, else 'auto'.
+   * How a batch is trained: 'layers' (model.trainOnBatch), 'wasm' (hand-written LeNet-5 step,
+   * wasm backend only), 'native' (the same step on oneDNN, ../steps/native/) or 'auto' (native, else wasm, when
+   * possible). Default 'auto'.
    */
   step?: StepMode;
+  /** Whether and from where the native step loads its addon (the trainer config's LENET_NATIVE). */
+  native?: NativeSettings;
+  /** Gradient threads when the job sets none (the trainer config's TRAINER_THREADS). Default 'auto'. */
+  defaultThreads?: number | 'auto';
 }
 
 export type TrainOutcome = 'completed' | 'stopped';
@@ -52,7 +50,8 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
   const batches = Math.ceil(trainSet.count / params.batchSize);
   const stepper = await createStepper(model, {
     mode: opts.step,
-    threads: params.threads ?? defaultThreads(),
+    native: opts.native,
+    threads: params.threads ?? opts.defaultThreads ?? 'auto',
     maxBatch: params.batchSize,
     labelSmoothing: params.labelSmoothing,
   });
@@ -74,7 +73,7 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
       let correct = resume?.correct ?? 0;
       let yielded = performance.now();
       for (let b = firstBatch; b < batches; b++) {
-        // The fast step blocks the main thread (Atomics.wait), so let timers and signal handlers run
+        // The wasm step blocks the main thread (Atomics.wait), so let timers and signal handlers run
         // now and then: the SQS/lease heartbeat and SIGTERM must not wait for the end of the epoch.
         if (performance.now() - yielded > 200) {
           await new Promise((resolve) => setImmediate(resolve));
@@ -94,7 +93,7 @@ export async function train(model: tfl.LayersModel, data: Dataset, opts: TrainOp
       }
       const seconds = (performance.now() - started) / 1000;
       stepper.sync();
-      const val = validation ? await evaluate(model, validation) : undefined;
+      const val = validation ? await evaluate(model, validation, opts.native) : undefined;
       await hooks.onEpochEnd?.({
         epoch: epoch + 1,
         loss: lossSum / trainSet.count,

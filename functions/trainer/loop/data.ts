@@ -1,7 +1,7 @@
 // How the training loop reads a dataset: validation split, seeded shuffles, batches and augmentation shifts.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Dataset } from '../../shared/idx';
-import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
+import type { Dataset } from '../../../shared/idx';
+import { IMAGE_SIZE, NUM_CLASSES } from '../../../shared/model';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 

@@ -1,12 +1,12 @@
 /**
- * The 'native' training route: the LeNet-5 step of ../lenet-step.ts on oneDNN primitives, in a
+ * The 'native' training route: the LeNet-5 step of ../wasm-step.ts on oneDNN primitives, in a
  * Node-API addon (./lenet_native.cc, built by `npm run build:native`).
  *
  * The addon keeps its own copy of the weights and Adam moments (in oneDNN's layouts) between
  * steps. The LayersModel stays the source of truth at the edges: the stepper loads the model's
  * variables and its Adam state when created, and `sync()` writes them back (weights, `/m`, `/v`,
  * β powers; the iteration count is kept step by step), which train() calls before every
- * evaluation and checkpoint. So checkpoints are the same as the wasm fast step's, and move freely
+ * evaluation and checkpoint. So checkpoints are the same as the wasm step's, and move freely
  * between routes.
  */
 import { existsSync } from 'node:fs';
@@ -15,8 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Dataset } from '../../../shared/idx';
-import { type AdamInternals, fastTrainerSupported, type StepResult } from '../lenet-step';
+import type { Dataset } from '../../../../shared/idx';
+import { type AdamInternals, lenetStepSupported, type StepResult } from '../wasm-step';
 import { ThreadChooser } from '../thread-chooser';
 
 export interface NativeAddon {
@@ -49,31 +49,41 @@ export interface NativeTrainer {
 export const ParamKind = { Weights: 0, FirstMoment: 1, SecondMoment: 2, Gradient: 3 } as const;
 export type ParamKind = (typeof ParamKind)[keyof typeof ParamKind];
 
-/** The built addon; LENET_NATIVE_ADDON points at another build (the bench compares two oneDNN versions). */
-export const ADDON_PATH =
-  process.env.LENET_NATIVE_ADDON || path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'lenet_native.node');
+/** The built addon. */
+export const ADDON_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'lenet_native.node');
 
-let cached: { addon?: NativeAddon; error?: string } | undefined;
+/** Whether to use the addon, and which build (the trainer's config: LENET_NATIVE, LENET_NATIVE_ADDON). */
+export interface NativeSettings {
+  /** Default true. */
+  enabled?: boolean;
+  /** Default ADDON_PATH. */
+  addonPath?: string;
+}
+
+const loaded = new Map<string, { addon?: NativeAddon; error?: string }>();
 
 /**
- * The addon, or why it is unavailable (not built, libdnnl missing, or LENET_NATIVE=0), with how to
- * get it. Loaded once per process.
+ * The addon, or why it is unavailable (not built, libdnnl missing, or disabled), with how to get it.
+ * Each build is loaded once per process.
  */
-export function loadNativeAddon(): { addon?: NativeAddon; error?: string } {
-  if (process.env.LENET_NATIVE === '0') return { error: 'disabled by LENET_NATIVE=0' };
+export function loadNativeAddon(settings: NativeSettings = {}): { addon?: NativeAddon; error?: string } {
+  if (settings.enabled === false) return { error: 'disabled by LENET_NATIVE=0' };
+  const addonPath = settings.addonPath ?? ADDON_PATH;
+  let cached = loaded.get(addonPath);
   if (!cached) {
-    if (!existsSync(ADDON_PATH)) {
+    if (!existsSync(addonPath)) {
       cached = {
-        error: `the oneDNN addon is not built (no ${path.relative(process.cwd(), ADDON_PATH)}); npm run build:native builds it (needs g++, make and python3-venv; no root)`,
+        error: `the oneDNN addon is not built (no ${path.relative(process.cwd(), addonPath)}); npm run build:native builds it (needs g++, make and python3-venv; no root)`,
       };
-      return cached;
+    } else {
+      try {
+        cached = { addon: createRequire(import.meta.url)(addonPath) as NativeAddon };
+      } catch (err) {
+        const message = (err as Error).message.split('\n')[0];
+        cached = { error: `the oneDNN addon does not load (${message}); npm run build:native rebuilds it and its oneDNN in .venv-onednn/` };
+      }
     }
-    try {
-      cached = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeAddon };
-    } catch (err) {
-      const message = (err as Error).message.split('\n')[0];
-      cached = { error: `the oneDNN addon does not load (${message}); npm run build:native rebuilds it and its oneDNN in .venv-onednn/` };
-    }
+    loaded.set(addonPath, cached);
   }
   return cached;
 }
@@ -114,7 +124,7 @@ export class NativeLeNet {
   step(pixels: Float32Array, labels: Uint8Array, threads: number, labelSmoothing = 0): StepResult {
     const [lossSum, correct] = this.trainer.step(pixels, labels, threads, 1 / labels.length, labelSmoothing);
     const { beta1, beta2, epsilon, learningRate } = this.adam;
-    // The same constants, in the same precision, as adamUpdate in ../lenet-step.ts.
+    // The same constants, in the same precision, as adamUpdate in ../wasm-step.ts.
     this.trainer.adam(beta1, beta2, learningRate / (1 - this.accBeta1), 1 / (1 - this.accBeta2), epsilon, threads);
     this.accBeta1 = Math.fround(this.accBeta1 * beta1);
     this.accBeta2 = Math.fround(this.accBeta2 * beta2);
@@ -187,9 +197,13 @@ let evaluator: { trainer: NativeTrainer; chooser: ThreadChooser } | undefined;
  * forward pass from the model's current weights; undefined when the addon is not loaded or the
  * model is not the buildLeNet5 one. One addon instance per process serves every call.
  */
-export function nativeEvaluate(model: tfl.LayersModel, data: Dataset): { loss: number; accuracy: number } | undefined {
-  const { addon } = loadNativeAddon();
-  if (!addon || data.count === 0 || !fastTrainerSupported(model)) return undefined;
+export function nativeEvaluate(
+  model: tfl.LayersModel,
+  data: Dataset,
+  settings: NativeSettings = {},
+): { loss: number; accuracy: number } | undefined {
+  const { addon } = loadNativeAddon(settings);
+  if (!addon || data.count === 0 || !lenetStepSupported(model)) return undefined;
   if (!evaluator) {
     // 1 or 2 threads, whichever is faster now, chunk by chunk (on a busy machine 2 OpenMP threads are several times slower).
     const chooser = new ThreadChooser({ candidates: [...new Set([1, Math.min(2, Math.max(1, addon.maxThreads()))])], window: 3 });

@@ -11,8 +11,8 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { heapSimd, wasmHeap } from './wasm/heap-simd';
-import { IMAGE_SIZE } from '../../shared/model';
-import { lenetGradients, type StepResult } from './lenet-step';
+import { IMAGE_SIZE } from '../../../shared/model';
+import { lenetGradients, type StepResult } from './wasm-step';
 import { CTRL, type GradThreadInit, RESULT } from './parallel-protocol';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;

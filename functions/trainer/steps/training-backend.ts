@@ -1,6 +1,6 @@
 /** The trainer's tfjs backend: the shared backend choice plus the project's wasm gradient kernels. */
-import { type BackendName, chooseBackend, type Fallback } from '../../shared/backend';
-import { makeLogger } from '../../shared/log';
+import { type BackendName, chooseBackend, type Fallback } from '../../../shared/backend';
+import { makeLogger } from '../../../shared/log';
 import { registerWasmTrainingKernels } from './wasm/wasm-kernels';
 
 export interface TrainingBackendOptions {

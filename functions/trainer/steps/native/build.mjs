@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..', '..');
+const repo = path.resolve(here, '..', '..', '..', '..');
 const addonPath = path.join(here, 'build', 'Release', 'lenet_native.node');
 const { values } = parseArgs({
   options: { out: { type: 'string' }, 'if-missing': { type: 'boolean', default: false }, check: { type: 'boolean', default: false } },

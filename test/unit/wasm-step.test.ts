@@ -2,16 +2,16 @@ import os from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initTrainingBackend } from '../../functions/trainer/training-backend';
+import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { TrainingParams } from '../../shared/schemas';
-import { adamUpdate, fastTrainerSupported, lenetGradients } from '../../functions/trainer/lenet-step';
-import { createStepper } from '../../functions/trainer/stepper';
-import { batchArrays, shuffledIndices } from '../../functions/trainer/data';
-import { evaluate } from '../../functions/trainer/evaluate';
-import { train } from '../../functions/trainer/train';
+import { adamUpdate, lenetStepSupported, lenetGradients } from '../../functions/trainer/steps/wasm-step';
+import { createStepper } from '../../functions/trainer/steps/stepper';
+import { batchArrays, shuffledIndices } from '../../functions/trainer/loop/data';
+import { evaluate } from '../../functions/trainer/loop/evaluate';
+import { train } from '../../functions/trainer/loop/train';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { maxAbsDiff } from '../helpers/numeric';
 import type { EpochMetrics } from '../../shared/documents';
@@ -24,7 +24,7 @@ const snapshot = (model: tfl.LayersModel) => model.getWeights().map((t) => Float
 test('hand-written LeNet-5 gradients equal autodiff of the tfjs-layers model (wasm)', async () => {
   await initTrainingBackend('wasm');
   const model = buildLeNet5({ seed: 5 });
-  assert.ok(fastTrainerSupported(model));
+  assert.ok(lenetStepSupported(model));
   for (const n of [32, 7, 1]) {
     const { pixels, labels, oneHot } = batchArrays(
       data.train,
@@ -126,27 +126,27 @@ test('the fused Adam update equals exact Adam and tf.train.adam, state included 
   refState.forEach((w, i) => assert.ok(maxAbsDiff(w.tensor.dataSync(), myState[i].tensor.dataSync()) < 1e-6, w.name));
 });
 
-test('label smoothing: the fast step and gradient threads train the same model as trainOnBatch on smoothed targets', async () => {
+test('label smoothing: the wasm step and gradient threads train the same model as trainOnBatch on smoothed targets', async () => {
   await initTrainingBackend('wasm');
   const steps = 15;
   const layers = await trainSteps('layers', 1, steps, 32, 0.1);
-  const fast = await trainSteps('fast', 1, steps, 32, 0.1);
-  const parallel = await trainSteps('fast', 2, steps, 32, 0.1);
-  const plain = await trainSteps('fast', 1, steps);
-  for (const run of [fast, parallel]) {
+  const single = await trainSteps('wasm', 1, steps, 32, 0.1);
+  const parallel = await trainSteps('wasm', 2, steps, 32, 0.1);
+  const plain = await trainSteps('wasm', 1, steps);
+  for (const run of [single, parallel]) {
     run.weights.forEach((w, i) =>
       assert.ok(maxAbsDiff(w, layers.weights[i]) < 2e-4, `${run.name} weight ${i}: ${maxAbsDiff(w, layers.weights[i])}`),
     );
   }
-  // The fast routes report plain cross-entropy whatever the smoothing: the same as each other.
-  fast.losses.forEach((l, i) => assert.ok(Math.abs(l - parallel.losses[i]) < 1e-3 * 32, `loss at step ${i}`));
+  // The wasm routes report plain cross-entropy whatever the smoothing: the same as each other.
+  single.losses.forEach((l, i) => assert.ok(Math.abs(l - parallel.losses[i]) < 1e-3 * 32, `loss at step ${i}`));
   // And smoothing changes the training: far more than the routes differ from each other.
-  const moved = Math.max(...plain.weights.map((w, i) => maxAbsDiff(w, fast.weights[i])));
+  const moved = Math.max(...plain.weights.map((w, i) => maxAbsDiff(w, single.weights[i])));
   assert.ok(moved > 5e-3, `smoothing moved the weights by ${moved} only`);
 });
 
 /** Trains `steps` batches of the same seeded data order with the given route; returns the weights. */
-async function trainSteps(mode: 'layers' | 'fast', threads: number | 'auto', steps: number, batchSize = 32, labelSmoothing?: number) {
+async function trainSteps(mode: 'layers' | 'wasm', threads: number | 'auto', steps: number, batchSize = 32, labelSmoothing?: number) {
   const model = buildLeNet5({ seed: 11 });
   const stepper = await createStepper(model, { mode, threads, maxBatch: batchSize, labelSmoothing });
   const order = shuffledIndices(data.train.count, 4);
@@ -169,20 +169,20 @@ async function trainSteps(mode: 'layers' | 'fast', threads: number | 'auto', ste
   return { weights, losses, tensors, optimizerNames, name: stepper.name, threadsUsed };
 }
 
-test('fast step and data-parallel gradient threads train the same model as trainOnBatch (same seed and data order)', async () => {
+test('wasm step and data-parallel gradient threads train the same model as trainOnBatch (same seed and data order)', async () => {
   await initTrainingBackend('wasm');
   const steps = 25;
   const layers = await trainSteps('layers', 1, steps);
-  const fast = await trainSteps('fast', 1, steps);
-  const parallel = await trainSteps('fast', 2, steps);
-  const three = await trainSteps('fast', 3, steps, 31);
+  const single = await trainSteps('wasm', 1, steps);
+  const parallel = await trainSteps('wasm', 2, steps);
+  const three = await trainSteps('wasm', 3, steps, 31);
   // 'auto' switches between 1 and 2 threads by their timings (both are timed in the first steps).
-  const auto = await trainSteps('fast', 'auto', steps);
-  assert.equal(parallel.name, 'fast×2');
-  assert.equal(auto.name, os.availableParallelism() > 1 ? 'fast×auto' : 'fast');
-  assert.deepEqual([layers.threadsUsed, fast.threadsUsed, parallel.threadsUsed], [undefined, 1, 2]);
+  const auto = await trainSteps('wasm', 'auto', steps);
+  assert.equal(parallel.name, 'wasm×2');
+  assert.equal(auto.name, os.availableParallelism() > 1 ? 'wasm×auto' : 'wasm');
+  assert.deepEqual([layers.threadsUsed, single.threadsUsed, parallel.threadsUsed], [undefined, 1, 2]);
   assert.ok([1, 2].includes(auto.threadsUsed!), `auto used ${auto.threadsUsed}`);
-  for (const run of [fast, parallel, auto]) {
+  for (const run of [single, parallel, auto]) {
     // Same float32 math in a different summation order: differences stay at rounding level, and
     // the bound is far below one step's size (lr 1e-3).
     run.weights.forEach((w, i) =>

@@ -1,14 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Dataset } from '../../shared/idx';
+import type { Dataset } from '../../../shared/idx';
 import { batchTensors } from './data';
-import { nativeEvaluate } from './native/native-step';
+import { type NativeSettings, nativeEvaluate } from '../steps/native/native-step';
 
-/** Loss and accuracy over a whole dataset, in chunks so memory stays bounded. */
-export async function evaluate(model: tfl.LayersModel, data: Dataset, chunk = 1000): Promise<{ loss: number; accuracy: number }> {
+/**
+ * Loss and accuracy over a whole dataset, in chunks so memory stays bounded; on the native addon
+ * when `native` allows it and it loads.
+ */
+export async function evaluate(
+  model: tfl.LayersModel,
+  data: Dataset,
+  native: NativeSettings = {},
+  chunk = 1000,
+): Promise<{ loss: number; accuracy: number }> {
   // The oneDNN forward pass when the addon is built; the same figures up to float rounding.
-  const native = nativeEvaluate(model, data);
-  if (native) return native;
+  const onNative = nativeEvaluate(model, data, native);
+  if (onNative) return onNative;
   let lossSum = 0;
   let correct = 0;
   for (let from = 0; from < data.count; from += chunk) {

@@ -23,9 +23,9 @@
  * Fargate keeps them within milliseconds).
  */
 import { randomUUID } from 'node:crypto';
-import { jobKeys } from '../../shared/bucket-layout';
-import type { Bucket } from '../../shared/s3-objects';
-import type { LeaseDoc } from '../../shared/documents';
+import { jobKeys } from '../../../shared/bucket-layout';
+import type { Bucket } from '../../../shared/s3-objects';
+import type { LeaseDoc } from '../../../shared/documents';
 
 /** True when nobody holds the lease any more: given up by its holder, or past its expiry. */
 export function isLeaseFree(doc: LeaseDoc, now = Date.now()): boolean {

@@ -7,14 +7,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NativeSettings } from './native-step';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ADDON_FILE = path.join(HERE, 'build', 'Release', 'lenet_native.node');
 
 export function ensureNativeAddon(
   onStart: (line: string) => void = () => {},
+  settings: NativeSettings = {},
 ): { ok: true; built: boolean } | { ok: false; reason: string } {
-  if (process.env.LENET_NATIVE === '0') return { ok: false, reason: 'disabled by LENET_NATIVE=0' };
+  if (settings.enabled === false) return { ok: false, reason: 'disabled by LENET_NATIVE=0' };
   const build = path.join(HERE, 'build.mjs');
   const check = spawnSync(process.execPath, [build, '--check'], { encoding: 'utf8' });
   if (check.status === 0) return { ok: true, built: false };

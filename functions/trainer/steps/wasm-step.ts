@@ -9,7 +9,7 @@
  * (counts and timings: docs/benchmarks.md).
  *
  * It trains the very same `LayersModel`: the gradients are written for the architecture built by
- * `buildLeNet5` (checked by `fastTrainerSupported`, otherwise callers keep `trainOnBatch`), the
+ * `buildLeNet5` (checked by `lenetStepSupported`, otherwise callers keep `trainOnBatch`), the
  * weights are the model's own variables, and the Adam moments are the model optimizer's own
  * (`${name}/m`, `${name}/v`, the iteration count and β powers), so `model.save` with
  * `includeOptimizer` and resuming work as before. Loss and accuracy are Keras' categorical
@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AvgPoolGrad, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
 import { heapSimd, wasmHeap } from './wasm/heap-simd';
-import { IMAGE_SIZE, NUM_CLASSES } from '../../shared/model';
+import { IMAGE_SIZE, NUM_CLASSES } from '../../../shared/model';
 
 const EPSILON = 1e-7;
 
@@ -71,7 +71,7 @@ const LENET5: LayerSpec[] = [
  * True when `model` is the LeNet-5 of `buildLeNet5` (28x28x1 input), compiled with Adam and
  * categorical cross-entropy: the hand-written step computes exactly its gradients.
  */
-export function fastTrainerSupported(model: tfl.LayersModel): boolean {
+export function lenetStepSupported(model: tfl.LayersModel): boolean {
   if (model.layers.length !== LENET5.length) return false;
   const ok = LENET5.every((spec, i) => {
     const layer = model.layers[i];
