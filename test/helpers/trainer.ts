@@ -1,4 +1,5 @@
 /** Real trainer processes (functions/trainer/main.ts) for reliability tests, and small queue/bucket helpers. */
+import { createRequire } from 'node:module';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -146,4 +147,17 @@ export async function uploadSmallMnist(bucket: Bucket, prefix: string, train: nu
   await bucket.putBytes(prefix + DATASET_FILES.trainLabels, idx([train], s.trainLabels));
   await bucket.putBytes(prefix + DATASET_FILES.testImages, idx([test, 28, 28], s.testImages));
   await bucket.putBytes(prefix + DATASET_FILES.testLabels, idx([test], s.testLabels));
+}
+
+/**
+ * The tfjs backend a trainer started without TFJS_BACKEND (as npm start starts it) chooses:
+ * tfjs-node when it is installed (the measured order, shared/backend.ts), else wasm.
+ */
+export function defaultTrainerBackend(): 'tensorflow' | 'wasm' {
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+    return 'tensorflow';
+  } catch {
+    return 'wasm';
+  }
 }

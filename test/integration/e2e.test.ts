@@ -24,7 +24,7 @@ import { deployStack, emulatorGap, emulatorInfo, type StackOutputs } from '../..
 import { startLocalTrainer } from '../../local/local-trainer';
 import { uploadMnist } from '../../cli/upload-mnist';
 import { useEmulator, emulatorReady } from '../helpers/aws';
-import { jobFinishedViaApi, waitFor } from '../helpers/trainer';
+import { defaultTrainerBackend, jobFinishedViaApi, waitFor } from '../helpers/trainer';
 
 useEmulator();
 /** Set when the emulator cannot run the stack's Lambdas here: every test below then skips with this reason. */
@@ -76,7 +76,7 @@ test('a job submitted through API Gateway trains, checkpoints every epoch, is li
   );
   for (const m of done.metrics) {
     assert.ok(m.loss > 0 && m.accuracy > 0.5 && m.valAccuracy! > 0.5 && m.imagesPerSecond > 0, JSON.stringify(m));
-    assert.equal(m.backend, 'wasm');
+    assert.equal(m.backend, defaultTrainerBackend());
   }
   for (const epoch of [1, 2]) {
     const keys = await bucket.listKeys(modelKeys.epoch(done.jobId, epoch));
@@ -184,7 +184,7 @@ test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON f
   assert.equal(jobs.status, 0, jobs.stderr);
   assert.match(jobs.stdout, /SUCCEEDED/);
   const models = lenet('models');
-  assert.match(models.stdout, /wasm.*\*/);
+  assert.match(models.stdout, new RegExp(`${defaultTrainerBackend()}.*\\*`));
   const { jobs: list } = await api.jobs();
   const status = lenet('status', list[0].jobId);
   assert.equal(JSON.parse(status.stdout).jobId, list[0].jobId);
