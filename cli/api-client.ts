@@ -55,7 +55,8 @@ const toBuffer = (d: SourceData) =>
 /** The region of an execute-api URL (`<id>.execute-api.<region>.amazonaws.com`), else AWS_REGION. */
 export function apiRegion(url: string, env: NodeJS.ProcessEnv = process.env): string {
   const region = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com/.exec(new URL(url).hostname)?.[1] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (!region) throw new Error(`Cannot tell the API's region from ${url}; set AWS_REGION.`);
+  // Signing needs the region: without one the request cannot be authorised (exit code 4).
+  if (!region) throw new ApiError(0, `Cannot tell the API's region from ${url}; set AWS_REGION.`);
   return region;
 }
 
@@ -200,11 +201,12 @@ export async function resolveApiUrl(explicit?: string, stackName = process.env.L
     const out = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: stackName }));
     outputs = out.Stacks?.[0]?.Outputs ?? [];
   } catch (err) {
-    throw new Error(
+    throw new ApiError(
+      0,
       `Cannot find the API URL: reading stack ${stackName} failed (${(err as Error).message}). Pass --api-url or set LENET_API_URL.`,
     );
   }
   const url = outputs.find((o) => o.OutputKey === StackOutput.ApiUrl)?.OutputValue;
-  if (!url) throw new Error(`Stack ${stackName} has no ApiUrl output. Pass --api-url or set LENET_API_URL.`);
+  if (!url) throw new ApiError(404, `Stack ${stackName} has no ApiUrl output. Pass --api-url or set LENET_API_URL.`);
   return process.env.AWS_ENDPOINT_URL ? emulatorApiUrl(url, process.env.AWS_ENDPOINT_URL) : url;
 }

@@ -1,24 +1,36 @@
 /**
  * The `lenet` CLI: submit and watch training jobs, list and promote models, and predict digits.
  * Finds the API from --api-url, $LENET_API_URL, or the deployed stack's ApiUrl output.
+ * Every command that prints data takes --json; exit codes: ./exit-codes.ts.
  */
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, resolveApiUrl } from './api-client';
+import { EXIT, exitCodeFor } from './exit-codes';
+import { predictFiles } from './predict-files';
 import { describeMetrics, watchJob } from './watch-job';
 import { RECIPES, type RecipeName } from '../shared/recipes';
 import { LR_SCHEDULES, TrainingParams } from '../shared/schemas';
 
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('lenet')
   .description('Train LeNet-5 on MNIST and predict digits, on AWS or the local emulator.')
-  .option('--api-url <url>', 'API base URL (default: $LENET_API_URL or the stack output ApiUrl)');
+  .version(version)
+  .option('--api-url <url>', 'API base URL (default: $LENET_API_URL or the stack output ApiUrl)')
+  .addHelpText(
+    'after',
+    `\nExit codes: ${EXIT.ok} success; ${EXIT.failed} the job or request failed; ${EXIT.usage} bad usage; ${EXIT.notFound} not found; ${EXIT.authOrNetwork} auth or network.`,
+  )
+  // Usage errors end as a CommanderError, so they get their own exit code (exitCodeFor).
+  .exitOverride();
 
 /** The job schema's defaults, for the help text: the API fills in the same ones. */
 const DEFAULTS = TrainingParams.parse({});
 
 const client = async () => new ApiClient(await resolveApiUrl(program.opts().apiUrl));
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
+const JSON_HELP = 'print JSON instead of a table';
 const number = (kind: 'int' | 'float') => (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n)))
@@ -58,21 +70,24 @@ program
   .option('--dataset-prefix <prefix>', `S3 prefix of the IDX dataset (default ${DEFAULTS.datasetPrefix})`)
   .option('--threads <auto|n>', "gradient threads (default: the trainer's TRAINER_THREADS, else auto)", threadsOption)
   .option('--watch', 'watch the job until it ends')
+  .option('--json', 'print the submitted job as JSON (with --watch: the job when it ends; progress goes to stderr)')
   .action(async (opts) => {
-    const { watch, recipe, ...params } = opts;
+    const { watch, recipe, json, ...params } = opts;
     const api = await client();
     const job = await api.submit({ ...(recipe ? RECIPES[recipe as RecipeName] : {}), ...params });
-    console.log(`submitted ${job.jobId}`);
-    if (watch) await report(await watchJob(api, job.jobId));
+    if (json && !watch) return print(job);
+    if (!json) console.log(`submitted ${job.jobId}`);
+    if (watch) await report(await watchJob(api, job.jobId), json);
   });
 
 program
   .command('status <jobId>')
   .description('show a job; --watch shows a live progress bar until it ends')
   .option('--watch', 'follow the job')
+  .option('--json', 'with --watch: print the job as JSON when it ends (progress goes to stderr; without --watch it is always JSON)')
   .action(async (jobId: string, opts) => {
     const api = await client();
-    if (opts.watch) await report(await watchJob(api, jobId));
+    if (opts.watch) await report(await watchJob(api, jobId), opts.json);
     else print(await api.job(jobId));
   });
 
@@ -81,8 +96,10 @@ program
   .description('list training jobs, newest first, a page at a time')
   .option('--limit <n>', 'jobs per page (1-100)', (v) => Number(v))
   .option('--next <token>', 'the page after the one that printed this token')
-  .action(async (opts: { limit?: number; next?: string }) => {
-    const { jobs, next } = await (await client()).jobs(opts);
+  .option('--json', JSON_HELP)
+  .action(async (opts: { limit?: number; next?: string; json?: boolean }) => {
+    const { jobs, next } = await (await client()).jobs({ limit: opts.limit, next: opts.next });
+    if (opts.json) return print({ jobs, next });
     console.table(
       jobs.map((j) => ({
         job: j.jobId,
@@ -98,8 +115,11 @@ program
 program
   .command('models')
   .description('list trained models and which one is served')
-  .action(async () => {
-    const { models } = await (await client()).models();
+  .option('--json', JSON_HELP)
+  .action(async (opts: { json?: boolean }) => {
+    const list = await (await client()).models();
+    if (opts.json) return print(list);
+    const { models } = list;
     console.table(
       models.map((m) => ({
         job: m.jobId,
@@ -119,47 +139,31 @@ program
 
 program
   .command('predict <files...>')
-  .description('predict digits in PNG, JPEG or JSON ({"pixels": [...]}) files')
-  .action(async (files: string[]) => {
-    const api = await client();
-    const rows = [];
-    for (const file of files) {
-      const request = await requestFor(file);
-      const result =
-        'contentType' in request ? await api.predictImage(request.bytes, request.contentType) : await api.predict(request.json);
-      rows.push({
-        file,
-        digit: result.digit,
-        confidence: Math.max(...result.probabilities).toFixed(3),
-        model: `${result.model.jobId}@${result.model.epoch}`,
-      });
-    }
-    console.table(rows);
+  .description('predict digits in PNG, JPEG or JSON ({"pixels": [...]}) files, 16 files a request')
+  .option('--json', JSON_HELP)
+  .action(async (files: string[], opts: { json?: boolean }) => {
+    const predictions = await predictFiles(client, files);
+    if (opts.json) return print(predictions);
+    console.table(
+      predictions.map((p) => ({
+        file: p.file,
+        digit: p.digit,
+        confidence: Math.max(...p.probabilities).toFixed(3),
+        model: `${p.model.jobId}@${p.model.epoch}`,
+      })),
+    );
   });
 
-async function requestFor(file: string): Promise<{ json: unknown } | { bytes: Buffer; contentType: 'image/png' | 'image/jpeg' }> {
-  const bytes = await readFile(file).catch((err) => {
-    throw new Error(`cannot read ${file}: ${err.code ?? err.message}`);
-  });
-  const ext = extname(file).toLowerCase();
-  if (ext === '.json') {
-    try {
-      return { json: JSON.parse(bytes.toString('utf8')) };
-    } catch (err) {
-      throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-  if (ext === '.png') return { bytes, contentType: 'image/png' };
-  if (ext === '.jpg' || ext === '.jpeg') return { bytes, contentType: 'image/jpeg' };
-  throw new Error(`${file}: unsupported file type "${ext}"; use .png, .jpg, .jpeg or .json.`);
-}
-
-async function report(status: Awaited<ReturnType<ApiClient['job']>>) {
+/** The end of a watched job: a line (or the job as JSON); a FAILED job exits 1. */
+async function report(status: Awaited<ReturnType<ApiClient['job']>>, json = false) {
+  if (json) print(status);
   if (status.status === 'FAILED') throw new Error(`job ${status.jobId} failed: ${status.reason}`);
-  console.log(`job ${status.jobId} ${status.status}: test accuracy ${status.testAccuracy?.toFixed(4)} (${status.promotion ?? ''})`);
+  if (!json)
+    console.log(`job ${status.jobId} ${status.status}: test accuracy ${status.testAccuracy?.toFixed(4)} (${status.promotion ?? ''})`);
 }
 
 program.parseAsync().catch((err) => {
-  console.error(`lenet: ${err instanceof Error ? err.message : err}`);
-  process.exit(1);
+  // Commander has printed its own usage errors (and --help, --version) already.
+  if (!(err instanceof CommanderError)) console.error(`lenet: ${err instanceof Error ? err.message : err}`);
+  process.exit(exitCodeFor(err));
 });

@@ -166,7 +166,9 @@ test('the web page: CSP and nosniff, no CORS; the served model and a running job
   }
 });
 
-test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON files, and fails in one line', { skip }, async () => {
+test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON files in one request, prints --json, and fails in one line with its exit code', {
+  skip,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lenet-cli-'));
   const png = new PNG({ width: 112, height: 112 });
   for (let y = 0; y < 112; y++) {
@@ -194,18 +196,34 @@ test('the lenet CLI lists jobs and models, shows status, predicts PNG and JSON f
   assert.match(predicted.stdout, /seven\.png.*│ 7 /);
   assert.match(predicted.stdout, /two\.json.*│ 2 /);
 
-  for (const [args, pattern] of [
-    [['status', 'no-such-job'], /^lenet: No job "no-such-job"/],
-    [['predict', join(dir, 'missing.png')], /^lenet: cannot read .*missing\.png: ENOENT/],
-    [['submit', '--epochs', 'many'], /"many" is not an integer/],
-    [['submit', '--epochs', '0'], /^lenet: Invalid request: epochs: Too small/],
-    [['submit', '--threads', 'many'], /"many" is neither "auto" nor a whole number/],
-    [['submit', '--threads', '0'], /^lenet: Invalid request: threads: /],
-    [['submit', '--workers', '2'], /unknown option '--workers'/],
-    [['submit', '--augment-shift', '9'], /^lenet: Invalid request: augmentShift: Too big/],
+  // --json: the same data, parseable; 20 files go in 2 requests of at most 16 (POST /predict's image limit).
+  const asJson = <T>(...args: string[]) => {
+    const res = lenet(...args, '--json');
+    assert.equal(res.status, 0, res.stderr);
+    return JSON.parse(res.stdout) as T;
+  };
+  assert.ok(asJson<{ jobs: { status: string }[] }>('jobs').jobs.some((j) => j.status === 'SUCCEEDED'));
+  assert.ok(asJson<{ models: { latest?: boolean }[] }>('models').models.some((m) => m.latest));
+  const many = Array.from({ length: 20 }, (_, i) => join(dir, i % 2 ? 'seven.png' : 'two.json'));
+  const digits = asJson<{ file: string; digit: number }[]>('predict', ...many);
+  assert.deepEqual(
+    digits.map((d) => [d.file, d.digit]),
+    many.map((f, i) => [f, i % 2 ? 7 : 2]),
+  );
+
+  // Exit codes: 1 the request failed, 2 bad usage, 3 not found (README, "CLI").
+  for (const [args, pattern, code] of [
+    [['status', 'no-such-job'], /^lenet: No job "no-such-job"/, 3],
+    [['predict', join(dir, 'missing.png')], /^lenet: cannot read .*missing\.png: ENOENT/, 2],
+    [['submit', '--epochs', 'many'], /"many" is not an integer/, 2],
+    [['submit', '--epochs', '0'], /^lenet: Invalid request: epochs: Too small/, 1],
+    [['submit', '--threads', 'many'], /"many" is neither "auto" nor a whole number/, 2],
+    [['submit', '--threads', '0'], /^lenet: Invalid request: threads: /, 1],
+    [['submit', '--workers', '2'], /unknown option '--workers'/, 2],
+    [['submit', '--augment-shift', '9'], /^lenet: Invalid request: augmentShift: Too big/, 1],
   ] as const) {
     const res = lenet(...args);
-    assert.notEqual(res.status, 0, args.join(' '));
+    assert.equal(res.status, code, `${args.join(' ')}: ${res.stderr}`);
     // npx may print its own "npm warn" lines first; the CLI's error is one line.
     const lines = res.stderr.split('\n').filter((l) => l && !l.startsWith('npm warn'));
     assert.equal(lines.length, 1, res.stderr);
