@@ -296,13 +296,16 @@ export class ServiceApi extends Construct {
             ],
       );
     }
+    // One acknowledgement per IAM route with a path parameter (invokeArns writes it as "*"), from the route table.
+    const parameterised = (ROUTES as readonly Route[]).filter((r) => r.auth === 'iam' && r.path.includes('{'));
     for (const policy of [this.jobsOperatorPolicy, this.modelAdminPolicy]) {
-      acknowledge(policy, [
-        {
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${refOf(this.restApi)}/${stageName}/GET/jobs/*]`,
-          reason: 'execute-api:Invoke on GET /jobs/{id} of this API and stage: "*" stands for the job id path parameter.',
-        },
-      ]);
+      acknowledge(
+        policy,
+        parameterised.map((r) => ({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${refOf(this.restApi)}/${stageName}/${r.method}${r.path.replace(/\{[^}]+\}/g, '*')}]`,
+          reason: `execute-api:Invoke on ${r.method} ${r.path} of this API and stage: "*" stands for the job id path parameter.`,
+        })),
+      );
     }
   }
 }

@@ -16,7 +16,7 @@ export interface Route {
   readonly auth: 'none' | 'iam';
   /**
    * For 'iam' routes: the least managed policy that may invoke it. 'operator' (JobsOperator:
-   * submit, read jobs and models, promote a better model) or 'admin' (ModelAdmin: also force).
+   * submit, read jobs and models, download a model, promote a better model) or 'admin' (ModelAdmin: also force).
    */
   readonly role?: 'operator' | 'admin';
   /** Per-route API Gateway throttling; the stage-wide limit applies when absent. */
@@ -36,6 +36,8 @@ export const ROUTES = [
   { method: 'POST', path: '/jobs', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   { method: 'GET', path: '/models', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
+  // Presigned S3 URLs of a finished model's files: the bytes never pass through the Lambda.
+  { method: 'GET', path: '/models/{id}/download', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   { method: 'POST', path: '/models/promote', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   // IAM authorizes per method and path, so the administrator's override is a route of its own.
   { method: 'POST', path: '/models/promote/force', target: 'api', auth: 'iam', role: 'admin', throttle: RARE_WRITES },

@@ -71,6 +71,9 @@ const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
   },
   'GET /jobs/{id}': async (event, params, api) => json(200, await api.status(event.pathParameters?.id ?? params.id)),
   'GET /models': async (_event, _params, api) => json(200, await api.listModels()),
+  // The URLs expire in minutes: never cached.
+  'GET /models/{id}/download': async (event, params, api) =>
+    json(200, await api.download(event.pathParameters?.id ?? params.id), { 'cache-control': 'no-store' }),
   'POST /models/promote': async (event, _params, api) => {
     const pointer = await api.promote(parseJsonBody(event, PromoteRequest, FORCE_HINT, JSON_ONLY));
     logger.info('model promoted', { ...pointer });

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
 import { HttpError } from '../../shared/http';
 import { jobIdAt, JobStore } from '../../shared/job-store';
@@ -45,6 +47,20 @@ function decodeNext(token: string): string {
   if (!jobIndexKeys.parse(key))
     throw new HttpError(400, 'Invalid "next" token; pass the "next" value of the previous GET /jobs answer unchanged.');
   return key;
+}
+
+/** How long a download URL works: long enough to start two GETs, short enough that a leaked one soon dies. */
+export const DOWNLOAD_URL_SECONDS = 300;
+
+/** The files of a final model (shared/model-store.ts writes exactly these two). */
+export const MODEL_FILES = ['model.json', 'weights.bin'] as const;
+
+/** GET /models/{id}/download: presigned GET URLs of a finished model's files. */
+export interface ModelDownload {
+  jobId: string;
+  format: 'tfjs';
+  files: Record<(typeof MODEL_FILES)[number], string>;
+  expiresAt: string;
 }
 
 /** The job and model operations behind the REST API, free of any HTTP detail but errors. */
@@ -150,6 +166,33 @@ export class JobsApi {
       }))
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     return { latest: latest ?? null, models };
+  }
+
+  /**
+   * Presigned GET URLs of a finished model's files, signed by this function's role (which reads
+   * models/), each for its one key: no new permission, and the bytes never pass through the Lambda.
+   */
+  async download(jobId: string): Promise<ModelDownload> {
+    const id = JobId.safeParse(jobId);
+    if (!id.success) throw new HttpError(400, `Invalid job id "${jobId}": ${id.error.issues[0].message}.`);
+    const prefix = modelKeys.final(id.data);
+    // The marker is written last: without it the model's files may be incomplete.
+    if (!(await this.bucket.getJson<CheckpointInfo>(prefix + modelKeys.marker))) {
+      const job = await this.jobs.get(id.data);
+      throw new HttpError(
+        404,
+        job
+          ? `Job "${jobId}" has not finished (status ${job.status}); only SUCCEEDED jobs have a model to download.`
+          : `No job "${jobId}", so no model to download. List models with GET /models.`,
+      );
+    }
+    const expiresAt = new Date(Date.now() + DOWNLOAD_URL_SECONDS * 1000).toISOString();
+    const sign = (file: string) =>
+      getSignedUrl(this.bucket.s3, new GetObjectCommand({ Bucket: this.bucket.name, Key: prefix + file }), {
+        expiresIn: DOWNLOAD_URL_SECONDS,
+      });
+    const [modelJson, weights] = await Promise.all(MODEL_FILES.map(sign));
+    return { jobId: id.data, format: 'tfjs', files: { 'model.json': modelJson, 'weights.bin': weights }, expiresAt };
   }
 
   /**

@@ -30,13 +30,15 @@ test('bucket layout: key builders and parsers agree', () => {
 test('routes: matching by concrete path and by resource template', () => {
   assert.deepEqual(matchRoute('GET', '/jobs/abc')?.params, { id: 'abc' });
   assert.equal(matchRoute('GET', '/jobs/{id}')?.route.path, '/jobs/{id}');
+  assert.deepEqual(matchRoute('GET', '/models/abc/download')?.params, { id: 'abc' });
+  assert.equal(matchRoute('POST', '/models/promote')?.route.path, '/models/promote');
   assert.equal(matchRoute('GET', '/')?.route.target, 'api');
   assert.equal(matchRoute('POST', '/predict')?.route.target, 'predict');
   assert.equal(matchRoute('DELETE', '/jobs'), undefined);
   assert.equal(matchRoute('GET', '/nope'), undefined);
   assert.equal(
     describeRoutes(),
-    'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, POST /models/promote, POST /models/promote/force, POST /predict',
+    'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, GET /models/{id}/download, POST /models/promote, POST /models/promote/force, POST /predict',
   );
 });
 

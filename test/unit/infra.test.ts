@@ -167,7 +167,7 @@ for (const local of [false, true]) {
       }
     });
 
-    it('API: the api routes (5 specified + GET /jobs + GET /summary + the force route) and POST /predict, all Lambda proxy integrations', () => {
+    it('API: the api routes (5 specified + GET /jobs + GET /summary + the force route + the model download) and POST /predict, all Lambda proxy integrations', () => {
       const r = routes(s.template);
       const predictId = s.stack.getLogicalId(s.stack.api.predictFunction.node.defaultChild as any);
       const apiId = s.stack.getLogicalId(s.stack.api.apiFunction.node.defaultChild as any);
@@ -180,6 +180,7 @@ for (const local of [false, true]) {
             ['GET /jobs', apiId],
             ['GET /jobs/{id}', apiId],
             ['GET /models', apiId],
+            ['GET /models/{id}/download', apiId],
             ['POST /jobs', apiId],
             ['POST /models/promote', apiId],
             ['POST /models/promote/force', apiId],
@@ -447,6 +448,7 @@ for (const local of [false, true]) {
         'POST /jobs': 'AWS_IAM',
         'GET /jobs/{id}': 'AWS_IAM',
         'GET /models': 'AWS_IAM',
+        'GET /models/{id}/download': 'AWS_IAM',
         'POST /models/promote': 'AWS_IAM',
         'POST /models/promote/force': 'AWS_IAM',
       });
@@ -465,6 +467,7 @@ for (const local of [false, true]) {
       assert.deepEqual(settings['POST /~1models~1promote'], [1, 2]);
       assert.deepEqual(settings['POST /~1models~1promote~1force'], [1, 2]);
       assert.deepEqual(settings['GET /~1jobs'], [10, 20]);
+      assert.deepEqual(settings['GET /~1models~1{id}~1download'], [10, 20]);
     });
 
     it('IAM least privilege: no identity or bucket policy allows deleting objects or versions; predict reads models/ only', () => {
@@ -550,6 +553,8 @@ for (const local of [false, true]) {
       assert.ok(operator && admin);
       assert.ok(!operator.includes('/POST/models/promote/force'));
       assert.ok(admin.includes('/POST/models/promote/force'));
+      // Downloading a model is an operator's read (a presigned URL, no new S3 permission).
+      for (const d of [operator, admin]) assert.ok(d.includes('/GET/models/*/download'));
       for (const name of ['JobsOperatorPolicyArn', 'ModelAdminPolicyArn']) s.template.hasOutput(name, {});
     });
 
