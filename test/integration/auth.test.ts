@@ -137,7 +137,7 @@ test('a request signed by an IAM user without the permission, or with a wrong se
   for (const r of IAM_ROUTES) assert.equal(await status(forged, r), 403, `forged: ${r.method} ${r.path}`);
 });
 
-test('JobsOperator: submit, list, read jobs and models, promote (not forced); the forced promotion is 403', { skip }, async () => {
+test('JobsOperator: submit, list, read jobs and models, download a model, promote (not forced); the forced promotion is 403', { skip }, async () => {
   const operator = new ApiClient(url, { credentials: users.operator, region: 'us-east-1' });
   const job = await operator.submit({ epochs: 1, trainSubset: 100, batchSize: 32 });
   assert.equal(job.status, 'QUEUED');
@@ -150,6 +150,9 @@ test('JobsOperator: submit, list, read jobs and models, promote (not forced); th
   const force = IAM_ROUTES.find((r) => r.path === '/models/promote/force')!;
   assert.equal(await status(operator, promote), 404);
   assert.equal(await status(operator, force), 403);
+  // The model download is an operator's read: it reaches the handler, which says the job has no model.
+  const download = IAM_ROUTES.find((r) => r.path === '/models/{id}/download')!;
+  assert.equal(await status(operator, download), 404);
 });
 
 test('ModelAdmin: may call the forced promotion (which still needs a finished model)', { skip }, async () => {
