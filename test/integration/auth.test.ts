@@ -137,7 +137,7 @@ test('a request signed by an IAM user without the permission, or with a wrong se
   for (const r of IAM_ROUTES) assert.equal(await status(forged, r), 403, `forged: ${r.method} ${r.path}`);
 });
 
-test('JobsOperator: submit, list, read jobs and models, download a model, promote (not forced); the forced promotion is 403', { skip }, async () => {
+test('JobsOperator: submit, read jobs and models, download a model, promote (not forced); forced is 403', { skip }, async () => {
   const operator = new ApiClient(url, { credentials: users.operator, region: 'us-east-1' });
   const job = await operator.submit({ epochs: 1, trainSubset: 100, batchSize: 32 });
   assert.equal(job.status, 'QUEUED');
