@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, resolveApiUrl } from './api-client';
 import { EXIT, exitCodeFor } from './exit-codes';
+import { registerExport } from './export';
 import { predictFiles } from './predict-files';
 import { describeMetrics, watchJob } from './watch-job';
 import { RECIPES, type RecipeName } from '../shared/recipes';
@@ -153,6 +154,8 @@ program
       })),
     );
   });
+
+registerExport(program, client);
 
 /** The end of a watched job: a line (or the job as JSON); a FAILED job exits 1. */
 async function report(status: Awaited<ReturnType<ApiClient['job']>>, json = false) {
