@@ -49,7 +49,9 @@ async function main() {
     for (let round = 1; round <= Number(values.rounds); round++) {
       await ecs.send(new UpdateServiceCommand({ ...target, desiredCount: 0 }));
       while ((await trainerContainers(out.BucketName)).length || (await running()) > 0) await sleep(500);
-      await sleep(2000);
+      // MiniStack stops a task after 5 s, often inside its 20 s long poll; MiniStack still hands the next
+      // message to that dead poll, which hides it for the visibility timeout (300 s). Let the poll run out.
+      await sleep(25_000);
       const t0 = Date.now();
       const job = await api.submit({ epochs: 1, trainSubset: 2000, testSubset: 1000 });
       const desired = (await ecs.send(new DescribeServicesCommand({ cluster: target.cluster, services: [target.service] }))).services?.[0]
