@@ -161,12 +161,14 @@ test('hard crash: kill -9 mid-epoch, a new trainer resumes from the last complet
 test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns the message, exits 0 within 30 s; another trainer resumes at that batch', async () => {
   const q = await queue();
   const jobId = 'stop-1';
-  await sendJob(q, { jobId, params: smallJobParams({ epochs: 2, trainSubset: 6000 }) });
+  // Three epochs: the native step can finish an epoch of 6,000 images in well under a second, so the
+  // stop must land mid-epoch whatever the speed (any epoch will do).
+  await sendJob(q, { jobId, params: smallJobParams({ epochs: 3, trainSubset: 6000 }) });
   const a = trainer('stop-a', q, FAST_TRAINER_ENV);
   await waitFor('job to run', async () => (await jobs.get(jobId))?.status === 'RUNNING', 120_000, 100);
-  // Into epoch 1: after the first batch (a fixed sleep lands before it on a loaded machine), plus a few more.
-  await waitFor('the first batch', async () => logsOf(a, 'first batch done', jobId).length > 0, 180_000, 100);
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Into epoch 1: right after its first batch (a fixed sleep lands before it on a loaded machine, and
+  // after the whole job on an idle one).
+  await waitFor('the first batch', async () => logsOf(a, 'first batch done', jobId).length > 0, 180_000, 50);
   const t0 = Date.now();
   a.child.kill('SIGTERM');
   const exit = await a.exited;
@@ -189,7 +191,7 @@ test('graceful stop: SIGTERM mid-epoch writes a mid-epoch checkpoint, returns th
   assert.equal(done.resumedFromBatch, position.batch);
   assert.deepEqual(
     done.metrics.map((m) => m.epoch),
-    [1, 2],
+    [1, 2, 3],
   );
   assert.ok(
     done.metrics.every((m) => m.accuracy > 0.5 && m.accuracy <= 1),
