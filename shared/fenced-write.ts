@@ -7,8 +7,6 @@
  * overwrite an object of the new owner, however long it slept between its lease check and its
  * write. Needs only s3:GetObject (HEAD) and s3:PutObject. See docs/reliability.md.
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
-import { withRetry } from './retry';
 import type { Bucket } from './s3-objects';
 
 /** The user-metadata name of the fence (x-amz-meta-fence). */
@@ -89,54 +87,20 @@ export async function updateFenced<T>(ops: ObjectOps, key: string, fence: number
   throw new Error(`fenced update of ${key}: lost ${MAX_ROUNDS} conditional writes in a row`);
 }
 
-/** The S3 implementation of ObjectOps over a Bucket (with its retry policy). */
+/** The S3 implementation of ObjectOps: the Bucket's own GET, HEAD and conditional PUT (with its retry policy). */
 export function objectOps(bucket: Bucket): ObjectOps {
-  const call = <T>(what: string, fn: () => Promise<T>) => (bucket.retry ? withRetry(`s3 ${what}`, fn, bucket.retry) : fn());
   return {
-    head: (key) =>
-      call(`HEAD ${key}`, async () => {
-        try {
-          const out = await bucket.s3.send(new HeadObjectCommand({ Bucket: bucket.name, Key: key }));
-          return { etag: out.ETag ?? '', fence: fenceOf(out.Metadata) };
-        } catch (err) {
-          if (statusOf(err) === 404) return undefined;
-          throw err;
-        }
-      }),
-    get: (key) =>
-      call(`GET ${key}`, async () => {
-        try {
-          const out = await bucket.s3.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }));
-          return { bytes: await out.Body!.transformToByteArray(), etag: out.ETag ?? '', fence: fenceOf(out.Metadata) };
-        } catch (err) {
-          if (statusOf(err) === 404 || (err as Error).name === 'NoSuchKey') return undefined;
-          throw err;
-        }
-      }),
-    put: (key, body, contentType, fence, cond) =>
-      call(`fenced PUT ${key}`, async () => {
-        try {
-          const out = await bucket.s3.send(
-            new PutObjectCommand({
-              Bucket: bucket.name,
-              Key: key,
-              Body: body,
-              ContentType: contentType,
-              Metadata: { [FENCE_METADATA]: String(fence) },
-              ...('ifMatch' in cond ? { IfMatch: cond.ifMatch } : { IfNoneMatch: cond.ifNoneMatch }),
-            }),
-          );
-          return out.ETag ?? '';
-        } catch (err) {
-          // 412: the condition failed; 409: a concurrent conditional write won; 404: If-Match on a key deleted since.
-          const status = statusOf(err);
-          if (status === 412 || status === 409 || status === 404) return undefined;
-          throw err;
-        }
-      }),
+    head: async (key) => {
+      const found = await bucket.head(key);
+      return found && { etag: found.etag ?? '', fence: fenceOf(found.metadata) };
+    },
+    get: async (key) => {
+      const found = await bucket.getWithEtag(key);
+      return found && { bytes: found.bytes, etag: found.etag ?? '', fence: fenceOf(found.metadata) };
+    },
+    put: async (key, body, contentType, fence, cond) => {
+      const written = await bucket.putBytesIf(key, body, cond, contentType, { [FENCE_METADATA]: String(fence) });
+      return written.ok ? (written.etag ?? '') : undefined;
+    },
   };
-}
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof S3ServiceException ? err.$metadata?.httpStatusCode : undefined;
 }

@@ -1,4 +1,12 @@
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  type S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { withRetry, type RetryOptions } from './retry';
 
 /** What a conditional write or delete did: done (with the new ETag), or refused because the condition did not hold. */
@@ -25,11 +33,25 @@ export class Bucket {
     return found?.bytes;
   }
 
-  async getWithEtag(key: string): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
+  /** An object's bytes with its ETag and user metadata, or undefined if it does not exist. */
+  async getWithEtag(key: string): Promise<{ bytes: Uint8Array; etag?: string; metadata?: Record<string, string> } | undefined> {
     return this.call(`GET ${key}`, async () => {
       try {
         const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
-        return { bytes: await out.Body!.transformToByteArray(), etag: out.ETag };
+        return { bytes: await out.Body!.transformToByteArray(), etag: out.ETag, metadata: out.Metadata };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** An object's ETag and user metadata (a HEAD), or undefined if it does not exist. */
+  async head(key: string): Promise<{ etag?: string; metadata?: Record<string, string> } | undefined> {
+    return this.call(`HEAD ${key}`, async () => {
+      try {
+        const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+        return { etag: out.ETag, metadata: out.Metadata };
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;
@@ -56,12 +78,13 @@ export class Bucket {
     return this.putBytesIf(key, Buffer.from(JSON.stringify(value, null, 2)), cond, 'application/json');
   }
 
-  /** putJsonIf for raw bytes. */
+  /** putJsonIf for raw bytes, with optional user metadata (x-amz-meta-*). */
   async putBytesIf(
     key: string,
     body: Uint8Array,
     cond: { ifNoneMatch?: '*'; ifMatch?: string },
     contentType = 'application/octet-stream',
+    metadata?: Record<string, string>,
   ): Promise<ConditionalResult> {
     return this.call(`conditional PUT ${key}`, async () => {
       try {
@@ -71,6 +94,7 @@ export class Bucket {
             Key: key,
             Body: body,
             ContentType: contentType,
+            Metadata: metadata,
             IfNoneMatch: cond.ifNoneMatch,
             IfMatch: cond.ifMatch,
           }),
