@@ -9,7 +9,7 @@ import { fenceOf, mayOverwrite, type ObjectOps, putFenced, StaleFenceError, upda
 import { JobLease } from '../../functions/trainer/lifecycle/lease';
 import { resumeOrder } from '../../shared/model-store';
 import { modelKeys } from '../../shared/bucket-layout';
-import type { Bucket, ConditionalResult } from '../../shared/s3-objects';
+import { FakeLeaseBucket } from '../helpers/fake-lease-bucket';
 
 type Stored = { bytes: Uint8Array; etag: string; fence?: number };
 
@@ -109,24 +109,8 @@ test('updateFenced: read-modify-write that is refused once a newer owner wrote, 
   assert.equal(JSON.parse(s3.text('job')).status, 'SUCCEEDED');
 });
 
-/** The lease's bucket: conditional JSON PUTs only (as in test/unit/lease.test.ts). */
-class FakeLeaseBucket {
-  readonly objects = new Map<string, { bytes: Uint8Array; etag: string }>();
-  async getWithEtag(key: string) {
-    return this.objects.get(key);
-  }
-  async putJsonIf(key: string, value: unknown, cond: { ifNoneMatch?: '*'; ifMatch?: string }): Promise<ConditionalResult> {
-    const cur = this.objects.get(key);
-    if (cond.ifNoneMatch === '*' && cur) return { ok: false, status: 412 };
-    if (cond.ifMatch !== undefined && cond.ifMatch !== '*' && cur?.etag !== cond.ifMatch) return { ok: false, status: cur ? 412 : 404 };
-    const etag = `"${randomUUID()}"`;
-    this.objects.set(key, { bytes: Buffer.from(JSON.stringify(value)), etag });
-    return { ok: true, etag };
-  }
-}
-
 test('the lease fence grows with every new owner and stays through renewals', async () => {
-  const bucket = new FakeLeaseBucket() as unknown as Bucket;
+  const bucket = new FakeLeaseBucket().asBucket();
   const a = await JobLease.acquire(bucket, 'j', 'a', 20);
   assert.ok(a.acquired);
   assert.equal(a.lease.fence, 1);

@@ -4,35 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { isLeaseFree, JobLease, leaseKey, readLease } from '../../functions/trainer/lifecycle/lease';
-import type { Bucket, ConditionalResult } from '../../shared/s3-objects';
+import { FakeLeaseBucket } from '../helpers/fake-lease-bucket';
 
-class FakeBucket {
-  readonly objects = new Map<string, { bytes: Uint8Array; etag: string }>();
-  deletes = 0;
-  async getWithEtag(key: string) {
-    const o = this.objects.get(key);
-    return o && { bytes: o.bytes, etag: o.etag };
-  }
-  async putJsonIf(key: string, value: unknown, cond: { ifNoneMatch?: '*'; ifMatch?: string }): Promise<ConditionalResult> {
-    const cur = this.objects.get(key);
-    if (cond.ifNoneMatch === '*' && cur) return { ok: false, status: 412 };
-    if (cond.ifMatch !== undefined && cond.ifMatch !== '*' && cur?.etag !== cond.ifMatch) return { ok: false, status: cur ? 412 : 404 };
-    const etag = `"${randomUUID()}"`;
-    this.objects.set(key, { bytes: Buffer.from(JSON.stringify(value)), etag });
-    return { ok: true, etag };
-  }
-  async delete(): Promise<ConditionalResult> {
-    this.deletes++;
-    throw Object.assign(new Error('NotImplemented'), { name: 'NotImplemented', $metadata: { httpStatusCode: 501 } });
-  }
-}
-
-const asBucket = (b: FakeBucket) => b as unknown as Bucket;
+const asBucket = (b: FakeLeaseBucket) => b.asBucket();
 
 test('one holder at a time; a released lease is free at once and is not reported as a takeover', async () => {
-  const fake = new FakeBucket();
+  const fake = new FakeLeaseBucket();
   const bucket = asBucket(fake);
   const a = await JobLease.acquire(bucket, 'job1', 'trainer-a', 60_000);
   assert.equal(a.acquired, true);
@@ -60,7 +38,7 @@ test('one holder at a time; a released lease is free at once and is not reported
 });
 
 test('an expired lease is taken over; the old holder can neither renew nor release it', async () => {
-  const bucket = asBucket(new FakeBucket());
+  const bucket = asBucket(new FakeLeaseBucket());
   const a = await JobLease.acquire(bucket, 'job2', 'trainer-a', 50);
   assert.ok(a.acquired);
   await new Promise((r) => setTimeout(r, 80));
@@ -77,7 +55,7 @@ test('an expired lease is taken over; the old holder can neither renew nor relea
 });
 
 test('renew extends the lease; release after renew uses the renewed ETag', async () => {
-  const bucket = asBucket(new FakeBucket());
+  const bucket = asBucket(new FakeLeaseBucket());
   const a = await JobLease.acquire(bucket, 'job3', 'trainer-a', 1_000);
   assert.ok(a.acquired);
   const before = Date.parse((await readLease(bucket, 'job3'))!.expiresAt);
@@ -89,7 +67,7 @@ test('renew extends the lease; release after renew uses the renewed ETag', async
 });
 
 test('racing acquirers of a released lease: exactly one wins', async () => {
-  const bucket = asBucket(new FakeBucket());
+  const bucket = asBucket(new FakeLeaseBucket());
   const a = await JobLease.acquire(bucket, 'job4', 'trainer-a', 60_000);
   assert.ok(a.acquired);
   await a.lease.release();
