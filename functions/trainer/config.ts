@@ -3,7 +3,7 @@ import { envNumber, optionalEnvNumber, envString, optionalEnvString, readConfig 
 import { DEFAULT_PROMOTION_MIN_ACCURACY, QUEUE_DEFAULTS } from '../../shared/settings';
 import { GradientThreads } from '../../shared/schemas';
 import type { NativeSettings } from './steps/native/native-step';
-import { STEP_MODES, type StepMode } from './steps/stepper';
+import { STEP_MODES, type StepMode } from './steps/step-modes';
 
 const THREADS_RULE = "must be 'auto' or a whole number from 1 to 16";
 

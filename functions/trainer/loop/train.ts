@@ -5,7 +5,8 @@ import type { TrainingParams } from '../../../shared/schemas';
 import { batchArrays, seededRandom, shuffledIndices, splitValidation } from './data';
 import { evaluate } from './evaluate';
 import { learningRateFor } from './schedule';
-import { createStepper, type StepMode } from '../steps/stepper';
+import { createStepper } from '../steps/stepper';
+import type { StepMode } from '../steps/step-modes';
 import type { NativeSettings } from '../steps/native/native-step';
 import type { EpochMetrics, TrainPosition } from '../../../shared/documents';
 

@@ -15,9 +15,7 @@ import { adamUpdate, lenetStepSupported, lenetGradients, type StepResult } from 
 import { loadNativeAddon, modelVariables, NativeLeNet, type NativeSettings } from './native/native-step';
 import { ParallelGradients } from './parallel';
 import { ThreadChooser } from './thread-chooser';
-
-export const STEP_MODES = ['auto', 'layers', 'wasm', 'native'] as const;
-export type StepMode = (typeof STEP_MODES)[number];
+import { STEP_MODES, type StepMode } from './step-modes';
 
 export interface Batch {
   pixels: Float32Array;
