@@ -11,6 +11,9 @@
  *   checkpoints/<jobId>/partial-eNNNN-bNNNNNN/      mid-epoch checkpoint written on stop (expires)
  *   models/<jobId>/final/                           final model (kept)
  *   models/latest.json                              pointer to the served model
+ *   sweeps/<sweepId>.json                           a sweep: its request and its jobs (POST /sweeps)
+ *   sweeps/<sweepId>.promotion                      create-only claim: the one trainer that promotes the sweep's winner
+ *   sweeps/<sweepId>.promoted                       create-only: that promotion's outcome
  *
  * Every checkpoint and model prefix holds model.json, weights.bin and, written last, checkpoint.json.
  */
@@ -24,6 +27,8 @@ export const PREFIXES = {
   checkpoints: 'checkpoints/',
   /** Final models and the served-model pointer: never expired. */
   models: 'models/',
+  /** Sweep documents and their promotion claim and outcome. */
+  sweeps: 'sweeps/',
 } as const;
 
 export const DEFAULT_DATASET_PREFIX = `${PREFIXES.datasets}mnist/`;
@@ -46,6 +51,13 @@ export const jobKeys = {
   /** A key of its own, so the frequent progress writes never race the read-modify-write of the status document. */
   progress: (jobId: string) => `${PREFIXES.jobs}${jobId}.progress`,
   lease: (jobId: string) => `${PREFIXES.jobs}${jobId}.lease`,
+};
+
+export const sweepKeys = {
+  doc: (sweepId: string) => `${PREFIXES.sweeps}${sweepId}.json`,
+  /** Created once (If-None-Match: *) by the trainer that promotes the winner: two trainers finishing at once promote once. */
+  promotionClaim: (sweepId: string) => `${PREFIXES.sweeps}${sweepId}.promotion`,
+  promotionOutcome: (sweepId: string) => `${PREFIXES.sweeps}${sweepId}.promoted`,
 };
 
 /** Where checkpoints and models live. A checkpoint counts only once its marker exists. */

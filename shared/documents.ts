@@ -1,10 +1,11 @@
 /**
  * The documents the system stores in the bucket, typed in one place: job status and progress
- * (jobs/), the served-model pointer (models/latest.json), checkpoint markers (checkpoints/, models/)
- * and job leases (jobs/<id>.lease). Where each lives: shared/bucket-layout.ts.
+ * (jobs/), the served-model pointer (models/latest.json), checkpoint markers (checkpoints/, models/),
+ * job leases (jobs/<id>.lease) and sweeps (sweeps/). Where each lives: shared/bucket-layout.ts.
  */
 import type { InputNormalization } from './input-normalization';
 import type { TrainingParams } from './schemas';
+import type { ParamsPatch, SweepRequest } from './sweep';
 
 export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
 
@@ -67,6 +68,43 @@ export interface JobStatus {
   attempts?: number;
   /** Only in GET /jobs/{id} answers, while the job is RUNNING: the current epoch's batches done. */
   progress?: JobProgress;
+  /** The sweep the job belongs to (POST /sweeps); such a job is never promoted on its own. */
+  sweepId?: string;
+  /** The trainer (its lease owner name) running or last running the job. */
+  trainer?: string;
+}
+
+/** A sweep (`sweeps/<sweepId>.json`), written once by POST /sweeps before its jobs are queued. */
+export interface SweepDoc {
+  sweepId: string;
+  createdAt: string;
+  /** The request as accepted (shared/sweep.ts SweepRequest). */
+  request: SweepRequest;
+  promote: 'best' | 'none';
+  /** One job per variant, in expansion order, with the variant's own choices (the base is in `request`). */
+  variants: { jobId: string; params: ParamsPatch }[];
+}
+
+/** `sweeps/<sweepId>.promotion`: the claim of the one trainer that promotes a finished sweep's winner. */
+export interface SweepPromotionClaim {
+  sweepId: string;
+  claimId: string;
+  claimedBy: string;
+  claimedAt: string;
+  /** The variant chosen (shared/sweep.ts sweepWinner), or none with the reason. */
+  winner?: string;
+  reason?: string;
+}
+
+/** `sweeps/<sweepId>.promoted`: what the promotion did. */
+export interface SweepPromotionOutcome {
+  sweepId: string;
+  winner?: string;
+  promoted: boolean;
+  reason: string;
+  /** The served-model pointer it wrote, when promoted. */
+  pointer?: LatestModel;
+  at: string;
 }
 
 /** The pointer at `models/latest.json` to the model the prediction Lambda serves. */

@@ -77,11 +77,15 @@ export type TrainingParamsInput = z.input<typeof TrainingParams>;
 
 export const JobId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "-" or "_"');
 
+export const SweepId = z.string().regex(/^sweep-[A-Za-z0-9_-]{1,58}$/, 'must be "sweep-" and 1-58 letters, digits, "-" or "_"');
+
 /** The body of a message on the training-job queue. */
 export const JobMessage = z.strictObject({
   jobId: JobId,
   params: TrainingParams,
   submittedAt: z.string().optional(),
+  /** Set on a sweep's jobs (POST /sweeps): the sweep, not the job, decides promotion. */
+  sweepId: SweepId.optional(),
 });
 export type JobMessage = z.infer<typeof JobMessage>;
 
