@@ -6,7 +6,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, So
 import type { TrainingParamsInput } from '../shared/schemas';
 import { emulatorApiUrl, STACK_NAME, StackOutput } from '../shared/stack';
 import { matchRoute } from '../shared/routes';
-import type { JobStatus, LatestModel } from '../shared/documents';
+import type { JobStatus, LatestModel, ServedModelChange } from '../shared/documents';
 
 /** An error the API answered with; its message is the API's own `error` text. */
 export class ApiError extends Error {
@@ -96,6 +96,11 @@ export class ApiClient {
     return this.call('GET', `jobs/${encodeURIComponent(jobId)}`);
   }
 
+  /** Cancels a queued job at once (CANCELLED) or asks its trainer to stop it (RUNNING, with cancelRequested). */
+  cancel(jobId: string): Promise<JobStatus> {
+    return this.call('POST', `jobs/${encodeURIComponent(jobId)}/cancel`, {});
+  }
+
   /** A page of jobs, newest first; pass `next` from the previous page for the one after. */
   jobs(opts: { limit?: number; next?: string } = {}): Promise<{ jobs: JobStatus[]; next?: string }> {
     const query = new URLSearchParams();
@@ -111,6 +116,19 @@ export class ApiClient {
   /** `force` (serve it even if the served model is better) needs the ModelAdmin policy. */
   promote(jobId: string, force = false): Promise<LatestModel> {
     return this.call('POST', force ? 'models/promote/force' : 'models/promote', { jobId });
+  }
+
+  /** A page of served-model changes, newest first; pass `next` from the previous page for the one after. */
+  history(opts: { limit?: number; next?: string } = {}): Promise<{ changes: ServedModelChange[]; next?: string }> {
+    const query = new URLSearchParams();
+    if (opts.limit !== undefined) query.set('limit', String(opts.limit));
+    if (opts.next !== undefined) query.set('next', opts.next);
+    return this.call('GET', query.size ? `models/history?${query}` : 'models/history');
+  }
+
+  /** Serves the model served before the current one, or the earlier one `jobId`; needs the ModelAdmin policy. */
+  rollback(jobId?: string): Promise<LatestModel> {
+    return this.call('POST', 'models/rollback', jobId === undefined ? {} : { jobId });
   }
 
   predict<T = Prediction & { model: { jobId: string; epoch: number } }>(body: unknown): Promise<T> {

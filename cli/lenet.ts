@@ -4,12 +4,15 @@
  * Every command that prints data takes --json; exit codes: ./exit-codes.ts.
  */
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, resolveApiUrl } from './api-client';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { registerExport } from './export';
+import { registerHistory } from './history';
 import { predictFiles } from './predict-files';
 import { describeMetrics, watchJob } from './watch-job';
+import { isFinished } from '../shared/documents';
 import { RECIPES, type RecipeName } from '../shared/recipes';
 import { LR_SCHEDULES, TrainingParams } from '../shared/schemas';
 
@@ -78,7 +81,7 @@ program
     const job = await api.submit({ ...(recipe ? RECIPES[recipe as RecipeName] : {}), ...params });
     if (json && !watch) return print(job);
     if (!json) console.log(`submitted ${job.jobId}`);
-    if (watch) await report(await watchJob(api, job.jobId), json);
+    if (watch) await report(await watchJob(api, job.jobId, { confirmCancel }), json);
   });
 
 program
@@ -88,8 +91,26 @@ program
   .option('--json', 'with --watch: print the job as JSON when it ends (progress goes to stderr; without --watch it is always JSON)')
   .action(async (jobId: string, opts) => {
     const api = await client();
-    if (opts.watch) await report(await watchJob(api, jobId), opts.json);
+    if (opts.watch) await report(await watchJob(api, jobId, { confirmCancel }), opts.json);
     else print(await api.job(jobId));
+  });
+
+program
+  .command('cancel <jobId>')
+  .description('cancel a queued or running job: it ends CANCELLED and keeps its checkpoints')
+  .option('--wait', 'wait until the job has stopped')
+  .option('--json', 'print the job as JSON')
+  .action(async (jobId: string, opts: { wait?: boolean; json?: boolean }) => {
+    const api = await client();
+    let job = await api.cancel(jobId);
+    for (let i = 0; opts.wait && !isFinished(job.status) && i < CANCEL_WAIT_POLLS; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      job = await api.job(jobId);
+    }
+    if (opts.json) return print(job);
+    if (job.status === 'CANCELLED') console.log(`job ${jobId} CANCELLED (by ${job.cancelledBy} at ${job.cancelledAt})`);
+    else if (isFinished(job.status)) console.log(`job ${jobId} ${job.status}: ${job.reason ?? ''}`);
+    else console.log(`cancel requested: job ${jobId} is ${job.status} and stops at its next batch`);
   });
 
 program
@@ -156,11 +177,31 @@ program
   });
 
 registerExport(program, client);
+registerHistory(program, client);
 
-/** The end of a watched job: a line (or the job as JSON); a FAILED job exits 1. */
+/** How long `cancel --wait` waits for a running job's trainer to stop it, in 1 s polls. */
+const CANCEL_WAIT_POLLS = 120;
+
+/** Ctrl-C while watching, on a terminal: asks whether to cancel the job (anything but y/yes leaves it running). */
+async function confirmCancel(jobId: string): Promise<boolean> {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      rl.on('SIGINT', () => resolve('n'));
+      rl.question(`\nCancel job ${jobId}? [y/N] `, resolve);
+    });
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+/** The end of a watched job: a line (or the job as JSON); a FAILED or CANCELLED job exits 1. */
 async function report(status: Awaited<ReturnType<ApiClient['job']>>, json = false) {
   if (json) print(status);
   if (status.status === 'FAILED') throw new Error(`job ${status.jobId} failed: ${status.reason}`);
+  if (status.status === 'CANCELLED') throw new Error(`job ${status.jobId} was cancelled by ${status.cancelledBy} at ${status.cancelledAt}`);
   if (!json)
     console.log(`job ${status.jobId} ${status.status}: test accuracy ${status.testAccuracy?.toFixed(4)} (${status.promotion ?? ''})`);
 }

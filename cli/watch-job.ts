@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { ApiClient } from './api-client';
-import { type JobStatus, routeName } from '../shared/documents';
+import { isFinished, type JobStatus, routeName } from '../shared/documents';
+import { InterruptedError } from './exit-codes';
 
 const fmt = (x: number | undefined, digits = 4) => (x === undefined ? '-' : x.toFixed(digits));
 
@@ -25,45 +26,83 @@ export function describePosition(status: JobStatus): string {
   return p ? `epoch ${p.epoch}/${total} batch ${p.batch}/${p.batches}` : `epoch ${status.epoch ?? 0}/${total}`;
 }
 
+export interface WatchOptions {
+  /** Time between two polls. Default 2000 ms. */
+  intervalMs?: number;
+  /**
+   * Asked on Ctrl-C: true cancels the job and watches it to its end; false stops watching and leaves
+   * it running (InterruptedError). Without it, Ctrl-C ends the CLI as usual.
+   */
+  confirmCancel?: (jobId: string) => Promise<boolean>;
+}
+
 /** Polls a job and shows a progress bar of its epochs until it ends; returns the final status. */
-export async function watchJob(client: ApiClient, jobId: string, intervalMs = 2000): Promise<JobStatus> {
-  const interactive = Boolean(process.stderr.isTTY);
-  const bar = new cliProgress.SingleBar(
-    {
-      format: ' {status} |{bar}| {where} | {metrics}',
-      hideCursor: true,
-      noTTYOutput: !interactive,
-      notTTYSchedule: 1e9, // non-interactive: we print a line per change ourselves
-      stream: process.stderr,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let status = await client.job(jobId);
-  let lastLine = '';
-  // The bar counts hundredths of an epoch, so it moves inside an epoch too (from the job's progress).
-  if (interactive)
-    bar.start(100 * (status.totalEpochs ?? 1), 0, {
-      status: status.status,
-      where: describePosition(status),
-      metrics: describeMetrics(status),
-    });
-  for (;;) {
-    const line = `${status.status} epoch ${status.epoch ?? 0}/${status.totalEpochs ?? '?'} ${describeMetrics(status)}`;
-    if (interactive) {
-      bar.setTotal(100 * (status.totalEpochs ?? 1));
-      bar.update(Math.round(100 * epochsDone(status)), {
-        status: status.status.padEnd(9),
+export async function watchJob(client: ApiClient, jobId: string, opts: WatchOptions = {}): Promise<JobStatus> {
+  const intervalMs = opts.intervalMs ?? 2000;
+  let interrupted: (() => void) | undefined;
+  let interrupt = new Promise<void>((resolve) => (interrupted = resolve));
+  const onSigint = () => interrupted?.();
+  if (opts.confirmCancel) process.on('SIGINT', onSigint);
+  try {
+    return await watch();
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+
+  async function watch(): Promise<JobStatus> {
+    const interactive = Boolean(process.stderr.isTTY);
+    const bar = new cliProgress.SingleBar(
+      {
+        format: ' {status} |{bar}| {where} | {metrics}',
+        hideCursor: true,
+        noTTYOutput: !interactive,
+        notTTYSchedule: 1e9, // non-interactive: we print a line per change ourselves
+        stream: process.stderr,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let status = await client.job(jobId);
+    let lastLine = '';
+    // The bar counts hundredths of an epoch, so it moves inside an epoch too (from the job's progress).
+    if (interactive)
+      bar.start(100 * (status.totalEpochs ?? 1), 0, {
+        status: status.status,
         where: describePosition(status),
         metrics: describeMetrics(status),
       });
-    } else if (line !== lastLine) {
-      process.stderr.write(`${line}\n`);
+    for (;;) {
+      const line = `${status.status} epoch ${status.epoch ?? 0}/${status.totalEpochs ?? '?'} ${describeMetrics(status)}`;
+      if (interactive) {
+        bar.setTotal(100 * (status.totalEpochs ?? 1));
+        bar.update(Math.round(100 * epochsDone(status)), {
+          status: status.status.padEnd(9),
+          where: describePosition(status),
+          metrics: describeMetrics(status),
+        });
+      } else if (line !== lastLine) {
+        process.stderr.write(`${line}\n`);
+      }
+      lastLine = line;
+      if (isFinished(status.status)) break;
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), intervalMs)));
+      const woke = await Promise.race([tick, interrupt.then(() => 'interrupt' as const)]);
+      clearTimeout(timer);
+      if (woke === 'interrupt') {
+        if (interactive) bar.stop();
+        if (!(await opts.confirmCancel!(jobId)))
+          throw new InterruptedError(`stopped watching; job ${jobId} still runs (cancel it with: npx lenet cancel ${jobId})`);
+        status = await client.cancel(jobId);
+        process.stderr.write(`cancel requested: job ${jobId} is ${status.status}\n`);
+        if (interactive) bar.start(100 * (status.totalEpochs ?? 1), 0, { status: status.status, where: '', metrics: '' });
+        // A second Ctrl-C ends the CLI as usual.
+        process.off('SIGINT', onSigint);
+        interrupt = new Promise<void>(() => {});
+        continue;
+      }
+      status = await client.job(jobId);
     }
-    lastLine = line;
-    if (status.status === 'SUCCEEDED' || status.status === 'FAILED') break;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    status = await client.job(jobId);
+    if (interactive) bar.stop();
+    return status;
   }
-  if (interactive) bar.stop();
-  return status;
 }

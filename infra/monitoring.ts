@@ -104,6 +104,7 @@ export class Monitoring extends Construct {
               trainer(N.succeededJobs, cloudwatch.Stats.SUM, 'Succeeded'),
               failed.with({ label: 'Failed' }),
               trainer(N.retriedJobs, cloudwatch.Stats.SUM, 'Retried'),
+              trainer(N.cancelledJobs, cloudwatch.Stats.SUM, 'Cancelled'),
             ],
             width: 8,
           }),

@@ -6,6 +6,7 @@
  *   jobs/<jobId>.json                               job status document
  *   jobs/<jobId>.progress                           in-epoch progress (not .json: listing reads only status docs)
  *   jobs/<jobId>.lease                              job lease (conditional writes)
+ *   jobs/<jobId>.cancel                             cancel request (created once, never rewritten)
  *   jobs-index/<inverted ms timestamp>-<jobId>      empty; lists jobs newest first, a page at a time
  *   checkpoints/<jobId>/epoch-NNNN/                 checkpoint after each epoch (expires)
  *   checkpoints/<jobId>/partial-eNNNN-bNNNNNN/      mid-epoch checkpoint written on stop (expires)
@@ -14,6 +15,10 @@
  *   sweeps/<sweepId>.json                           a sweep: its request and its jobs (POST /sweeps)
  *   sweeps/<sweepId>.promotion                      create-only claim: the one trainer that promotes the sweep's winner
  *   sweeps/<sweepId>.promoted                       create-only: that promotion's outcome
+ *   models/history/<inverted ms timestamp>-<changeId>.json
+ *                                                   one change of the served model each, created once
+ *                                                   (If-None-Match), never rewritten: lists newest first.
+ *                                                   Not the versions of latest.json: those expire.
  *
  * Every checkpoint and model prefix holds model.json, weights.bin and, written last, checkpoint.json.
  */
@@ -51,6 +56,7 @@ export const jobKeys = {
   /** A key of its own, so the frequent progress writes never race the read-modify-write of the status document. */
   progress: (jobId: string) => `${PREFIXES.jobs}${jobId}.progress`,
   lease: (jobId: string) => `${PREFIXES.jobs}${jobId}.lease`,
+  cancel: (jobId: string) => `${PREFIXES.jobs}${jobId}.cancel`,
 };
 
 export const sweepKeys = {
@@ -106,6 +112,21 @@ export const jobIndexKeys = {
   },
   /** The job id of an index entry key, or undefined if the key is not one. */
   parse: (key: string) => key.match(/^jobs-index\/\d{13}-([A-Za-z0-9_-]{1,64})$/)?.[1],
+};
+
+export const servedModelHistoryKeys = {
+  prefix: `${PREFIXES.models}history/`,
+  /**
+   * The entry of the served-model change `changeId` made at `at` (ISO-8601): later changes sort
+   * first. Deterministic, so any writer that knows a pointer can tell whether its entry exists.
+   */
+  entry: (at: string, changeId: string) => {
+    const ms = Date.parse(at);
+    if (!Number.isFinite(ms)) throw new Error(`served-model change ${changeId}: "${at}" is not a date`);
+    return `${PREFIXES.models}history/${pad(INDEX_EPOCH_MS - ms, 13)}-${changeId}.json`;
+  },
+  /** The change id of an entry key, or undefined if the key is not one. */
+  parse: (key: string) => key.match(/^models\/history\/\d{13}-([A-Za-z0-9-]{1,64})\.json$/)?.[1],
 };
 
 /** Whether a key is a job status document (not its progress or lease). */

@@ -7,7 +7,23 @@ import type { InputNormalization } from './input-normalization';
 import type { TrainingParams } from './schemas';
 import type { ParamsPatch, SweepRequest } from './sweep';
 
-export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+
+/** The states a job never leaves. */
+export const FINISHED_STATES: readonly JobState[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+export const isFinished = (state: JobState) => FINISHED_STATES.includes(state);
+
+/**
+ * A request to cancel a job (`jobs/<jobId>.cancel`), written once by POST /jobs/{id}/cancel and
+ * never rewritten: the first request wins. The trainer reads it before starting the job and while
+ * training; it is what makes a job end CANCELLED.
+ */
+export interface CancelRequest {
+  jobId: string;
+  /** The caller's IAM identity (its ARN where the API knows it). */
+  requestedBy: string;
+  requestedAt: string;
+}
 
 export interface EpochMetrics {
   epoch: number;
@@ -66,6 +82,11 @@ export interface JobStatus {
   promotion?: string;
   reason?: string;
   attempts?: number;
+  /** Set when the job ended CANCELLED: who asked and when (from its CancelRequest). */
+  cancelledBy?: string;
+  cancelledAt?: string;
+  /** Only in GET /jobs/{id} answers, while a requested cancel has not taken effect yet. */
+  cancelRequested?: CancelRequest;
   /** Only in GET /jobs/{id} answers, while the job is RUNNING: the current epoch's batches done. */
   progress?: JobProgress;
   /** The sweep the job belongs to (POST /sweeps); such a job is never promoted on its own. */
@@ -118,6 +139,33 @@ export interface LatestModel {
   promotedAt: string;
   /** Random id of the promotion that wrote this pointer (recognises a retried write as our own). */
   promotionId?: string;
+  /** How the pointer got here (absent in pointers written before the history): see ServedModelChange. */
+  from?: ServedModelRef;
+  why?: ServedModelChangeReason;
+  by?: string;
+}
+
+/** Why the served model changed: a better model (API or trainer), an administrator's override, a rollback. */
+export type ServedModelChangeReason = 'promoted' | 'forced' | 'rollback';
+
+export interface ServedModelRef {
+  jobId: string;
+  testAccuracy: number;
+}
+
+/**
+ * One change of the served model (`models/history/<inverted ms>-<changeId>.json`), created once and
+ * never rewritten. `changeId` and `at` are the new pointer's promotionId and promotedAt.
+ */
+export interface ServedModelChange {
+  changeId: string;
+  at: string;
+  to: ServedModelRef;
+  /** Absent for the first model served (or a pointer written before the history). */
+  from?: ServedModelRef;
+  why: ServedModelChangeReason;
+  /** The caller's IAM identity (ARN), `trainer <id>` for the trainer's own promotion, or 'unknown'. */
+  by: string;
 }
 
 /** Metadata written into every checkpoint's marker. */

@@ -1,9 +1,10 @@
 import { objectOps, putFenced, updateFenced } from './fenced-write';
+import { JobCancelledError, readCancelRequest } from './job-cancel';
 import type { Bucket } from './s3-objects';
 import type { TrainingParams } from './schemas';
 
 import { isJobStatusKey, jobIndexKeys, jobKeys, PREFIXES } from './bucket-layout';
-import type { JobProgress, JobStatus } from './documents';
+import { isFinished, type JobProgress, type JobStatus } from './documents';
 
 export const jobKey = jobKeys.status;
 export const progressKey = jobKeys.progress;
@@ -41,12 +42,11 @@ export class JobStore {
    */
   async update(jobId: string, patch: Partial<JobStatus>, fence?: number): Promise<JobStatus> {
     const now = new Date().toISOString();
-    const merge = (current: JobStatus | undefined): JobStatus => ({
-      ...(current ?? { jobId, status: 'QUEUED', createdAt: now, metrics: [] }),
-      ...patch,
-      jobId,
-      updatedAt: now,
-    });
+    const merge = (current: JobStatus | undefined): JobStatus => {
+      // CANCELLED is final (shared/job-cancel.ts): a trainer that took the job as it was cancelled must not revive it.
+      if (current?.status === 'CANCELLED' && patch.status !== undefined && patch.status !== 'CANCELLED') throw new JobCancelledError(jobId);
+      return { ...(current ?? { jobId, status: 'QUEUED', createdAt: now, metrics: [] }), ...patch, jobId, updatedAt: now };
+    };
     if (fence !== undefined) return updateFenced(objectOps(this.bucket), jobKey(jobId), fence, merge);
     return this.put(merge(await this.get(jobId)));
   }
@@ -61,11 +61,19 @@ export class JobStore {
     this.etags.set(key, await putFenced(objectOps(this.bucket), key, body, fence, 'application/json', this.etags.get(key)));
   }
 
-  /** The status with `progress` added while the job is RUNNING and its progress is of the epoch after the last finished one. */
+  /**
+   * The status with `progress` added while the job is RUNNING and its progress is of the epoch after
+   * the last finished one, and `cancelRequested` while a cancel has not taken effect yet.
+   */
   async getWithProgress(jobId: string): Promise<JobStatus | undefined> {
-    const [status, progress] = await Promise.all([this.get(jobId), this.bucket.getJson<JobProgress>(progressKey(jobId))]);
-    if (!status || status.status !== 'RUNNING' || !progress || progress.epoch !== (status.epoch ?? 0) + 1) return status;
-    return { ...status, progress };
+    const [status, progress, cancel] = await Promise.all([
+      this.get(jobId),
+      this.bucket.getJson<JobProgress>(progressKey(jobId)),
+      readCancelRequest(this.bucket, jobId),
+    ]);
+    if (!status || isFinished(status.status)) return status;
+    const running = status.status === 'RUNNING' && progress && progress.epoch === (status.epoch ?? 0) + 1;
+    return { ...status, ...(running ? { progress } : {}), ...(cancel ? { cancelRequested: cancel } : {}) };
   }
 
   /**

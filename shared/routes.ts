@@ -16,7 +16,7 @@ export interface Route {
   readonly auth: 'none' | 'iam';
   /**
    * For 'iam' routes: the least managed policy that may invoke it. 'operator' (JobsOperator:
-   * submit, read jobs and models, download a model, promote a better model) or 'admin' (ModelAdmin: also force).
+   * submit and cancel jobs, read jobs and models, download a model, promote a better model, read the served-model history) or 'admin' (ModelAdmin: also force and roll back).
    */
   readonly role?: 'operator' | 'admin';
   /** Per-route API Gateway throttling; the stage-wide limit applies when absent. */
@@ -35,12 +35,21 @@ export const ROUTES = [
   { method: 'GET', path: '/jobs', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   { method: 'POST', path: '/jobs', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
+  // Stops a queued or running job; the job ends CANCELLED (its checkpoints stay).
+  { method: 'POST', path: '/jobs/{id}/cancel', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   { method: 'GET', path: '/models', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   // Presigned S3 URLs of a finished model's files: the bytes never pass through the Lambda.
   { method: 'GET', path: '/models/{id}/download', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   { method: 'POST', path: '/models/promote', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   // IAM authorizes per method and path, so the administrator's override is a route of its own.
   { method: 'POST', path: '/models/promote/force', target: 'api', auth: 'iam', role: 'admin', throttle: RARE_WRITES },
+  // Every change of the served model, newest first: from, to, when, who, why.
+  { method: 'GET', path: '/models/history', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
+  // Serves an earlier model again, perhaps a less accurate one: an administrator's call, like force.
+  { method: 'POST', path: '/models/rollback', target: 'api', auth: 'iam', role: 'admin', throttle: RARE_WRITES },
+  // A sweep queues up to SWEEP_MAX_VARIANTS jobs at once (shared/sweep.ts): throttled like one job submission.
+  { method: 'POST', path: '/sweeps', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
+  { method: 'GET', path: '/sweeps/{id}', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   { method: 'POST', path: '/predict', target: 'predict', auth: 'none', throttle: { rateLimit: 50, burstLimit: 100 } },
 ] as const satisfies readonly Route[];
 

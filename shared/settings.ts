@@ -50,5 +50,7 @@ export const METRICS = {
     failedJobs: 'FailedJobs',
     /** A transient failure sent back to the queue for another try. */
     retriedJobs: 'RetriedJobs',
+    /** A job ended by a cancel request (POST /jobs/{id}/cancel). */
+    cancelledJobs: 'CancelledJobs',
   },
 } as const;

@@ -6,9 +6,12 @@ import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { describeRoutes, matchRoute, routeKey, type RouteKeyOf } from '../../shared/routes';
 import { TrainingParams } from '../../shared/schemas';
+import { callerIdentity } from './caller';
 import { readApiConfig } from './config';
-import { JobsApi, PromoteRequest } from './jobs-api';
+import { JobsApi, PromoteRequest, RollbackRequest } from './jobs-api';
 import { PAGE_HEADERS as PAGE_SECURITY_HEADERS, PAGE_HTML } from './page';
+import { SweepsApi } from './sweeps-api';
+import { SweepRequest } from '../../shared/sweep';
 import { readSummary } from './summary';
 import { type TrainerService, wakeTrainer } from './wake-trainer';
 
@@ -16,6 +19,8 @@ const logger = makeLogger('api');
 let api: JobsApi | undefined;
 let bucket: Bucket | undefined;
 let trainer: TrainerService | undefined;
+let sweeps: SweepsApi | undefined;
+const getSweeps = (api: JobsApi) => (sweeps ??= new SweepsApi(bucket!, api));
 
 function getApi(): JobsApi {
   if (!api) {
@@ -70,19 +75,45 @@ const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
     return json(200, await api.listJobs({ limit, next }));
   },
   'GET /jobs/{id}': async (event, params, api) => json(200, await api.status(event.pathParameters?.id ?? params.id)),
+  // 200 once CANCELLED (a queued job); 202 while a running job's trainer has yet to stop it.
+  'POST /jobs/{id}/cancel': async (event, params, api) => {
+    const by = callerIdentity(event);
+    const status = await api.cancel(event.pathParameters?.id ?? params.id, by);
+    logger.info('job cancel requested', { jobId: status.jobId, status: status.status, by });
+    return json(status.status === 'CANCELLED' ? 200 : 202, status);
+  },
+  // Every variant is queued before the answer; one trainer wake-up, as for one job (scaling on queue depth adds the rest).
+  'POST /sweeps': async (event, _params, api) => {
+    const sweep = await getSweeps(api).submit(parseJsonBody(event, SweepRequest, '', JSON_ONLY));
+    logger.info('sweep submitted', { sweepId: sweep.sweepId, jobs: sweep.ranking.length, promote: sweep.promote });
+    await startTrainer(sweep.sweepId);
+    return json(202, sweep);
+  },
+  'GET /sweeps/{id}': async (event, params, api) => json(200, await getSweeps(api).status(event.pathParameters?.id ?? params.id)),
   'GET /models': async (_event, _params, api) => json(200, await api.listModels()),
   // The URLs expire in minutes: never cached.
   'GET /models/{id}/download': async (event, params, api) =>
     json(200, await api.download(event.pathParameters?.id ?? params.id), { 'cache-control': 'no-store' }),
   'POST /models/promote': async (event, _params, api) => {
-    const pointer = await api.promote(parseJsonBody(event, PromoteRequest, FORCE_HINT, JSON_ONLY));
+    const pointer = await api.promote(parseJsonBody(event, PromoteRequest, FORCE_HINT, JSON_ONLY), false, callerIdentity(event));
     logger.info('model promoted', { ...pointer });
     return json(200, pointer);
   },
   // IAM lets only ModelAdmin callers reach this route; the threshold still applies.
   'POST /models/promote/force': async (event, _params, api) => {
-    const pointer = await api.promote(parseJsonBody(event, PromoteRequest, '', JSON_ONLY), true);
-    logger.info('model promoted by force', { ...pointer, caller: event.requestContext?.identity?.userArn });
+    const pointer = await api.promote(parseJsonBody(event, PromoteRequest, '', JSON_ONLY), true, callerIdentity(event));
+    logger.info('model promoted by force', { ...pointer });
+    return json(200, pointer);
+  },
+  'GET /models/history': async (event, _params, api) => {
+    const { limit, next } = event.queryStringParameters ?? {};
+    return json(200, await api.history({ limit, next }));
+  },
+  // An empty body rolls back to the model served before the current one.
+  'POST /models/rollback': async (event, _params, api) => {
+    const request = event.body ? parseJsonBody(event, RollbackRequest, '', JSON_ONLY) : {};
+    const pointer = await api.rollback(request, callerIdentity(event));
+    logger.info('served model rolled back', { ...pointer });
     return json(200, pointer);
   },
 };

@@ -11,15 +11,18 @@ import {
   datasetKey,
   DEFAULT_DATASET_PREFIX,
   jobIndexKeys,
+  servedModelHistoryKeys,
   modelKeys,
   parseFinalModelMarker,
   PREFIXES,
 } from '../../shared/bucket-layout';
 import { jobProblems, MNIST_COUNTS, type DatasetCounts } from '../../shared/job-limits';
-import { promoteIfBetter, readLatestPointer, type PromotionPolicy } from '../../shared/promotion';
+import { promoteIfBetter, readLatestPointer, rollbackServedModel, type PromotionPolicy } from '../../shared/promotion';
+import { ensureServedModelChange, readServedModelHistory } from '../../shared/served-model-history';
 import type { Bucket } from '../../shared/s3-objects';
 import { JobId, type TrainingParams, type JobMessage } from '../../shared/schemas';
-import type { CheckpointInfo, JobStatus, LatestModel } from '../../shared/documents';
+import { type CheckpointInfo, isFinished, type JobStatus, type LatestModel, type ServedModelChange } from '../../shared/documents';
+import { cancelQueuedJob, fileCancelRequest } from '../../shared/job-cancel';
 
 export interface ModelSummary {
   jobId: string;
@@ -36,6 +39,12 @@ export interface ModelSummary {
 
 /** `force` is not accepted here: the override is POST /models/promote/force, a route of its own for IAM. */
 export const PromoteRequest = z.strictObject({ jobId: JobId });
+
+/** POST /models/rollback: without a job id, the model served before the current one. */
+export const RollbackRequest = z.strictObject({ jobId: JobId.optional() });
+
+/** Page size of GET /models/history, as GET /jobs. */
+export const HISTORY_PAGE = { default: 20, max: 100 } as const;
 
 /** Page size of GET /jobs: 20 by default, at most 100. */
 export const JOBS_PAGE = { default: 20, max: 100 } as const;
@@ -63,6 +72,13 @@ export interface ModelDownload {
   expiresAt: string;
 }
 
+/** How POST /sweeps submits its jobs (functions/api/sweeps-api.ts): their ids and sweep chosen, the dataset counted once. */
+export interface SubmitTag {
+  jobId?: string;
+  sweepId?: string;
+  counts?: DatasetCounts;
+}
+
 /** The job and model operations behind the REST API, free of any HTTP detail but errors. */
 export class JobsApi {
   private readonly jobs: JobStore;
@@ -80,15 +96,17 @@ export class JobsApi {
    * Records the job as QUEUED, then enqueues it; the status exists before any worker can see the
    * message. A job that cannot run, or would cost more than the cap, is refused first.
    */
-  async submit(params: TrainingParams): Promise<JobStatus> {
-    const counts = await this.datasetCounts(params.datasetPrefix);
+  async submit(params: TrainingParams, tag: SubmitTag = {}): Promise<JobStatus> {
+    const counts = tag.counts ?? (await this.datasetCounts(params.datasetPrefix));
     const problems = jobProblems(params, counts);
     if (problems.length > 0) throw new HttpError(400, `Job refused: ${problems.join('; ')}.`, { problems, dataset: counts });
-    const jobId = jobIdAt(new Date(), randomUUID().slice(0, 8));
+    const jobId = tag.jobId ?? jobIdAt(new Date(), randomUUID().slice(0, 8));
     const now = new Date().toISOString();
+    const sweep = tag.sweepId ? { sweepId: tag.sweepId } : {};
     const status: JobStatus = {
       jobId,
       status: 'QUEUED',
+      ...sweep,
       params,
       createdAt: now,
       updatedAt: now,
@@ -97,7 +115,7 @@ export class JobsApi {
       epoch: 0,
     };
     await this.jobs.record(status);
-    const message: JobMessage = { jobId, params, submittedAt: now };
+    const message: JobMessage = { jobId, params, submittedAt: now, ...sweep };
     await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
     return status;
   }
@@ -106,7 +124,7 @@ export class JobsApi {
    * The dataset's training and test image counts, from the headers of its IDX files (a Range GET
    * each); refuses a job whose dataset is not in the bucket, before it reaches the queue.
    */
-  private async datasetCounts(prefix: string): Promise<DatasetCounts> {
+  async datasetCounts(prefix: string): Promise<DatasetCounts> {
     const keys = new Set(await this.bucket.listKeys(prefix));
     const found = (f: string) => [datasetKey(prefix, f), datasetKey(prefix, `${f}.gz`)].find((k) => keys.has(k));
     const missing = Object.values(DATASET_FILES).filter((f) => !found(f));
@@ -136,6 +154,24 @@ export class JobsApi {
     const status = await this.jobs.getWithProgress(id.data);
     if (!status) throw new HttpError(404, `No job "${jobId}". List jobs with GET /jobs.`);
     return status;
+  }
+
+  /**
+   * Cancels a queued or running job on behalf of `by`. A job no trainer holds ends CANCELLED at once;
+   * a running one at its trainer's next batch (the answer then says RUNNING, with cancelRequested).
+   */
+  async cancel(jobId: string, by: string): Promise<JobStatus> {
+    const status = await this.status(jobId);
+    if (isFinished(status.status)) {
+      const how =
+        status.status === 'CANCELLED'
+          ? `was cancelled by ${status.cancelledBy} at ${status.cancelledAt}`
+          : `has already finished (status ${status.status})`;
+      throw new HttpError(409, `Job "${status.jobId}" ${how}; there is nothing to cancel.`);
+    }
+    const request = await fileCancelRequest(this.bucket, status.jobId, by);
+    const cancelled = await cancelQueuedJob(this.bucket, request);
+    return cancelled ?? (await this.status(status.jobId));
   }
 
   /** A page of jobs, newest first, and the token of the next page if there is one. */
@@ -200,7 +236,7 @@ export class JobsApi {
    * administrator's route). Forced or not, promoteIfBetter's rules hold: scored on the dataset's
    * whole test set, and at the threshold.
    */
-  async promote({ jobId }: z.infer<typeof PromoteRequest>, force = false): Promise<LatestModel> {
+  async promote({ jobId }: z.infer<typeof PromoteRequest>, force = false, by = 'unknown'): Promise<LatestModel> {
     const info = await this.bucket.getJson<CheckpointInfo>(modelKeys.final(jobId) + modelKeys.marker);
     if (!info || info.testAccuracy === undefined) {
       throw new HttpError(404, `Job "${jobId}" has no finished model; only SUCCEEDED jobs can be promoted.`);
@@ -208,9 +244,41 @@ export class JobsApi {
     const decision = await promoteIfBetter(
       this.bucket,
       { jobId, epoch: info.epoch, testAccuracy: info.testAccuracy, testImages: info.testImages },
-      { ...this.promotion, force },
+      { ...this.promotion, force, by },
     );
     if (!decision.pointer) throw new HttpError(409, `Not promoted: ${decision.reason}.`);
     return decision.pointer;
+  }
+
+  /**
+   * Serves an earlier model again (shared/promotion.ts rollbackServedModel): 409 saying why when
+   * there is none, or the one named is served now, was never served, or is no longer servable.
+   */
+  async rollback({ jobId }: z.infer<typeof RollbackRequest>, by: string): Promise<LatestModel> {
+    const result = await rollbackServedModel(this.bucket, { jobId, by }, this.promotion);
+    if (!result.pointer) throw new HttpError(409, `Not rolled back: ${result.reason}.`);
+    return result.pointer;
+  }
+
+  /**
+   * A page of served-model changes, newest first. The first page first makes sure the current
+   * pointer's own entry exists: its writer may have stopped between the swap and the entry.
+   */
+  async history(query: { limit?: string; next?: string } = {}): Promise<{ changes: ServedModelChange[]; next?: string }> {
+    const limit = query.limit === undefined ? HISTORY_PAGE.default : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > HISTORY_PAGE.max) {
+      throw new HttpError(400, `Invalid "limit" ${JSON.stringify(query.limit)}: must be a whole number from 1 to ${HISTORY_PAGE.max}.`);
+    }
+    let after: string | undefined;
+    if (query.next !== undefined) {
+      after = /^[A-Za-z0-9_-]{1,200}$/.test(query.next) ? Buffer.from(query.next, 'base64url').toString('utf8') : '';
+      if (!servedModelHistoryKeys.parse(after))
+        throw new HttpError(400, 'Invalid "next" token; pass the "next" value of the previous GET /models/history answer unchanged.');
+    } else {
+      const current = await readLatestPointer(this.bucket);
+      if (current) await ensureServedModelChange(this.bucket, current);
+    }
+    const page = await readServedModelHistory(this.bucket, limit, after);
+    return page.last ? { changes: page.changes, next: encodeNext(page.last) } : { changes: page.changes };
   }
 }

@@ -12,7 +12,7 @@ import type { JobStore } from '../../shared/job-store';
 import type { Bucket } from '../../shared/s3-objects';
 import type { ApiClient } from '../../cli/api-client';
 import { startLocalTrainer } from '../../local/local-trainer';
-import type { JobStatus } from '../../shared/documents';
+import { isFinished, type JobStatus } from '../../shared/documents';
 
 export interface Trainer {
   child: ChildProcess;
@@ -36,17 +36,17 @@ export const smallJobParams = (extra: object = {}) => ({
   datasetPrefix: SMALL_MNIST,
   testSubset: 1000,
   validationSplit: 0,
-  lrSchedule: 'constant',
+  lrSchedule: 'constant' as const,
   augmentShift: 0,
   ...extra,
 });
 
-const ended = (s: JobStatus | undefined) => (s && (s.status === 'SUCCEEDED' || s.status === 'FAILED') ? s : undefined);
+const ended = (s: JobStatus | undefined) => (s && isFinished(s.status) ? s : undefined);
 
-/** For waitFor: the job's status, read from the bucket, once it has SUCCEEDED or FAILED. */
+/** For waitFor: the job's status, read from the bucket, once it has finished (SUCCEEDED, FAILED or CANCELLED). */
 export const jobFinished = (jobs: JobStore, jobId: string) => async (): Promise<JobStatus | undefined> => ended(await jobs.get(jobId));
 
-/** For waitFor: the job's status, read through `GET /jobs/{id}`, once it has SUCCEEDED or FAILED. */
+/** For waitFor: the job's status, read through `GET /jobs/{id}`, once it has finished. */
 export const jobFinishedViaApi = (api: ApiClient, jobId: string) => async (): Promise<JobStatus | undefined> => ended(await api.job(jobId));
 
 /** Starts a trainer host process with short test knobs; `env` overrides them. */

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
 import { ApiError } from '../../cli/api-client';
-import { EXIT, exitCodeFor, UsageError } from '../../cli/exit-codes';
+import { EXIT, exitCodeFor, InterruptedError, UsageError } from '../../cli/exit-codes';
 
 const CLI = fileURLToPath(new URL('../../cli/lenet.mjs', import.meta.url));
 const run = (args: string[], env: Record<string, string | undefined> = {}) => {
@@ -21,6 +21,7 @@ test('exit codes: 1 failed, 2 usage, 3 not found, 4 auth or network', () => {
   assert.equal(exitCodeFor(new ApiError(500, 'Internal error')), EXIT.failed);
   assert.equal(exitCodeFor(new Error('job j failed: boom')), EXIT.failed);
   assert.equal(exitCodeFor(new UsageError('cannot read x.png')), EXIT.usage);
+  assert.equal(exitCodeFor(new InterruptedError('stopped watching')), EXIT.interrupted);
   assert.equal(exitCodeFor(new CommanderError(1, 'commander.unknownOption', "unknown option '--x'")), EXIT.usage);
   assert.equal(exitCodeFor(new CommanderError(0, 'commander.version', '0.1.0')), EXIT.ok);
   assert.equal(exitCodeFor(new ApiError(404, 'No job')), EXIT.notFound);

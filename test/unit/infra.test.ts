@@ -184,6 +184,8 @@ for (const local of [false, true]) {
             ['POST /jobs', apiId],
             ['POST /models/promote', apiId],
             ['POST /models/promote/force', apiId],
+            ['GET /models/history', apiId],
+            ['POST /models/rollback', apiId],
             ['POST /predict', predictId],
           ].sort(),
         ),
@@ -373,6 +375,7 @@ for (const local of [false, true]) {
         METRICS.names.succeededJobs,
         METRICS.names.failedJobs,
         METRICS.names.retriedJobs,
+        METRICS.names.cancelledJobs,
       ]) {
         assert.ok(body.includes(`\\"${name}\\"`), `dashboard lacks ${name}`);
       }
@@ -451,6 +454,8 @@ for (const local of [false, true]) {
         'GET /models/{id}/download': 'AWS_IAM',
         'POST /models/promote': 'AWS_IAM',
         'POST /models/promote/force': 'AWS_IAM',
+        'GET /models/history': 'AWS_IAM',
+        'POST /models/rollback': 'AWS_IAM',
       });
       // No OPTIONS methods: no CORS preflight is ever answered.
       assert.ok(!Object.keys(auth).some((k) => k.startsWith('OPTIONS')));
@@ -526,6 +531,20 @@ for (const local of [false, true]) {
       assert.equal(DEFAULT_DATASET_PREFIX, 'datasets/mnist/');
     });
 
+    it('the served-model history: the api role may only create entries (If-None-Match), never replace one', () => {
+      const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
+      const policy = Object.values(s.template.findResources('AWS::IAM::Policy')).find((p) =>
+        JSON.stringify(p.Properties.Roles).includes(apiRole),
+      )!;
+      const writes = (policy.Properties.PolicyDocument.Statement as any[]).filter(
+        (st) => [st.Action].flat().includes('s3:PutObject') && JSON.stringify(st.Resource).includes('/models/history/'),
+      );
+      assert.deepEqual(
+        writes.map((st) => [JSON.stringify(st.Resource).match(/"\/(models\/[^"]*)"/)?.[1], st.Condition]),
+        [['models/history/*', { Null: { 's3:if-none-match': 'false' } }]],
+      );
+    });
+
     it('every prefix a role reads it may list, and no listing is unconditioned (S3 answers a missing key with 403 without ListBucket)', () => {
       const objectPattern = (r: unknown) => JSON.stringify(r).match(/"\/([^"]*)"\]\]\}$/)?.[1];
       let roles = 0;
@@ -555,6 +574,10 @@ for (const local of [false, true]) {
       assert.ok(admin.includes('/POST/models/promote/force'));
       // Downloading a model is an operator's read (a presigned URL, no new S3 permission).
       for (const d of [operator, admin]) assert.ok(d.includes('/GET/models/*/download'));
+      // Rolling back may serve a less accurate model: ModelAdmin only; the history is an operator's read.
+      assert.ok(!operator.includes('/POST/models/rollback'));
+      assert.ok(admin.includes('/POST/models/rollback'));
+      for (const d of [operator, admin]) assert.ok(d.includes('/GET/models/history'));
       for (const name of ['JobsOperatorPolicyArn', 'ModelAdminPolicyArn']) s.template.hasOutput(name, {});
     });
 

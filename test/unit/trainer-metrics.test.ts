@@ -41,8 +41,9 @@ test('trainer metrics: one EMF line per event, in the stack namespace with the s
     metrics.jobOutcome('SUCCEEDED');
     metrics.jobOutcome('RETRIED');
     metrics.jobOutcome('FAILED');
+    metrics.jobOutcome('CANCELLED');
   });
-  assert.equal(out.length, 6);
+  assert.equal(out.length, 7);
   for (const o of out) {
     const [directive] = o._aws.CloudWatchMetrics;
     assert.equal(directive.Namespace, METRICS.namespace);
@@ -65,6 +66,6 @@ test('trainer metrics: one EMF line per event, in the stack namespace with the s
   assert.equal(out[2][N.testAccuracy], 0.95);
   assert.deepEqual(
     out.slice(3).map((o) => o._aws.CloudWatchMetrics[0].Metrics[0].Name),
-    [N.succeededJobs, N.retriedJobs, N.failedJobs],
+    [N.succeededJobs, N.retriedJobs, N.failedJobs, N.cancelledJobs],
   );
 });

@@ -21,6 +21,9 @@ import type { PromotionPolicy } from '../../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
 import { dispositionAfterFailure } from './disposition';
 import { JobHeartbeat } from './heartbeat';
+import { settleSweep } from './sweep-promotion';
+import { CancelWatch } from './cancel-watch';
+import { JobCancelledError } from '../../../shared/job-cancel';
 import type { JobStatus } from '../../../shared/documents';
 import type { StepSettings } from '../config';
 
@@ -64,6 +67,8 @@ export interface JobConsumerOptions {
   stopAfterLeaseCheck?: string;
   /** How the training step is chosen, passed to every job. */
   steps?: StepSettings;
+  /** How often a running job looks for its cancel request. Default 2000 ms. */
+  cancelPollMs?: number;
 }
 
 /** Long-polls the queue and runs one job at a time until stopped. */
@@ -175,8 +180,10 @@ export class JobConsumer {
     }
     const job = parsed.job;
     const existing = await this.jobs.get(job.jobId);
-    if (existing?.status === 'SUCCEEDED') {
-      logger.info('job already succeeded; deleting the duplicate message');
+    if (existing?.status === 'SUCCEEDED' || existing?.status === 'CANCELLED') {
+      logger.info(`job already ${existing.status.toLowerCase()}; deleting its message`);
+      // A sweep's job that ended without its sweep settled (a failure after it ended): settle it now.
+      if (!(await this.settledSweep(job))) return;
       await this.delete(message);
       return;
     }
@@ -214,6 +221,8 @@ export class JobConsumer {
         throw err;
       }
     };
+    const cancel = new CancelWatch(bucket, job.jobId, logger, this.opts.cancelPollMs ?? 2000);
+    cancel.start();
     const heartbeat = new JobHeartbeat({
       sqs: this.opts.sqs,
       queueUrl: this.opts.queueUrl,
@@ -229,10 +238,15 @@ export class JobConsumer {
         bucket,
         backend: this.opts.backend,
         logger,
-        promotion: this.opts.promotion,
-        shouldStop: () => this.stopping || leaseLost,
-        checkpointOnStop: () => !leaseLost,
+        // Recorded as who changed the served model when this job is promoted.
+        promotion: { ...this.opts.promotion, by: `trainer ${this.trainerId}` },
+        shouldStop: () => this.stopping || leaseLost || cancel.request !== undefined,
+        // A cancelled job is never resumed: its epoch checkpoints are all it keeps.
+        checkpointOnStop: () => !leaseLost && cancel.request === undefined,
+        cancel,
         assertLeaseHeld: renewLease,
+        sweepId: job.sweepId,
+        trainerId: this.trainerId,
         fence,
         afterLeaseCheck: this.afterLeaseCheck(job.jobId),
         onBatchEnd: this.opts.onBatchEnd,
@@ -249,10 +263,20 @@ export class JobConsumer {
         await this.release(message);
       } else {
         if (outcome === 'succeeded') this.metrics.jobOutcome('SUCCEEDED');
+        // Not deleted when settling failed: the message comes back, and the ended-job path above settles again.
+        if (!(await this.settledSweep(job))) return;
+        if (outcome === 'cancelled') this.metrics.jobOutcome('CANCELLED');
         await this.delete(message);
       }
     } catch (err) {
       heartbeat.stop();
+      if (err instanceof JobCancelledError) {
+        // Cancelled by the API while this trainer took the job: never run, never retried.
+        logger.info('job was cancelled as it started; deleting its message');
+        this.metrics.jobOutcome('CANCELLED');
+        await this.delete(message);
+        return;
+      }
       const reason = err instanceof Error ? err.message : String(err);
       // A fenced write refused: a newer owner has written for the job, so the lease is no longer ours.
       if (err instanceof StaleFenceError) leaseLost = true;
@@ -288,12 +312,30 @@ export class JobConsumer {
       } else {
         const why = permanent ? reason : `failed on ${receives} attempts; last error: ${reason}`;
         if (!(await record({ status: 'FAILED', reason: why }))) return;
+        await this.settledSweep(job);
         if (next.action === 'delete') await this.delete(message);
         else await this.setVisibility(message, 0).catch(this.logFailure('handing the message to the DLQ failed', job.jobId));
       }
     } finally {
       heartbeat.stop();
+      cancel.stop();
       if (!leaseLost) await lease.release().catch((err) => logger.warn('lease release failed', { error: String(err) }));
+    }
+  }
+
+  /**
+   * After a sweep's job has ended: promotes the sweep's winner if it was the last (lifecycle/sweep-promotion.ts).
+   * True when done or nothing to do; false (logged) when it failed.
+   */
+  private async settledSweep(job: JobMessage): Promise<boolean> {
+    if (!job.sweepId) return true;
+    const { bucket, logger } = this.opts;
+    try {
+      await settleSweep({ bucket, sweepId: job.sweepId, policy: this.opts.promotion, trainerId: this.trainerId, logger });
+      return true;
+    } catch (err) {
+      logger.warn('settling the sweep failed', { sweepId: job.sweepId, error: String(err) });
+      return false;
     }
   }
 

@@ -2,7 +2,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { METRICS } from '../../../shared/settings';
 import type { EpochMetrics } from '../../../shared/documents';
 
-export type JobOutcomeMetric = 'SUCCEEDED' | 'FAILED' | 'RETRIED';
+export type JobOutcomeMetric = 'SUCCEEDED' | 'FAILED' | 'RETRIED' | 'CANCELLED';
 
 /** What the trainer reports to CloudWatch. */
 export interface TrainerMetrics {
@@ -24,6 +24,7 @@ const OUTCOME_METRIC: Record<JobOutcomeMetric, string> = {
   SUCCEEDED: N.succeededJobs,
   FAILED: N.failedJobs,
   RETRIED: N.retriedJobs,
+  CANCELLED: N.cancelledJobs,
 };
 
 /**

