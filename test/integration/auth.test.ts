@@ -137,7 +137,7 @@ test('a request signed by an IAM user without the permission, or with a wrong se
   for (const r of IAM_ROUTES) assert.equal(await status(forged, r), 403, `forged: ${r.method} ${r.path}`);
 });
 
-test('JobsOperator: submit, read jobs and models, download a model, promote (not forced); forced is 403', { skip }, async () => {
+test('JobsOperator: submit and cancel, read jobs and models, download a model, promote (not forced); forced is 403', { skip }, async () => {
   const operator = new ApiClient(url, { credentials: users.operator, region: 'us-east-1' });
   const job = await operator.submit({ epochs: 1, trainSubset: 100, batchSize: 32 });
   assert.equal(job.status, 'QUEUED');
@@ -153,6 +153,9 @@ test('JobsOperator: submit, read jobs and models, download a model, promote (not
   // The model download is an operator's read: it reaches the handler, which says the job has no model.
   const download = IAM_ROUTES.find((r) => r.path === '/models/{id}/download')!;
   assert.equal(await status(operator, download), 404);
+  // Cancel is an operator's action too: it reaches the handler, which answers that there is no such job.
+  const cancel = IAM_ROUTES.find((r) => r.path === '/jobs/{id}/cancel')!;
+  assert.equal(await status(operator, cancel), 404);
 });
 
 test('ModelAdmin: may call the forced promotion (which still needs a finished model)', { skip }, async () => {
