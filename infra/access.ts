@@ -7,7 +7,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { DEFAULT_DATASET_PREFIX, modelKeys, PREFIXES } from '../shared/bucket-layout';
+import { DEFAULT_DATASET_PREFIX, modelKeys, PREFIXES, servedModelHistoryKeys } from '../shared/bucket-layout';
 import { ROUTES, type Route } from '../shared/routes';
 import { arnRef, type NagAck } from './nag';
 
@@ -23,16 +23,20 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
   // The served-model pointer and the models it points to.
   predict: { get: [`${PREFIXES.models}*`], put: [], list: [] },
   api: {
-    get: [`${PREFIXES.jobs}*`, `${PREFIXES.models}*`, `${PREFIXES.datasets}*`],
-    put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest],
+    get: [`${PREFIXES.jobs}*`, `${PREFIXES.models}*`, `${PREFIXES.datasets}*`, `${PREFIXES.sweeps}*`],
+    // sweeps/*.json: the sweep documents only, not the trainer's promotion claim and outcome.
+    put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest, `${PREFIXES.sweeps}*.json`],
+    // Served-model history entries are created once and never rewritten (shared/served-model-history.ts).
+    create: [`${servedModelHistoryKeys.prefix}*`],
     list: [PREFIXES.jobsIndex],
   },
   trainer: {
-    get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
+    get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`, `${PREFIXES.sweeps}*`],
     // jobs-index/: a job that reaches the queue without the API is indexed by the trainer.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`],
     // The trainer seeds MNIST at the default prefix (functions/trainer/lifecycle/seed-dataset.ts): create only, never overwrite.
-    create: [`${DEFAULT_DATASET_PREFIX}*`],
+    // And a finished sweep's promotion claim and outcome (lifecycle/sweep-promotion.ts): the claim is what makes it happen once.
+    create: [`${DEFAULT_DATASET_PREFIX}*`, `${PREFIXES.sweeps}*.promotion`, `${PREFIXES.sweeps}*.promoted`],
     list: [],
   },
 };
@@ -78,7 +82,7 @@ export function bucketStatements(bucket: s3.IBucket, role: BucketRole): iam.Poli
  */
 export function bucketWildcardAcks(bucket: s3.IBucket, role: BucketRole): NagAck[] {
   const a = BUCKET_ACCESS[role];
-  const wildcards = [...new Set([...a.get, ...a.put, ...(a.create ?? [])].filter((p) => p.endsWith('*')))];
+  const wildcards = [...new Set([...a.get, ...a.put, ...(a.create ?? [])].filter((p) => p.includes('*')))];
   return wildcards.map((p) => ({
     id: `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/${p}]`,
     reason: 'Every object under one key prefix of the data bucket (infra/access.ts); keys carry job ids not known in advance.',

@@ -32,13 +32,15 @@ test('routes: matching by concrete path and by resource template', () => {
   assert.equal(matchRoute('GET', '/jobs/{id}')?.route.path, '/jobs/{id}');
   assert.deepEqual(matchRoute('GET', '/models/abc/download')?.params, { id: 'abc' });
   assert.equal(matchRoute('POST', '/models/promote')?.route.path, '/models/promote');
+  // A fixed segment and a path parameter side by side: /models/history is not a job id.
+  assert.equal(matchRoute('GET', '/models/history')?.route.path, '/models/history');
   assert.equal(matchRoute('GET', '/')?.route.target, 'api');
   assert.equal(matchRoute('POST', '/predict')?.route.target, 'predict');
   assert.equal(matchRoute('DELETE', '/jobs'), undefined);
   assert.equal(matchRoute('GET', '/nope'), undefined);
   assert.equal(
     describeRoutes(),
-    'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, GET /models/{id}/download, POST /models/promote, POST /models/promote/force, POST /predict',
+    'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, GET /models, GET /models/{id}/download, POST /models/promote, POST /models/promote/force, GET /models/history, POST /models/rollback, POST /predict',
   );
 });
 
