@@ -5,9 +5,9 @@
 import Busboy, { type BusboyInstance } from '@fastify/busboy';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { clip, describeValue, HttpError, MAX_BODY_BYTES, parseJsonBody } from '../../shared/http';
-import { instancesOf, PredictRequest, USAGE, type PredictInstance } from './input';
+import { instancesOf, PredictRequest, USAGE, type PredictInstance } from '../../shared/digits/input';
 import { IMAGE_MEDIA_TYPES, JSON_MEDIA_TYPE, MULTIPART_MEDIA_TYPE } from '../../shared/routes';
-import { MAX_MULTIPART_PARTS } from './limits';
+import { MAX_MULTIPART_PARTS } from '../../shared/digits/limits';
 
 export interface PredictInput {
   instances: PredictInstance[];

@@ -8,9 +8,9 @@ import { makeLogger } from '../../shared/log';
 import { Bucket } from '../../shared/s3-objects';
 import { readPredictConfig } from './config';
 import { readPredictInput } from './body';
-import { toImages } from './input';
+import { toImages } from '../../shared/digits/input';
 import { ModelCache } from './model-cache';
-import { predictDigits } from './predict';
+import { predictDigits } from '../../shared/digits/predict';
 
 const logger = makeLogger('predict');
 const ready = initBackend('wasm');

@@ -77,7 +77,7 @@ const CHILD = (root: string) => `
 import { readFileSync, existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import * as http from '${root}/shared/http.ts';
-import * as input from '${root}/functions/predict/input.ts';
+import * as input from '${root}/${existsSync(join(root, 'shared/digits/input.ts')) ? 'shared/digits' : 'functions/predict'}/input.ts';
 ${existsSync(join(root, 'functions/predict/body.ts')) ? `import { readPredictInput } from '${root}/functions/predict/body.ts';` : 'const readPredictInput = undefined;'}
 const p = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const event = { httpMethod: 'POST', path: '/predict', headers: { 'content-type': p.contentType }, body: p.body, isBase64Encoded: false };

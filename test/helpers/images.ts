@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { ADAM7_PASSES } from '../../functions/predict/image-header';
+import { ADAM7_PASSES } from '../../shared/digits/image-header';
 
 /** A 28x28 digit (values 0..1, ink high) drawn as a `size`x`size` RGBA picture, dark ink on a light page. */
 export function renderDigit(pixels: ArrayLike<number>, size = 280, pad = Math.round(size / 7)) {

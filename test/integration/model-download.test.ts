@@ -19,7 +19,7 @@ import { buildLeNet5, disposeModel } from '../../shared/model';
 import { saveCheckpoint } from '../../shared/model-store';
 import { Bucket } from '../../shared/s3-objects';
 import type { JobStatus } from '../../shared/documents';
-import { predictDigits } from '../../functions/predict/predict';
+import { predictDigits } from '../../shared/digits/predict';
 import { DOWNLOAD_URL_SECONDS } from '../../functions/api/jobs-api';
 import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { ApiClient, ApiError } from '../../cli/api-client';

@@ -30,7 +30,7 @@ import { Bucket } from '../../shared/s3-objects';
 import { TrainingParams } from '../../shared/schemas';
 import { train } from '../../functions/trainer/loop/train';
 import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
-import { imageToMnist } from '../../functions/predict/image';
+import { imageToMnist } from '../../shared/digits/image';
 import { PAGE_CSP } from '../../functions/api/page';
 import { deployStack } from '../../local/emulator';
 import { useEmulator, emulatorReady } from '../helpers/aws';

@@ -4,17 +4,17 @@ import assert from 'node:assert/strict';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { errorResponse, HttpError, MAX_DETAILS_CHARS, MAX_ERROR_CHARS } from '../../shared/http';
-import { imageToMnist } from '../../functions/predict/image';
-import { pngInflatedSize, readImageHeader } from '../../functions/predict/image-header';
+import { imageToMnist } from '../../shared/digits/image';
+import { pngInflatedSize, readImageHeader } from '../../shared/digits/image-header';
 import { readPredictInput } from '../../functions/predict/body';
-import { toImages } from '../../functions/predict/input';
+import { toImages } from '../../shared/digits/input';
 import {
   MAX_BATCH_IMAGES,
   MAX_IMAGE_PIXELS,
   MAX_IMAGE_SIDE,
   MAX_JPEG_SCANS,
   MAX_REQUEST_IMAGE_PIXELS,
-} from '../../functions/predict/limits';
+} from '../../shared/digits/limits';
 import {
   blackPng,
   bombPng,

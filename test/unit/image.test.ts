@@ -4,7 +4,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { HttpError } from '../../shared/http';
-import { imageToMnist } from '../../functions/predict/image';
+import { imageToMnist } from '../../shared/digits/image';
 
 const { test: testSet } = await loadDatasetFromDir(mnistDataDir());
 const digit = (i: number) => testSet.images.subarray(i * 784, (i + 1) * 784);

@@ -13,7 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
 import { train } from '../../functions/trainer/loop/train';
-import { predictDigits } from '../../functions/predict/predict';
+import { predictDigits } from '../../shared/digits/predict';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take } from '../../shared/idx';
 import { buildLeNet5, IMAGE_SIZE } from '../../shared/model';
@@ -45,7 +45,7 @@ async function onnxProbabilities(bytes: Uint8Array, images: Float32Array, count:
   return out;
 }
 
-/** Digits and the largest probability difference, ONNX against functions/predict/predict.ts. */
+/** Digits and the largest probability difference, ONNX against shared/digits/predict.ts. */
 async function compare(model: tfl.LayersModel, onnx: Uint8Array, images: Float32Array, count: number) {
   const theirs = await onnxProbabilities(onnx, images, count);
   let maxDiff = 0;

@@ -7,7 +7,7 @@
  * the CSP. Data from the API only ever goes into textContent and attributes, never into markup.
  * The API's answers are typed by the server's own declarations (type imports, erased).
  */
-import type { Prediction } from '../../predict/predict';
+import type { Prediction } from '../../../shared/digits/predict';
 import type { ModelCard, PublicEpoch, PublicJob, Summary } from '../summary';
 
 /** POST /predict?preview=true with one image. */
@@ -432,6 +432,13 @@ function facts(rows: Fact[]): HTMLElement {
   }
   return dl;
 }
+/** When the served model last changed, and how: a rollback or an override says so. */
+function changed(c: ModelCard['lastChange']): Fact {
+  const value = el('span');
+  value.append(when(c.at));
+  if (c.fromJobId) value.append(', replacing ', idSpan(c.fromJobId));
+  return [c.why === 'rollback' ? 'Rolled back' : c.why === 'forced' ? 'Promoted (forced)' : 'Promoted', value];
+}
 function renderModel(m: ModelCard | null): void {
   const host = $('model-facts');
   if (!m) {
@@ -448,7 +455,7 @@ function renderModel(m: ModelCard | null): void {
       ['Job', idSpan(m.jobId)],
       ['Epochs', String(m.epoch)],
       m.trainedAt ? ['Trained', when(m.trainedAt)] : null,
-      ['Promoted', when(m.promotedAt)],
+      changed(m.lastChange),
     ]),
   );
   curves($('model-curves'), m.metrics);

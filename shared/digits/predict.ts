@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { IMAGE_SIZE } from '../../shared/model';
+import { IMAGE_SIZE } from '../model';
 
 export interface Prediction {
   digit: number;

@@ -1,7 +1,7 @@
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { clip, HttpError } from '../../shared/http';
-import { IMAGE_SIZE } from '../../shared/model';
+import { clip, HttpError } from '../http';
+import { IMAGE_SIZE } from '../model';
 import { checkPngData, readImageHeader, type ImageHeader } from './image-header';
 import { JPEG_MAX_MEMORY_MB, MAX_IMAGE_PIXELS } from './limits';
 

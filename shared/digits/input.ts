@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { describeValue, HttpError } from '../../shared/http';
-import { IMAGE_SIZE } from '../../shared/model';
+import { describeValue, HttpError } from '../http';
+import { IMAGE_SIZE } from '../model';
 import { imageToMnist } from './image';
 import { readImageHeader } from './image-header';
 import { MAX_BATCH_IMAGES, MAX_INSTANCES, MAX_REQUEST_IMAGE_PIXELS } from './limits';

@@ -3,7 +3,7 @@
  * so that the cost of decoding can be refused before it is paid.
  */
 import { inflateSync } from 'node:zlib';
-import { HttpError } from '../../shared/http';
+import { HttpError } from '../http';
 import { MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, MAX_JPEG_SCANS } from './limits';
 
 export interface ImageHeader {
