@@ -107,7 +107,11 @@ export interface SweepVariant {
  * job (schema, feasibility, compute cap on the dataset's counts); any refusal refuses the whole
  * sweep, naming the variants. Two variants that would be the same job are refused too.
  */
-export function expandSweep(request: SweepRequest, counts: DatasetCounts, max = SWEEP_MAX_VARIANTS): SweepVariant[] {
+export function expandSweep(
+  request: SweepRequest,
+  counts: DatasetCounts | ((datasetPrefix: string) => DatasetCounts),
+  max = SWEEP_MAX_VARIANTS,
+): SweepVariant[] {
   const { size, how } = sweepSize(request);
   if (size > max) {
     throw new SweepRefusedError([`the sweep has ${how}; the limit is ${max} variants per sweep: fewer values or several sweeps`]);
@@ -124,7 +128,7 @@ export function expandSweep(request: SweepRequest, counts: DatasetCounts, max = 
       problems.push(`${name}: ${describeZodError(parsed.error)}`);
       return;
     }
-    const refused = jobProblems(parsed.data, counts);
+    const refused = jobProblems(parsed.data, typeof counts === 'function' ? counts(parsed.data.datasetPrefix) : counts);
     if (refused.length) {
       problems.push(`${name}: ${refused.join('; ')}`);
       return;
@@ -136,6 +140,15 @@ export function expandSweep(request: SweepRequest, counts: DatasetCounts, max = 
   });
   if (problems.length) throw new SweepRefusedError(problems);
   return variants;
+}
+
+/** The dataset prefixes the sweep's variants train on, each once, so the caller can count each dataset once (call after the size check). */
+export function sweepDatasetPrefixes(request: SweepRequest): string[] {
+  const fallback = request.base?.datasetPrefix ?? (TrainingParams.shape.datasetPrefix.parse(undefined) as string);
+  const used = request.variants
+    ? request.variants.map((v) => v.datasetPrefix ?? fallback)
+    : ((request.grid?.datasetPrefix as string[] | undefined) ?? [fallback]);
+  return [...new Set(used)];
 }
 
 /** Every combination of the axes' values, the last axis fastest. */

@@ -184,6 +184,8 @@ for (const local of [false, true]) {
             ['POST /jobs', apiId],
             ['POST /models/promote', apiId],
             ['POST /models/promote/force', apiId],
+            ['POST /sweeps', apiId],
+            ['GET /sweeps/{id}', apiId],
             ['GET /models/history', apiId],
             ['POST /models/rollback', apiId],
             ['POST /predict', predictId],
@@ -454,6 +456,8 @@ for (const local of [false, true]) {
         'GET /models/{id}/download': 'AWS_IAM',
         'POST /models/promote': 'AWS_IAM',
         'POST /models/promote/force': 'AWS_IAM',
+        'POST /sweeps': 'AWS_IAM',
+        'GET /sweeps/{id}': 'AWS_IAM',
         'GET /models/history': 'AWS_IAM',
         'POST /models/rollback': 'AWS_IAM',
       });
@@ -473,6 +477,8 @@ for (const local of [false, true]) {
       assert.deepEqual(settings['POST /~1models~1promote~1force'], [1, 2]);
       assert.deepEqual(settings['GET /~1jobs'], [10, 20]);
       assert.deepEqual(settings['GET /~1models~1{id}~1download'], [10, 20]);
+      assert.deepEqual(settings['POST /~1sweeps'], [1, 2]);
+      assert.deepEqual(settings['GET /~1sweeps~1{id}'], [10, 20]);
     });
 
     it('IAM least privilege: no identity or bucket policy allows deleting objects or versions; predict reads models/ only', () => {
@@ -529,6 +535,27 @@ for (const local of [false, true]) {
         [[true, `${DEFAULT_DATASET_PREFIX}*`, { Null: { 's3:if-none-match': 'false' } }]],
       );
       assert.equal(DEFAULT_DATASET_PREFIX, 'datasets/mnist/');
+    });
+
+    it('sweeps/: the api role writes sweep documents only; the trainer may only create the promotion claim and outcome (If-None-Match)', () => {
+      const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
+      const trainerRole = s.stack.getLogicalId(s.stack.trainer.taskDefinition.taskRole.node.defaultChild as any);
+      const sweepWrites = Object.values(s.template.findResources('AWS::IAM::Policy')).flatMap((p) => {
+        const roles = JSON.stringify(p.Properties.Roles);
+        const who = roles.includes(apiRole) ? 'api' : roles.includes(trainerRole) ? 'trainer' : roles;
+        return (p.Properties.PolicyDocument.Statement as any[])
+          .filter((st) => st.Effect === 'Allow' && [st.Action].flat().some((a: string) => /^s3:(PutObject|\*)$/.test(a)))
+          .flatMap((st) =>
+            [st.Resource].flat().map((r) => [who, JSON.stringify(r).match(/"\/(sweeps\/[^"]*)"/)?.[1], st.Condition ?? null]),
+          )
+          .filter(([, key]) => key !== undefined);
+      });
+      const createOnly = { Null: { 's3:if-none-match': 'false' } };
+      assert.deepEqual(sweepWrites.sort(), [
+        ['api', 'sweeps/*.json', null],
+        ['trainer', 'sweeps/*.promoted', createOnly],
+        ['trainer', 'sweeps/*.promotion', createOnly],
+      ]);
     });
 
     it('the served-model history: the api role may only create entries (If-None-Match), never replace one', () => {
