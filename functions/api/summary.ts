@@ -6,7 +6,7 @@
 import { JobStore } from '../../shared/job-store';
 import { readLatestPointer } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
-import type { EpochMetrics, JobState, JobStatus } from '../../shared/documents';
+import type { EpochMetrics, JobState, JobStatus, ServedModelChangeReason } from '../../shared/documents';
 
 /** One epoch of a curve: train and validation loss and accuracy, nothing about how it was trained. */
 export interface PublicEpoch {
@@ -41,6 +41,11 @@ export interface ModelCard {
   promotedAt: string;
   /** When its job finished, if its status document is still there. */
   trainedAt?: string;
+  /**
+   * When the served model last changed (the pointer's promotedAt), how, and from which job when the
+   * pointer records it. Never who: callers' IAM identities are for GET /models/history only.
+   */
+  lastChange: { at: string; why?: ServedModelChangeReason; fromJobId?: string };
   metrics: PublicEpoch[];
 }
 
@@ -96,8 +101,11 @@ export async function readSummary(bucket: Bucket): Promise<Summary> {
       epoch: pointer.epoch,
       testAccuracy: pointer.testAccuracy,
       promotedAt: pointer.promotedAt,
+      lastChange: { at: pointer.promotedAt },
       metrics: (servedJob?.metrics ?? []).map(publicEpoch),
     };
+    if (pointer.why) model.lastChange.why = pointer.why;
+    if (pointer.from) model.lastChange.fromJobId = pointer.from.jobId;
     const testImages = finite((pointer as MaybeTestImages).testImages) ?? finite((servedJob as MaybeTestImages | undefined)?.testImages);
     if (testImages !== undefined) model.testImages = testImages;
     if (servedJob?.status === 'SUCCEEDED') model.trainedAt = servedJob.updatedAt;

@@ -105,6 +105,7 @@ test('summary: the served model card and the newest job, with no params, errors 
     testAccuracy: 0.99,
     testImages: 10_000,
     promotedAt: '2026-11-27T10:06:00.000Z',
+    lastChange: { at: '2026-11-27T10:06:00.000Z' },
     trainedAt: '2026-11-27T10:05:00.000Z',
     metrics: [1, 2].map((n) => ({ epoch: n, loss: 1 / n, accuracy: 0.9, valLoss: 1.1 / n, valAccuracy: 0.88 })),
   });
@@ -146,6 +147,28 @@ test('summary: a failed newest job shows its status but not its error; nothing s
   // However old the newest job, one listing of the index finds it.
   assert.equal(calls.list, 1);
   assert.deepEqual(await readSummary(memoryBucket({}).bucket), { model: null, newestJob: null });
+});
+
+test('summary: when the served model last changed and how (a rollback, from which job), never who', async () => {
+  const served = 'job-20261127100000-aaaaaaaa';
+  const pointer: LatestModel = {
+    jobId: served,
+    epoch: 2,
+    modelPrefix: modelKeys.final(served),
+    testAccuracy: 0.98,
+    promotedAt: '2026-12-03T08:00:00.000Z',
+    promotionId: SECRET,
+    from: { jobId: 'job-20261128100000-bbbbbbbb', testAccuracy: 0.99 },
+    why: 'rollback',
+    by: `arn:aws:iam::000000000000:user/${SECRET}`,
+  };
+  const summary = await readSummary(memoryBucket({ [modelKeys.latest]: pointer }).bucket);
+  assert.deepEqual(summary.model?.lastChange, {
+    at: '2026-12-03T08:00:00.000Z',
+    why: 'rollback',
+    fromJobId: 'job-20261128100000-bbbbbbbb',
+  });
+  assert.ok(!JSON.stringify(summary).includes(SECRET), 'neither the caller nor the change id is public');
 });
 
 test('newestJobId: the first entry of the newest-first index, not the highest id', async () => {
