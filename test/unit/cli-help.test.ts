@@ -31,3 +31,10 @@ test('lenet submit refuses an unknown schedule before any request, naming the ch
   assert.notEqual(out.status, 0);
   assert.match(out.stderr, /Allowed choices are constant, cosine, onecycle/);
 });
+
+test('lenet --help lists history and rollback, and both take --json', () => {
+  const help = run('--help').stdout;
+  assert.match(help, /^\s+history \[options\]/m);
+  assert.match(help, /^\s+rollback \[options\] \[jobId\]/m);
+  for (const command of ['history', 'rollback']) assert.match(run(command, '--help').stdout, /--json/, command);
+});
