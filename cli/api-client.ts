@@ -6,6 +6,8 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, So
 import type { TrainingParamsInput } from '../shared/schemas';
 import { emulatorApiUrl, STACK_NAME, StackOutput } from '../shared/stack';
 import { matchRoute } from '../shared/routes';
+import type { SweepRequestInput } from '../shared/sweep';
+import type { SweepView } from '../functions/api/sweeps-api';
 import type { JobStatus, LatestModel, ServedModelChange } from '../shared/documents';
 
 /** An error the API answered with; its message is the API's own `error` text. */
@@ -111,6 +113,16 @@ export class ApiClient {
 
   models(): Promise<ModelList> {
     return this.call('GET', 'models');
+  }
+
+  /** Queues one job per variant of a grid or list (POST /sweeps). */
+  sweep(request: SweepRequestInput): Promise<SweepView> {
+    return this.call('POST', 'sweeps', request);
+  }
+
+  /** A sweep with each variant's job, ranked. */
+  sweepStatus(sweepId: string): Promise<SweepView> {
+    return this.call('GET', `sweeps/${encodeURIComponent(sweepId)}`);
   }
 
   /** `force` (serve it even if the served model is better) needs the ModelAdmin policy. */

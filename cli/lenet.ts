@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ApiClient, resolveApiUrl } from './api-client';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { registerExport } from './export';
+import { registerSweep } from './sweep';
 import { registerHistory } from './history';
 import { predictFiles } from './predict-files';
 import { describeMetrics, watchJob } from './watch-job';
@@ -177,6 +178,7 @@ program
   });
 
 registerExport(program, client);
+registerSweep(program, client);
 registerHistory(program, client);
 
 /** How long `cancel --wait` waits for a running job's trainer to stop it, in 1 s polls. */
