@@ -156,6 +156,11 @@ test('JobsOperator: submit and cancel, read jobs and models, download a model, p
   // Cancel is an operator's action too: it reaches the handler, which answers that there is no such job.
   const cancel = IAM_ROUTES.find((r) => r.path === '/jobs/{id}/cancel')!;
   assert.equal(await status(operator, cancel), 404);
+  // The served-model history is an operator's read; rolling back (which may serve a worse model) is not.
+  assert.deepEqual(await operator.history(), { changes: [] });
+  const rollback = IAM_ROUTES.find((r) => r.path === '/models/rollback')!;
+  assert.equal(await status(operator, rollback), 403);
+  await assert.rejects(operator.rollback(), (err: unknown) => err instanceof ApiError && err.status === 403);
 });
 
 test('ModelAdmin: may call the forced promotion (which still needs a finished model)', { skip }, async () => {
@@ -163,6 +168,11 @@ test('ModelAdmin: may call the forced promotion (which still needs a finished mo
   await assert.rejects(
     admin.promote('no-such-job', true),
     (err: unknown) => err instanceof ApiError && err.status === 404 && /no finished model/.test(err.message),
+  );
+  // Rollback reaches the handler, which says there is nothing to roll back to.
+  await assert.rejects(
+    admin.rollback(),
+    (err: unknown) => err instanceof ApiError && err.status === 409 && /no earlier model/.test(err.message),
   );
 });
 
@@ -353,6 +363,11 @@ test("the trainer under its task role's policy: a job submitted through the API 
   }
 
   assert.equal((await operator.models()).latest?.jobId, trainedJobId);
+  // The trainer recorded its promotion, under its own policy, as itself; the operator reads it back.
+  const [change] = (await operator.history()).changes;
+  assert.equal(change.to.jobId, trainedJobId);
+  assert.equal(change.why, 'promoted');
+  assert.match(change.by, /^trainer \S+/);
   // The predict function, under its own enforced role, loads the promoted model from models/.
   const { testImages } = await mnistSlices(0, 1);
   const res = await fetch(`${url}predict`, {
