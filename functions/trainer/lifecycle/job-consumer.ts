@@ -331,7 +331,14 @@ export class JobConsumer {
     if (!job.sweepId) return true;
     const { bucket, logger } = this.opts;
     try {
-      await settleSweep({ bucket, sweepId: job.sweepId, policy: this.opts.promotion, trainerId: this.trainerId, logger });
+      await settleSweep({
+        bucket,
+        sweepId: job.sweepId,
+        // Recorded in the served-model history as who promoted the sweep's winner.
+        policy: { ...this.opts.promotion, by: `trainer ${this.trainerId}` },
+        trainerId: this.trainerId,
+        logger,
+      });
       return true;
     } catch (err) {
       logger.warn('settling the sweep failed', { sweepId: job.sweepId, error: String(err) });
