@@ -263,9 +263,9 @@ export class JobConsumer {
         await this.release(message);
       } else {
         if (outcome === 'succeeded') this.metrics.jobOutcome('SUCCEEDED');
+        if (outcome === 'cancelled') this.metrics.jobOutcome('CANCELLED');
         // Not deleted when settling failed: the message comes back, and the ended-job path above settles again.
         if (!(await this.settledSweep(job))) return;
-        if (outcome === 'cancelled') this.metrics.jobOutcome('CANCELLED');
         await this.delete(message);
       }
     } catch (err) {
