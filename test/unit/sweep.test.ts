@@ -9,6 +9,7 @@ import {
   SWEEP_MAX_VARIANTS,
   SweepRefusedError,
   SweepRequest,
+  sweepDatasetPrefixes,
   sweepSize,
   sweepWinner,
 } from '../../shared/sweep';
@@ -159,4 +160,25 @@ test('promote best: waits for every variant to end, then picks the whole-test-se
   assert.match((none as { reason: string }).reason, /no variant succeeded/);
   const subsetOnly = sweepWinner([job('s', { testAccuracy: 0.99, fullTestSet: false })]);
   assert.match((subsetOnly as { reason: string }).reason, /whole test set/);
+});
+
+test('the datasets a sweep trains on, each once, so the API counts each dataset once', () => {
+  assert.deepEqual(sweepDatasetPrefixes(parse({ grid: { seed: [1, 2] } })), ['datasets/mnist/']);
+  assert.deepEqual(sweepDatasetPrefixes(parse({ grid: { seed: [1, 2] }, base: { datasetPrefix: 'datasets/a/' } })), ['datasets/a/']);
+  assert.deepEqual(sweepDatasetPrefixes(parse({ grid: { datasetPrefix: ['datasets/a/', 'datasets/b/'], seed: [1, 2] } })), [
+    'datasets/a/',
+    'datasets/b/',
+  ]);
+  assert.deepEqual(
+    sweepDatasetPrefixes(
+      parse({ variants: [{ seed: 1 }, { datasetPrefix: 'datasets/b/' }, { seed: 2 }], base: { datasetPrefix: 'datasets/a/' } }),
+    ),
+    ['datasets/a/', 'datasets/b/'],
+  );
+  // Each variant is checked against its own dataset's counts.
+  const counts = (prefix: string) => (prefix === 'datasets/b/' ? { trainImages: 100, testImages: 10 } : MNIST_COUNTS);
+  assert.match(
+    refusal(() => expandSweep(parse({ grid: { datasetPrefix: ['datasets/a/', 'datasets/b/'] }, base: { testSubset: 50 } }), counts)),
+    /variant 2 \(datasetPrefix="datasets\/b\/"\): testSubset 50 is more than the dataset's 10 test images/,
+  );
 });
