@@ -91,6 +91,7 @@ export function sweepTable(sweep: SweepView) {
       best_val_acc: fmt(v.bestValAccuracy),
       test_acc: fmt(v.testAccuracy),
       test_loss: fmt(v.testLoss),
+      trainer: v.trainer ?? '',
       params: describePatch(v.params),
     }));
 }
