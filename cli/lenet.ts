@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ApiClient, resolveApiUrl } from './api-client';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { registerExport } from './export';
+import { registerBatchPredict } from './batch-predict';
 import { registerSweep } from './sweep';
 import { registerHistory } from './history';
 import { predictFiles } from './predict-files';
@@ -178,6 +179,7 @@ program
   });
 
 registerExport(program, client);
+registerBatchPredict(program, client);
 registerSweep(program, client);
 registerHistory(program, client);
 

@@ -22,6 +22,8 @@ export function epochsDone(status: JobStatus): number {
 /** "epoch 3/20", or "epoch 4/20 batch 812/1688" while an epoch runs. */
 export function describePosition(status: JobStatus): string {
   const p = status.progress;
+  // A batch prediction reports its chunks as the batches of one epoch.
+  if (status.kind === 'batch-predict') return p ? `chunk ${p.batch}/${p.batches}` : `${status.batch?.objects ?? '?'} objects`;
   const total = status.totalEpochs ?? '?';
   return p ? `epoch ${p.epoch}/${total} batch ${p.batch}/${p.batches}` : `epoch ${status.epoch ?? 0}/${total}`;
 }

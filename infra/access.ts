@@ -11,7 +11,7 @@ import { DEFAULT_DATASET_PREFIX, modelKeys, PREFIXES, servedModelHistoryKeys } f
 import { ROUTES, type Route } from '../shared/routes';
 import { arnRef, type NagAck } from './nag';
 
-export type BucketRole = 'predict' | 'api' | 'trainer';
+export type BucketRole = 'predict' | 'api' | 'trainer' | 'batch';
 
 /**
  * What each role reads, writes and lists, as key patterns. There is deliberately no delete: leases
@@ -28,7 +28,8 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest, `${PREFIXES.sweeps}*.json`],
     // Served-model history entries are created once and never rewritten (shared/served-model-history.ts).
     create: [`${servedModelHistoryKeys.prefix}*`],
-    list: [PREFIXES.jobsIndex],
+    // batch/: POST /batch-predictions counts the objects under an input prefix; it reads none of them.
+    list: [PREFIXES.jobsIndex, PREFIXES.batch],
   },
   trainer: {
     get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`, `${PREFIXES.sweeps}*`],
@@ -39,6 +40,9 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
     create: [`${DEFAULT_DATASET_PREFIX}*`, `${PREFIXES.sweeps}*.promotion`, `${PREFIXES.sweeps}*.promoted`],
     list: [],
   },
+  // Batch prediction's role, assumed by the trainer per batch job with a session policy that narrows
+  // it to that job's input prefix (read) and output prefix (write): shared/batch-predict.ts.
+  batch: { get: [`${PREFIXES.batch}*`], put: [`${PREFIXES.batch}*`], list: [] },
 };
 
 /** The statements of one role on the bucket: object actions per key pattern, listing per prefix. */

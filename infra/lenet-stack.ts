@@ -155,6 +155,10 @@ export class LenetStack extends Stack {
     new CfnOutput(this, StackOutput.DeadLetterQueueUrl, { value: this.jobs.deadLetterQueue.queueUrl });
     new CfnOutput(this, StackOutput.ClusterName, { value: this.trainer.cluster.clusterName });
     new CfnOutput(this, StackOutput.TrainerServiceName, { value: this.trainer.service.serviceName });
+    new CfnOutput(this, StackOutput.BatchRoleArn, {
+      value: this.trainer.batchRole.roleArn,
+      description: 'The role trainers assume for batch predictions (a host trainer reads it from BATCH_ROLE_ARN)',
+    });
     new CfnOutput(this, StackOutput.JobsOperatorPolicyArn, {
       value: this.api.jobsOperatorPolicy.managedPolicyArn,
       description: 'Attach to IAM users/roles that submit and read jobs and promote better models',

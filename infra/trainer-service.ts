@@ -173,6 +173,8 @@ export class TrainerService extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   /** The trainer container. */
   readonly container: ecs.ContainerDefinition;
+  /** The role the trainer assumes for batch predictions' S3 reads and writes. */
+  readonly batchRole: iam.Role;
   /** The Fargate service. */
   readonly service: ecs.FargateService;
   /** The security group of the tasks (no inbound rules). */
@@ -204,6 +206,8 @@ export class TrainerService extends Construct {
     this.logGroup = new logs.LogGroup(this, 'LogGroup', logGroupProps);
     this.container = this.addTrainerContainer(props, cpuArchitecture);
     this.grantTaskRole(props);
+    this.batchRole = this.createBatchRole(props);
+    this.container.addEnvironment(ENV.batchRoleArn, this.batchRole.roleArn);
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: this.vpc,
       description: 'Trainer tasks: no inbound, HTTPS out to AWS APIs',
@@ -274,6 +278,23 @@ export class TrainerService extends Construct {
       exclude: [...(props.exclude ?? DEFAULTS.exclude), ...outdirInside(buildContext, Stage.of(this)?.outdir)],
       platform: cpuArchitecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
     });
+  }
+
+  /**
+   * The role a trainer assumes for one batch prediction's S3 reads and writes. It may touch only the
+   * bucket's batch area, and each session narrows it further to one job's two prefixes; the task
+   * role itself has no access to batch/.
+   */
+  private createBatchRole(props: TrainerServiceProps): iam.Role {
+    const role = new iam.Role(this, 'BatchRole', {
+      assumedBy: new iam.ArnPrincipal(this.taskDefinition.taskRole.roleArn),
+      description: 'Batch prediction: read one input prefix and write one output prefix of the batch area (session policy per job)',
+      maxSessionDuration: Duration.hours(1),
+    });
+    grantBucketAccess(props.bucket, 'batch', role);
+    role.grantAssumeRole(this.taskDefinition.taskRole);
+    acknowledge(role, bucketWildcardAcks(props.bucket, 'batch'));
+    return role;
   }
 
   private grantTaskRole(props: TrainerServiceProps): void {

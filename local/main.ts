@@ -87,7 +87,8 @@ async function main() {
     const trainer = startLocalTrainer({
       bucketName: outputs.BucketName,
       queueUrl: outputs.QueueUrl,
-      env: { PROMOTION_MIN_ACCURACY: minAccuracy },
+      // The batch role is what a Fargate task assumes for batch predictions; a host trainer does too.
+      env: { PROMOTION_MIN_ACCURACY: minAccuracy, BATCH_ROLE_ARN: outputs.raw.BatchRoleArn ?? '' },
       detached: true,
     });
     running = `the trainer (pid ${trainer.pid})`;

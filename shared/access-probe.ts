@@ -10,7 +10,7 @@ import { PREFIXES } from './bucket-layout';
 /** The prefixes each runtime reads (the `get` patterns of infra/access.ts; a unit test keeps them equal). */
 export const READ_PREFIXES = {
   predict: [PREFIXES.models],
-  trainer: [PREFIXES.datasets, PREFIXES.jobs, PREFIXES.checkpoints, PREFIXES.models],
+  trainer: [PREFIXES.datasets, PREFIXES.jobs, PREFIXES.checkpoints, PREFIXES.models, PREFIXES.sweeps],
 } as const;
 
 /** Never written by anything: its GET must be a 404. */

@@ -1,5 +1,5 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
 /**
@@ -23,8 +23,10 @@ function tuning(t?: ClientTuning) {
   return t ? { requestHandler: { connectionTimeout: t.connectionTimeoutMs ?? 5_000, requestTimeout: t.requestTimeoutMs ?? 60_000 } } : {};
 }
 
-export function makeS3Client(t?: ClientTuning): S3Client {
+/** An S3 client; `credentials` replaces the default chain (a batch job's assumed-role session). */
+export function makeS3Client(t?: ClientTuning, credentials?: S3ClientConfig['credentials']): S3Client {
   return new S3Client({
+    ...(credentials ? { credentials } : {}),
     ...(customEndpoint()
       ? {
           forcePathStyle: true,

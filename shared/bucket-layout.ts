@@ -10,6 +10,8 @@
  *   jobs-index/<inverted ms timestamp>-<jobId>      empty; lists jobs newest first, a page at a time
  *   checkpoints/<jobId>/epoch-NNNN/                 checkpoint after each epoch (expires)
  *   checkpoints/<jobId>/partial-eNNNN-bNNNNNN/      mid-epoch checkpoint written on stop (expires)
+ *   checkpoints/<jobId>/batch/part-NNNNNN.jsonl     a batch prediction's finished chunks: its checkpoint (expires)
+ *   batch/<any prefix>/                             batch prediction inputs, and outputs: predictions.jsonl, summary.json
  *   models/<jobId>/final/                           final model (kept)
  *   models/latest.json                              pointer to the served model
  *   sweeps/<sweepId>.json                           a sweep: its request and its jobs (POST /sweeps)
@@ -34,6 +36,11 @@ export const PREFIXES = {
   models: 'models/',
   /** Sweep documents and their promotion claim and outcome. */
   sweeps: 'sweeps/',
+  /**
+   * Batch prediction's inputs and outputs (POST /batch-predictions): users put images under it and
+   * name a prefix of it for the results. Only the batch role may read or write it, one job's two prefixes at a time.
+   */
+  batch: 'batch/',
 } as const;
 
 export const DEFAULT_DATASET_PREFIX = `${PREFIXES.datasets}mnist/`;
@@ -77,6 +84,9 @@ export const modelKeys = {
    */
   partial: (jobId: string, epoch: number, batch: number) => `${PREFIXES.checkpoints}${jobId}/partial-e${pad(epoch, 4)}-b${pad(batch, 6)}/`,
   final: (jobId: string) => `${PREFIXES.models}${jobId}/final/`,
+  /** A batch prediction's finished chunks, one part per chunk, written once each. */
+  batchParts: (jobId: string) => `${PREFIXES.checkpoints}${jobId}/batch/`,
+  batchPart: (jobId: string, chunk: number) => `${PREFIXES.checkpoints}${jobId}/batch/part-${pad(chunk, 6)}.jsonl`,
   latest: `${PREFIXES.models}latest.json`,
   /** Written last: its presence means every other object of the checkpoint is complete. */
   marker: 'checkpoint.json',

@@ -6,6 +6,7 @@
 import type { InputNormalization } from './input-normalization';
 import type { TrainingParams } from './schemas';
 import type { ParamsPatch, SweepRequest } from './sweep';
+import type { BatchSummary } from './batch-predict';
 
 export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 
@@ -93,6 +94,10 @@ export interface JobStatus {
   sweepId?: string;
   /** The trainer (its lease owner name) running or last running the job. */
   trainer?: string;
+  /** 'batch-predict' for a batch prediction (POST /batch-predictions); absent for training. */
+  kind?: 'batch-predict';
+  /** A batch prediction's request, and once it has finished its summary (shared/batch-predict.ts). */
+  batch?: { input: string; output: string; modelJobId: string; objects: number } & Partial<BatchSummary>;
 }
 
 /** A sweep (`sweeps/<sweepId>.json`), written once by POST /sweeps before its jobs are queued. */

@@ -63,13 +63,14 @@ export class JobStore {
 
   /**
    * The status with `progress` added while the job is RUNNING and its progress is of the epoch after
-   * the last finished one, and `cancelRequested` while a cancel has not taken effect yet.
+   * the last finished one, and with `withCancelRequest` (GET /jobs/{id}), `cancelRequested` while a
+   * cancel has not taken effect yet.
    */
-  async getWithProgress(jobId: string): Promise<JobStatus | undefined> {
+  async getWithProgress(jobId: string, withCancelRequest = false): Promise<JobStatus | undefined> {
     const [status, progress, cancel] = await Promise.all([
       this.get(jobId),
       this.bucket.getJson<JobProgress>(progressKey(jobId)),
-      readCancelRequest(this.bucket, jobId),
+      withCancelRequest ? readCancelRequest(this.bucket, jobId) : undefined,
     ]);
     if (!status || isFinished(status.status)) return status;
     const running = status.status === 'RUNNING' && progress && progress.epoch === (status.epoch ?? 0) + 1;

@@ -37,6 +37,8 @@ export const ROUTES = [
   { method: 'GET', path: '/jobs/{id}', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   // Stops a queued or running job; the job ends CANCELLED (its checkpoints stay).
   { method: 'POST', path: '/jobs/{id}/cancel', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
+  // A batch prediction over images in the bucket's batch area: a job on the trainer service.
+  { method: 'POST', path: '/batch-predictions', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   { method: 'GET', path: '/models', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
   // Presigned S3 URLs of a finished model's files: the bytes never pass through the Lambda.
   { method: 'GET', path: '/models/{id}/download', target: 'api', auth: 'iam', role: 'operator', throttle: READS },

@@ -147,6 +147,34 @@ export class Bucket {
     } while (token);
     return keys;
   }
+
+  /**
+   * The objects under a prefix that `keep` accepts, with their sizes, in key order: at most `max`
+   * (then `truncated`); it also stops, truncated, after scanning ten times `max` keys, so a huge
+   * prefix costs a bounded number of LISTs.
+   */
+  async listObjects(
+    prefix: string,
+    max: number,
+    keep: (key: string) => boolean = () => true,
+  ): Promise<{ objects: Array<{ key: string; size: number }>; truncated: boolean }> {
+    const objects: Array<{ key: string; size: number }> = [];
+    let scanned = 0;
+    let token: string | undefined;
+    do {
+      const out = await this.call(`LIST ${prefix}`, () =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token })),
+      );
+      for (const item of out.Contents ?? []) {
+        if (++scanned > max * 10) return { objects, truncated: true };
+        if (!item.Key || !keep(item.Key)) continue;
+        if (objects.length === max) return { objects, truncated: true };
+        objects.push({ key: item.Key, size: item.Size ?? 0 });
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return { objects, truncated: false };
+  }
 }
 
 function isNotFound(err: unknown): boolean {

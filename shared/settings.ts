@@ -27,6 +27,8 @@ export const ENV = {
   maxReceives: 'MAX_RECEIVES',
   trainerCluster: 'TRAINER_CLUSTER',
   trainerService: 'TRAINER_SERVICE',
+  /** The role a trainer assumes for a batch prediction's reads and writes (shared/batch-predict.ts). */
+  batchRoleArn: 'BATCH_ROLE_ARN',
 } as const;
 
 /**

@@ -16,6 +16,7 @@ export const StackOutput = {
   TrainerServiceName: 'TrainerServiceName',
   JobsOperatorPolicyArn: 'JobsOperatorPolicyArn',
   ModelAdminPolicyArn: 'ModelAdminPolicyArn',
+  BatchRoleArn: 'BatchRoleArn',
 } as const;
 
 /**

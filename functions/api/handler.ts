@@ -11,6 +11,8 @@ import { readApiConfig } from './config';
 import { JobsApi, PromoteRequest, RollbackRequest } from './jobs-api';
 import { PAGE_HEADERS as PAGE_SECURITY_HEADERS, PAGE_HTML } from './page';
 import { SweepsApi } from './sweeps-api';
+import { BatchPredictionsApi } from './batch-api';
+import { BatchPredictRequest } from '../../shared/batch-predict';
 import { SweepRequest } from '../../shared/sweep';
 import { readSummary } from './summary';
 import { type TrainerService, wakeTrainer } from './wake-trainer';
@@ -21,6 +23,8 @@ let bucket: Bucket | undefined;
 let trainer: TrainerService | undefined;
 let sweeps: SweepsApi | undefined;
 const getSweeps = (api: JobsApi) => (sweeps ??= new SweepsApi(bucket!, api));
+let batches: BatchPredictionsApi | undefined;
+const getBatches = () => (batches ??= new BatchPredictionsApi(bucket!, makeSqsClient(), readApiConfig().QUEUE_URL));
 
 function getApi(): JobsApi {
   if (!api) {
@@ -90,6 +94,12 @@ const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
     return json(202, sweep);
   },
   'GET /sweeps/{id}': async (event, params, api) => json(200, await getSweeps(api).status(event.pathParameters?.id ?? params.id)),
+  'POST /batch-predictions': async (event) => {
+    const status = await getBatches().submit(parseJsonBody(event, BatchPredictRequest, '', JSON_ONLY));
+    logger.info('batch prediction submitted', { jobId: status.jobId, batch: status.batch });
+    await startTrainer(status.jobId);
+    return json(202, status);
+  },
   'GET /models': async (_event, _params, api) => json(200, await api.listModels()),
   // The URLs expire in minutes: never cached.
   'GET /models/{id}/download': async (event, params, api) =>

@@ -151,7 +151,7 @@ export class JobsApi {
   async status(jobId: string): Promise<JobStatus> {
     const id = JobId.safeParse(jobId);
     if (!id.success) throw new HttpError(400, `Invalid job id "${jobId}": ${id.error.issues[0].message}.`);
-    const status = await this.jobs.getWithProgress(id.data);
+    const status = await this.jobs.getWithProgress(id.data, true);
     if (!status) throw new HttpError(404, `No job "${jobId}". List jobs with GET /jobs.`);
     return status;
   }

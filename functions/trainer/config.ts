@@ -98,6 +98,11 @@ export const TrainerConfigSchema = StepSettingsSchema.extend({
   S3_RETRY_SECONDS: envNumber(120),
   /** This trainer's name in job leases. */
   TRAINER_ID: optionalEnvString(),
+  /**
+   * The role assumed for a batch prediction's S3 reads and writes (infra sets it); unset, a batch
+   * uses the trainer's own credentials, which on AWS have no access to batch/.
+   */
+  BATCH_ROLE_ARN: optionalEnvString(),
   /** Tests only: the trainer stops itself (SIGSTOP) right after the lease check before this write. */
   LENET_TEST_STOP_AFTER_LEASE_CHECK: optionalEnvString(),
 });

@@ -57,6 +57,7 @@ async function main() {
     trainerId: config.TRAINER_ID,
     steps,
     stopAfterLeaseCheck: config.LENET_TEST_STOP_AFTER_LEASE_CHECK,
+    batchRoleArn: config.BATCH_ROLE_ARN,
     metrics: makeTrainerMetrics(),
   });
   logger.info('trainer ready', { trainerId: consumer.trainerId });

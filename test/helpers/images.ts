@@ -43,6 +43,13 @@ export function digitGrayPng(pixels: ArrayLike<number>, size: number): Buffer {
   return rawPng({ width: size, height: size, idat: deflateSync(rows, { level: 9 }) });
 }
 
+/** An MNIST image as MNIST stores it, as a 28x28 8-bit grayscale PNG: white ink on black. */
+export function mnistPng(pixels: ArrayLike<number>): Buffer {
+  const rows = Buffer.alloc(28 * 29);
+  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) rows[y * 29 + 1 + x] = Math.round(255 * pixels[y * 28 + x]);
+  return rawPng({ width: 28, height: 28, idat: deflateSync(rows) });
+}
+
 export const digitJpeg = (pixels: ArrayLike<number>, size?: number) => jpeg.encode(renderDigit(pixels, size), 90).data;
 
 const crc32 = (buf: Buffer) => (zlibCrc32 ? zlibCrc32(buf) : 0) >>> 0;

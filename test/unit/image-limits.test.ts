@@ -8,13 +8,7 @@ import { imageToMnist } from '../../shared/digits/image';
 import { pngInflatedSize, readImageHeader } from '../../shared/digits/image-header';
 import { readPredictInput } from '../../functions/predict/body';
 import { toImages } from '../../shared/digits/input';
-import {
-  MAX_BATCH_IMAGES,
-  MAX_IMAGE_PIXELS,
-  MAX_IMAGE_SIDE,
-  MAX_JPEG_SCANS,
-  MAX_REQUEST_IMAGE_PIXELS,
-} from '../../shared/digits/limits';
+import { MAX_BATCH_IMAGES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, MAX_JPEG_SCANS, MAX_REQUEST_IMAGE_PIXELS } from '../../shared/digits/limits';
 import {
   blackPng,
   bombPng,

@@ -188,6 +188,8 @@ for (const local of [false, true]) {
             ['GET /sweeps/{id}', apiId],
             ['GET /models/history', apiId],
             ['POST /models/rollback', apiId],
+            ['POST /jobs/{id}/cancel', apiId],
+            ['POST /batch-predictions', apiId],
             ['POST /predict', predictId],
           ].sort(),
         ),
@@ -460,6 +462,8 @@ for (const local of [false, true]) {
         'GET /sweeps/{id}': 'AWS_IAM',
         'GET /models/history': 'AWS_IAM',
         'POST /models/rollback': 'AWS_IAM',
+        'POST /jobs/{id}/cancel': 'AWS_IAM',
+        'POST /batch-predictions': 'AWS_IAM',
       });
       // No OPTIONS methods: no CORS preflight is ever answered.
       assert.ok(!Object.keys(auth).some((k) => k.startsWith('OPTIONS')));
@@ -537,6 +541,37 @@ for (const local of [false, true]) {
       assert.equal(DEFAULT_DATASET_PREFIX, 'datasets/mnist/');
     });
 
+    it('batch/: only the batch role reads and writes it; the trainer task may assume that role and nothing else; the api only lists it', () => {
+      const taskRole = s.stack.trainer.taskDefinition.taskRole;
+      const trainerRole = s.stack.getLogicalId(taskRole.node.defaultChild as any);
+      const batchRole = s.stack.getLogicalId(s.stack.trainer.batchRole.node.defaultChild as any);
+      const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
+      const statements = Object.values(s.template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+        (p.Properties.PolicyDocument.Statement as any[]).map((st) => ({ roles: JSON.stringify(p.Properties.Roles), st })),
+      );
+      const touching = statements.filter(({ st }) => JSON.stringify(st).includes('batch/'));
+      const owner = (roles: string) =>
+        roles.includes(batchRole) ? 'batch' : roles.includes(apiRole) ? 'api' : roles.includes(trainerRole) ? 'trainer' : roles;
+      assert.deepEqual(touching.map(({ roles, st }) => [owner(roles), [st.Action].flat().sort().join(',')]).sort(), [
+        ['api', 's3:ListBucket'],
+        ['batch', 's3:GetObject'],
+        ['batch', 's3:ListBucket'],
+        ['batch', 's3:PutObject'],
+      ]);
+      const assumes = statements.filter(({ st }) => [st.Action].flat().includes('sts:AssumeRole'));
+      assert.deepEqual(
+        assumes.map(({ roles, st }) => [owner(roles), JSON.stringify(st.Resource)]),
+        [['trainer', JSON.stringify({ 'Fn::GetAtt': [batchRole, 'Arn'] })]],
+      );
+      const trust = s.template.findResources('AWS::IAM::Role')[batchRole].Properties.AssumeRolePolicyDocument.Statement;
+      assert.deepEqual(
+        trust.map((st: any) => st.Principal),
+        [{ AWS: { 'Fn::GetAtt': [trainerRole, 'Arn'] } }],
+      );
+      const env = JSON.stringify(s.template.findResources('AWS::ECS::TaskDefinition'));
+      assert.match(env, new RegExp(`"Name":"BATCH_ROLE_ARN","Value":\\{"Fn::GetAtt":\\["${batchRole}","Arn"\\]`));
+    });
+
     it('sweeps/: the api role writes sweep documents only; the trainer may only create the promotion claim and outcome (If-None-Match)', () => {
       const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
       const trainerRole = s.stack.getLogicalId(s.stack.trainer.taskDefinition.taskRole.node.defaultChild as any);
@@ -589,7 +624,7 @@ for (const local of [false, true]) {
         for (const read of reads)
           assert.ok(listed.includes(read), `${JSON.stringify(p.Properties.Roles)} reads ${read} but may not list it (${listed})`);
       }
-      assert.equal(roles, 3, 'predict, api and trainer');
+      assert.equal(roles, 4, 'predict, api, trainer and the batch role');
     });
 
     it('managed policies JobsOperator and ModelAdmin: only ModelAdmin may force a promotion; ARNs are outputs', () => {

@@ -60,7 +60,7 @@ test('out-of-bounds and unknown params are rejected with the field named', () =>
 test('queue messages: valid, malformed JSON, missing and unknown fields', () => {
   const ok = parseJobMessage({ MessageId: 'm1', Body: JSON.stringify({ jobId: 'job-1', params: { epochs: 2 } }) });
   assert.equal(ok.ok, true);
-  assert.equal(ok.ok && ok.job.params.epochs, 2);
+  assert.equal(ok.ok && 'params' in ok.job && ok.job.params.epochs, 2);
 
   const notJson = parseJobMessage({ MessageId: 'm2', Body: '{"jobId": ' });
   assert.deepEqual([notJson.ok, !notJson.ok && notJson.jobId], [false, 'message-m2']);
@@ -80,6 +80,22 @@ test('queue messages: valid, malformed JSON, missing and unknown fields', () => 
   assert.equal(JobMessage.safeParse({ jobId: '../x', params: {} }).success, false);
 });
 
+test('batch prediction messages: parsed by their kind; a bad one fails under its own job id', () => {
+  const batch = {
+    kind: 'batch-predict',
+    jobId: 'job-b',
+    input: { bucket: 'b', prefix: 'batch/in/' },
+    output: { bucket: 'b', prefix: 'batch/out/' },
+    modelJobId: 'job-m',
+  };
+  const ok = parseJobMessage({ MessageId: 'm8', Body: JSON.stringify(batch) });
+  assert.deepEqual(ok.ok && ok.form === 'batch' && ok.job, batch);
+  const bad = parseJobMessage({ MessageId: 'm9', Body: JSON.stringify({ ...batch, modelJobId: undefined, colour: 1 }) });
+  assert.equal(bad.ok, false);
+  assert.equal(!bad.ok && bad.jobId, 'job-b');
+  assert.match(!bad.ok ? bad.reason : '', /invalid batch job: .*modelJobId/);
+});
+
 test('queue messages sent straight to SQS: the parameters alone, the job id from the message id', () => {
   const messageId = '5fea7756-0ea4-451a-a703-a558b933e274';
   const short = parseJobMessage({ MessageId: messageId, Body: JSON.stringify({ epochs: 5 }) });
@@ -87,13 +103,17 @@ test('queue messages sent straight to SQS: the parameters alone, the job id from
   assert.equal(short.form, 'params');
   assert.equal(short.job.jobId, `message-${messageId}`);
   assert.equal(JobId.safeParse(short.job.jobId).success, true);
-  assert.deepEqual(short.job.params, TrainingParams.parse({ epochs: 5 }), 'defaults filled in, as POST /jobs does');
+  assert.deepEqual(
+    'params' in short.job && short.job.params,
+    TrainingParams.parse({ epochs: 5 }),
+    'defaults filled in, as POST /jobs does',
+  );
   // A redelivery has the same MessageId: the same job.
   const again = parseJobMessage({ MessageId: messageId, Body: JSON.stringify({ epochs: 5 }) });
   assert.equal(again.ok && again.job.jobId, short.job.jobId);
 
   const empty = parseJobMessage({ MessageId: 'm6', Body: '{}' });
-  assert.equal(empty.ok && empty.job.params.epochs, 20, 'an empty object is the default job');
+  assert.equal(empty.ok && 'params' in empty.job && empty.job.params.epochs, 20, 'an empty object is the default job');
 
   const noId = parseJobMessage({ MessageId: 'm7', Body: JSON.stringify({ params: { epochs: 2 } }) });
   assert.equal(noId.ok && noId.job.jobId, 'message-m7');

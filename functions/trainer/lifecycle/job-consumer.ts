@@ -19,6 +19,9 @@ import { JobMessage, JobId, TrainingParams, describeZodError } from '../../../sh
 import { noMetrics, type TrainerMetrics } from './metrics';
 import type { PromotionPolicy } from '../../../shared/promotion';
 import { runJob, type JobContext } from './run-job';
+import { runBatchJob } from './run-batch';
+import { batchBuckets } from './batch-access';
+import { BatchPredictMessage } from '../../../shared/batch-predict';
 import { dispositionAfterFailure } from './disposition';
 import { JobHeartbeat } from './heartbeat';
 import { settleSweep } from './sweep-promotion';
@@ -69,6 +72,8 @@ export interface JobConsumerOptions {
   steps?: StepSettings;
   /** How often a running job looks for its cancel request. Default 2000 ms. */
   cancelPollMs?: number;
+  /** The role assumed for batch predictions' S3 access (lifecycle/batch-access.ts); unset: the trainer's own credentials. */
+  batchRoleArn?: string;
 }
 
 /** Long-polls the queue and runs one job at a time until stopped. */
@@ -189,7 +194,7 @@ export class JobConsumer {
     }
     if (!existing) {
       // Sent straight to SQS, not through POST /jobs: record the job as that would have, before it runs.
-      await this.jobs.record(queuedStatus(job.jobId, job.submittedAt ?? sentAt, job.params));
+      await this.jobs.record(queuedStatus(job.jobId, job.submittedAt ?? sentAt, 'kind' in job ? undefined : job.params));
       logger.info('recorded a job sent straight to the queue', { form: parsed.form });
     }
 
@@ -233,7 +238,7 @@ export class JobConsumer {
       renewLease,
     });
     try {
-      const outcome = await runJob(job, {
+      const context: JobContext = {
         steps: this.opts.steps,
         bucket,
         backend: this.opts.backend,
@@ -245,7 +250,7 @@ export class JobConsumer {
         checkpointOnStop: () => !leaseLost && cancel.request === undefined,
         cancel,
         assertLeaseHeld: renewLease,
-        sweepId: job.sweepId,
+        sweepId: 'sweepId' in job ? job.sweepId : undefined,
         trainerId: this.trainerId,
         fence,
         afterLeaseCheck: this.afterLeaseCheck(job.jobId),
@@ -253,7 +258,11 @@ export class JobConsumer {
         progressEveryMs: this.opts.progressEveryMs,
         metrics: this.metrics,
         receivedAt,
-      });
+      };
+      const outcome =
+        'kind' in job
+          ? await runBatchJob(job, context, batchBuckets(job, this.opts.batchRoleArn, bucket.retry))
+          : await runJob(job, context);
       if (leaseLost) {
         await this.leaveToNewHolder(message, job.jobId, leaseMs);
       } else if (outcome === 'stopped') {
@@ -327,8 +336,8 @@ export class JobConsumer {
    * After a sweep's job has ended: promotes the sweep's winner if it was the last (lifecycle/sweep-promotion.ts).
    * True when done or nothing to do; false (logged) when it failed.
    */
-  private async settledSweep(job: JobMessage): Promise<boolean> {
-    if (!job.sweepId) return true;
+  private async settledSweep(job: JobMessage | BatchPredictMessage): Promise<boolean> {
+    if (!('sweepId' in job) || !job.sweepId) return true;
     const { bucket, logger } = this.opts;
     try {
       await settleSweep({
@@ -391,7 +400,9 @@ export class JobConsumer {
   }
 }
 
-type ParsedMessage = { ok: true; job: JobMessage; form: 'envelope' | 'params' } | { ok: false; jobId: string; reason: string };
+type ParsedMessage =
+  | { ok: true; job: JobMessage | BatchPredictMessage; form: 'envelope' | 'params' | 'batch' }
+  | { ok: false; jobId: string; reason: string };
 
 /**
  * The job id of a message that names none: `message-<SQS MessageId>`. A redelivered message keeps its
@@ -421,6 +432,17 @@ export function parseJobMessage(message: Pick<Message, 'Body' | 'MessageId'>): P
       jobId: fallbackId,
       reason: 'message body must be a JSON object: the training parameters, or {"jobId": ..., "params": {...}}',
     };
+  }
+  if ('kind' in body) {
+    const candidate = JobId.safeParse((body as { jobId?: unknown }).jobId);
+    const batch = BatchPredictMessage.safeParse(body);
+    if (!batch.success)
+      return {
+        ok: false,
+        jobId: candidate.success ? candidate.data : fallbackId,
+        reason: `invalid batch job: ${describeZodError(batch.error)}`,
+      };
+    return { ok: true, job: batch.data, form: 'batch' };
   }
   if (!('jobId' in body) && !('params' in body)) {
     const params = TrainingParams.safeParse(body);

@@ -258,7 +258,7 @@ async function testMetrics(
 }
 
 /** Ends the job CANCELLED; its checkpoints stay. */
-async function endCancelled(ctx: JobContext, jobs: JobStore, request: CancelRequest): Promise<JobOutcome> {
+export async function endCancelled(ctx: JobContext, jobs: JobStore, request: CancelRequest): Promise<JobOutcome> {
   await jobs.update(request.jobId, cancelledPatch(request), ctx.fence);
   ctx.logger.info('job cancelled', { by: request.requestedBy, at: request.requestedAt });
   return 'cancelled';
