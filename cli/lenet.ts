@@ -26,7 +26,7 @@ const program = new Command('lenet')
   .option('--api-url <url>', 'API base URL (default: $LENET_API_URL or the stack output ApiUrl)')
   .addHelpText(
     'after',
-    `\nExit codes: ${EXIT.ok} success; ${EXIT.failed} the job or request failed; ${EXIT.usage} bad usage; ${EXIT.notFound} not found; ${EXIT.authOrNetwork} auth or network.`,
+    `\nExit codes: ${EXIT.ok} success; ${EXIT.failed} the job or request failed; ${EXIT.usage} bad usage; ${EXIT.notFound} not found; ${EXIT.authOrNetwork} auth or network; ${EXIT.interrupted} Ctrl-C while watching, the job left running.`,
   )
   // Usage errors end as a CommanderError, so they get their own exit code (exitCodeFor).
   .exitOverride();
@@ -159,7 +159,12 @@ program
   .command('promote <jobId>')
   .description("serve a finished job's model")
   .option('--force', 'promote even if the served model is more accurate')
-  .action(async (jobId: string, opts) => print(await (await client()).promote(jobId, Boolean(opts.force))));
+  .option('--json', 'print the served-model pointer as JSON')
+  .action(async (jobId: string, opts: { force?: boolean; json?: boolean }) => {
+    const pointer = await (await client()).promote(jobId, Boolean(opts.force));
+    if (opts.json) return print(pointer);
+    console.log(`serving job ${pointer.jobId} (test accuracy ${pointer.testAccuracy.toFixed(4)}) since ${pointer.promotedAt}`);
+  });
 
 program
   .command('predict <files...>')

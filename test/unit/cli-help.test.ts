@@ -32,6 +32,27 @@ test('lenet submit refuses an unknown schedule before any request, naming the ch
   assert.match(out.stderr, /Allowed choices are constant, cosine, onecycle/);
 });
 
+test('lenet --help lists every command of the lifecycle, sweeps and batch prediction; every command takes --json', () => {
+  const help = run('--help').stdout;
+  const commands = [...help.split('Commands:')[1].matchAll(/^ {2}([a-z][a-z-]*) /gm)].map((m) => m[1]).filter((c) => c !== 'help');
+  for (const expected of [
+    'submit',
+    'status',
+    'cancel',
+    'jobs',
+    'models',
+    'promote',
+    'history',
+    'rollback',
+    'export',
+    'predict',
+    'sweep',
+    'batch-predict',
+  ])
+    assert.ok(commands.includes(expected), `${expected} in ${commands}`);
+  for (const command of commands) assert.match(run(command, '--help').stdout, /--json/, command);
+});
+
 test('lenet --help lists history and rollback, and both take --json', () => {
   const help = run('--help').stdout;
   assert.match(help, /^\s+history \[options\]/m);
