@@ -125,6 +125,11 @@ export class ApiClient {
     return this.call('GET', `sweeps/${encodeURIComponent(sweepId)}`);
   }
 
+  /** Cancels every job of the sweep that has not finished; nothing of it is promoted afterwards. */
+  sweepCancel(sweepId: string): Promise<SweepView> {
+    return this.call('POST', `sweeps/${encodeURIComponent(sweepId)}/cancel`, {});
+  }
+
   /** `force` (serve it even if the served model is better) needs the ModelAdmin policy. */
   promote(jobId: string, force = false): Promise<LatestModel> {
     return this.call('POST', force ? 'models/promote/force' : 'models/promote', { jobId });

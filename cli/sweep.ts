@@ -103,11 +103,19 @@ export function sweepLine(sweep: SweepView): string {
   const states = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
   const leader = sweep.variants.find((v) => v.rank === 1);
   const lead = leader?.testAccuracy !== undefined ? `; best ${leader.jobId} ${fmt(leader.testAccuracy)}` : '';
-  return `sweep ${sweep.sweepId}: ${states}${lead}${promotionLine(sweep)}`;
+  return `sweep ${sweep.sweepId}: ${states}${lead}${cancelLine(sweep)}${promotionLine(sweep)}`;
+}
+
+function cancelLine(sweep: SweepView): string {
+  const c = sweep.cancel;
+  if (!c) return '';
+  return `; cancelled by ${c.requestedBy} at ${c.requestedAt}${sweep.promote === 'best' && !sweep.promotion?.outcome ? ', nothing promoted' : ''}`;
 }
 
 function promotionLine(sweep: SweepView): string {
   if (sweep.promote !== 'best' || !sweep.done) return '';
+  // A cancelled sweep is never settled: no outcome will come (cancelLine says so).
+  if (sweep.cancel && !sweep.promotion?.outcome) return '';
   const outcome = sweep.promotion?.outcome;
   if (!outcome) return '; promotion pending';
   return outcome.promoted ? `; promoted ${outcome.winner}` : `; not promoted: ${outcome.reason}`;
@@ -127,7 +135,7 @@ export async function watchSweep(api: ApiClient, sweepId: string, intervalMs = 2
     last = line;
     if (sweep.done) {
       doneAt ??= Date.now();
-      if (sweep.promote !== 'best' || sweep.promotion?.outcome || Date.now() - doneAt > PROMOTION_WAIT_MS) return sweep;
+      if (sweep.promote !== 'best' || sweep.cancel || sweep.promotion?.outcome || Date.now() - doneAt > PROMOTION_WAIT_MS) return sweep;
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
@@ -178,5 +186,21 @@ export function registerSweep(program: Command, client: () => Promise<ApiClient>
       const opts = cmd.optsWithGlobals() as { watch?: boolean; json?: boolean };
       const api = await client();
       report(opts.watch ? await watchSweep(api, sweepId) : await api.sweepStatus(sweepId), opts.json, Boolean(opts.watch));
+    });
+
+  sweep
+    .command('cancel <sweepId>')
+    .description(
+      "cancel a sweep's jobs that have not finished (queued ones at once, running ones at their next batch); nothing is promoted after",
+    )
+    .option('--json', 'print the sweep as JSON')
+    .action(async (sweepId: string, _opts, cmd: Command) => {
+      const opts = cmd.optsWithGlobals() as { json?: boolean };
+      const cancelled = await (await client()).sweepCancel(sweepId);
+      if (opts.json) return print(cancelled);
+      const stopping = cancelled.variants.filter((v) => v.status === 'RUNNING').length;
+      console.log(sweepLine(cancelled));
+      console.table(sweepTable(cancelled));
+      if (stopping) console.log(`${stopping} running job(s) stop at their next batch: lenet sweep status ${sweepId} --watch`);
     });
 }

@@ -26,10 +26,12 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
     get: [`${PREFIXES.jobs}*`, `${PREFIXES.models}*`, `${PREFIXES.datasets}*`, `${PREFIXES.sweeps}*`],
     // sweeps/*.json: the sweep documents only, not the trainer's promotion claim and outcome.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest, `${PREFIXES.sweeps}*.json`],
-    // Served-model history entries are created once and never rewritten (shared/served-model-history.ts).
-    create: [`${servedModelHistoryKeys.prefix}*`],
+    // Served-model history entries are created once and never rewritten (shared/served-model-history.ts);
+    // so are a sweep's cancel record (POST /sweeps/{id}/cancel) and its index entry.
+    create: [`${servedModelHistoryKeys.prefix}*`, `${PREFIXES.sweeps}*.cancel`, `${PREFIXES.sweepsIndex}*`],
     // batch/: POST /batch-predictions counts the objects under an input prefix; it reads none of them.
-    list: [PREFIXES.jobsIndex, PREFIXES.batch],
+    // sweeps-index/: GET /summary lists one entry to find the newest sweep.
+    list: [PREFIXES.jobsIndex, PREFIXES.batch, PREFIXES.sweepsIndex],
   },
   trainer: {
     get: [`${PREFIXES.datasets}*`, `${PREFIXES.jobs}*`, `${PREFIXES.checkpoints}*`, `${PREFIXES.models}*`, `${PREFIXES.sweeps}*`],

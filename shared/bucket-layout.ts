@@ -17,6 +17,8 @@
  *   sweeps/<sweepId>.json                           a sweep: its request and its jobs (POST /sweeps)
  *   sweeps/<sweepId>.promotion                      create-only claim: the one trainer that promotes the sweep's winner
  *   sweeps/<sweepId>.promoted                       create-only: that promotion's outcome
+ *   sweeps/<sweepId>.cancel                         create-only: the sweep's cancel (who, when); no promotion after it
+ *   sweeps-index/<inverted ms timestamp>-<sweepId>  empty, created once; lists sweeps newest first (the page's newest sweep)
  *   models/history/<inverted ms timestamp>-<changeId>.json
  *                                                   one change of the served model each, created once
  *                                                   (If-None-Match), never rewritten: lists newest first.
@@ -36,6 +38,8 @@ export const PREFIXES = {
   models: 'models/',
   /** Sweep documents and their promotion claim and outcome. */
   sweeps: 'sweeps/',
+  /** One empty object per sweep, newest first, as jobs-index/ for jobs. */
+  sweepsIndex: 'sweeps-index/',
   /**
    * Batch prediction's inputs and outputs (POST /batch-predictions): users put images under it and
    * name a prefix of it for the results. Only the batch role may read or write it, one job's two prefixes at a time.
@@ -71,6 +75,8 @@ export const sweepKeys = {
   /** Created once (If-None-Match: *) by the trainer that promotes the winner: two trainers finishing at once promote once. */
   promotionClaim: (sweepId: string) => `${PREFIXES.sweeps}${sweepId}.promotion`,
   promotionOutcome: (sweepId: string) => `${PREFIXES.sweeps}${sweepId}.promoted`,
+  /** Created once (If-None-Match: *) by POST /sweeps/{id}/cancel; a trainer reads it before claiming the promotion. */
+  cancel: (sweepId: string) => `${PREFIXES.sweeps}${sweepId}.cancel`,
 };
 
 /** Where checkpoints and models live. A checkpoint counts only once its marker exists. */
@@ -122,6 +128,16 @@ export const jobIndexKeys = {
   },
   /** The job id of an index entry key, or undefined if the key is not one. */
   parse: (key: string) => key.match(/^jobs-index\/\d{13}-([A-Za-z0-9_-]{1,64})$/)?.[1],
+};
+
+export const sweepIndexKeys = {
+  /** The index entry of a sweep created at `createdAt` (ISO-8601): later sweeps sort first. */
+  entry: (createdAt: string, sweepId: string) => {
+    const ms = Date.parse(createdAt);
+    if (!Number.isFinite(ms)) throw new Error(`sweep ${sweepId}: createdAt "${createdAt}" is not a date`);
+    return `${PREFIXES.sweepsIndex}${pad(INDEX_EPOCH_MS - ms, 13)}-${sweepId}`;
+  },
+  parse: (key: string) => key.match(/^sweeps-index\/\d{13}-([A-Za-z0-9_-]{1,64})$/)?.[1],
 };
 
 export const servedModelHistoryKeys = {

@@ -122,6 +122,16 @@ export interface SweepPromotionClaim {
   reason?: string;
 }
 
+/** `sweeps/<sweepId>.cancel`: a sweep's cancel, written once by POST /sweeps/{id}/cancel; no winner is promoted after it. */
+export interface SweepCancel {
+  sweepId: string;
+  /** The caller's IAM identity, as a job's CancelRequest. */
+  requestedBy: string;
+  requestedAt: string;
+  /** The jobs that had not finished when it was filed: each got its own cancel request. */
+  jobIds: string[];
+}
+
 /** `sweeps/<sweepId>.promoted`: what the promotion did. */
 export interface SweepPromotionOutcome {
   sweepId: string;

@@ -52,6 +52,8 @@ export const ROUTES = [
   // A sweep queues up to SWEEP_MAX_VARIANTS jobs at once (shared/sweep.ts): throttled like one job submission.
   { method: 'POST', path: '/sweeps', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   { method: 'GET', path: '/sweeps/{id}', target: 'api', auth: 'iam', role: 'operator', throttle: READS },
+  // Cancels every job of the sweep that has not finished (as POST /jobs/{id}/cancel); no winner is promoted after.
+  { method: 'POST', path: '/sweeps/{id}/cancel', target: 'api', auth: 'iam', role: 'operator', throttle: RARE_WRITES },
   { method: 'POST', path: '/predict', target: 'predict', auth: 'none', throttle: { rateLimit: 50, burstLimit: 100 } },
 ] as const satisfies readonly Route[];
 

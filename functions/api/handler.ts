@@ -94,6 +94,13 @@ const HANDLERS: Record<RouteKeyOf<'api'>, Handler> = {
     return json(202, sweep);
   },
   'GET /sweeps/{id}': async (event, params, api) => json(200, await getSweeps(api).status(event.pathParameters?.id ?? params.id)),
+  // 200 once every job it cancelled has ended; 202 while a running one has yet to stop at its next batch.
+  'POST /sweeps/{id}/cancel': async (event, params, api) => {
+    const by = callerIdentity(event);
+    const sweep = await getSweeps(api).cancel(event.pathParameters?.id ?? params.id, by);
+    logger.info('sweep cancel requested', { sweepId: sweep.sweepId, jobs: sweep.cancel?.jobIds.length, done: sweep.done, by });
+    return json(sweep.done ? 200 : 202, sweep);
+  },
   'POST /batch-predictions': async (event) => {
     const status = await getBatches().submit(parseJsonBody(event, BatchPredictRequest, '', JSON_ONLY));
     logger.info('batch prediction submitted', { jobId: status.jobId, batch: status.batch });

@@ -5,8 +5,18 @@
  * the last one promotes the winner when asked (functions/trainer/lifecycle/sweep-promotion.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { sweepKeys } from '../../shared/bucket-layout';
-import type { JobProgress, JobState, JobStatus, SweepDoc, SweepPromotionClaim, SweepPromotionOutcome } from '../../shared/documents';
+import { sweepIndexKeys, sweepKeys } from '../../shared/bucket-layout';
+import {
+  isFinished,
+  type JobProgress,
+  type JobState,
+  type JobStatus,
+  type SweepCancel,
+  type SweepDoc,
+  type SweepPromotionClaim,
+  type SweepPromotionOutcome,
+} from '../../shared/documents';
+import { cancelQueuedJob, fileCancelRequest } from '../../shared/job-cancel';
 import { HttpError } from '../../shared/http';
 import type { DatasetCounts } from '../../shared/job-limits';
 import { jobIdAt, JobStore } from '../../shared/job-store';
@@ -59,6 +69,8 @@ export interface SweepView {
   ranking: string[];
   /** With promote 'best', once the sweep has ended: the trainer's claim and, when done, what it did. */
   promotion?: { claim?: SweepPromotionClaim; outcome?: SweepPromotionOutcome };
+  /** Set once the sweep was cancelled (POST /sweeps/{id}/cancel): who, when, which jobs; nothing is promoted after it. */
+  cancel?: SweepCancel;
 }
 
 /** `sweep-<UTC yyyymmddhhmmss>-<8 hex>`: sorts by age, like job ids. */
@@ -108,6 +120,8 @@ export class SweepsApi {
     // First the sweep, so every job it queues belongs to a recorded sweep; create-only, never overwritten.
     const written = await this.bucket.putJsonIf(sweepKeys.doc(doc.sweepId), doc, { ifNoneMatch: '*' });
     if (!written.ok) throw new Error(`sweep id ${doc.sweepId} is taken`);
+    // So GET /summary finds the newest sweep with one short LIST, however many there are.
+    await this.bucket.putBytesIf(sweepIndexKeys.entry(doc.createdAt, doc.sweepId), new Uint8Array(0), { ifNoneMatch: '*' });
     // In order, so the queue hands them out in the sweep's order.
     const statuses: JobStatus[] = [];
     for (const [i, v] of variants.entries()) {
@@ -118,21 +132,60 @@ export class SweepsApi {
   }
 
   async status(sweepId: string): Promise<SweepView> {
+    const doc = await this.doc(sweepId);
+    const [statuses, claim, outcome, cancel] = await Promise.all([
+      Promise.all(doc.variants.map((v) => this.store.getWithProgress(v.jobId))),
+      doc.promote === 'best' ? this.bucket.getJson<SweepPromotionClaim>(sweepKeys.promotionClaim(doc.sweepId)) : undefined,
+      doc.promote === 'best' ? this.bucket.getJson<SweepPromotionOutcome>(sweepKeys.promotionOutcome(doc.sweepId)) : undefined,
+      this.bucket.getJson<SweepCancel>(sweepKeys.cancel(doc.sweepId)),
+    ]);
+    return view(doc, statuses, claim || outcome ? { claim, outcome } : undefined, cancel);
+  }
+
+  /**
+   * Cancels every job of the sweep that has not finished, on behalf of `by`, as POST /jobs/{id}/cancel
+   * does (shared/job-cancel.ts): queued ones end CANCELLED at once, running ones at their trainer's
+   * next batch. The sweep's own cancel record is written first, so a trainer ending the last job
+   * after it never promotes a winner. 409 when every job had already finished.
+   */
+  async cancel(sweepId: string, by: string): Promise<SweepView> {
+    const doc = await this.doc(sweepId);
+    const statuses = await Promise.all(doc.variants.map((v) => this.store.get(v.jobId)));
+    // A job without a status document may still be on its way in (POST /sweeps still queueing): its cancel request stops it on arrival.
+    const open = doc.variants.filter((_v, i) => !statuses[i] || !isFinished(statuses[i].status)).map((v) => v.jobId);
+    const record: SweepCancel = { sweepId: doc.sweepId, requestedBy: by, requestedAt: new Date().toISOString(), jobIds: open };
+    if (open.length === 0) {
+      const earlier = await this.bucket.getJson<SweepCancel>(sweepKeys.cancel(doc.sweepId));
+      const how = earlier
+        ? `was cancelled by ${earlier.requestedBy} at ${earlier.requestedAt}`
+        : `has ended: all ${doc.variants.length} of its jobs have finished`;
+      throw new HttpError(409, `Sweep "${doc.sweepId}" ${how}; there is nothing to cancel.`);
+    }
+    // Create-only: a repeated cancel keeps the first caller and time, and still cancels what is left.
+    await this.bucket.putJsonIf(sweepKeys.cancel(doc.sweepId), record, { ifNoneMatch: '*' });
+    for (const jobId of open) {
+      const request = await fileCancelRequest(this.bucket, jobId, by);
+      await cancelQueuedJob(this.bucket, request);
+    }
+    return this.status(doc.sweepId);
+  }
+
+  private async doc(sweepId: string): Promise<SweepDoc> {
     const id = SweepId.safeParse(sweepId);
     if (!id.success) throw new HttpError(400, `Invalid sweep id "${sweepId}": ${id.error.issues[0].message}.`);
     const doc = await this.bucket.getJson<SweepDoc>(sweepKeys.doc(id.data));
     if (!doc) throw new HttpError(404, `No sweep "${sweepId}".`);
-    const [statuses, claim, outcome] = await Promise.all([
-      Promise.all(doc.variants.map((v) => this.store.getWithProgress(v.jobId))),
-      doc.promote === 'best' ? this.bucket.getJson<SweepPromotionClaim>(sweepKeys.promotionClaim(doc.sweepId)) : undefined,
-      doc.promote === 'best' ? this.bucket.getJson<SweepPromotionOutcome>(sweepKeys.promotionOutcome(doc.sweepId)) : undefined,
-    ]);
-    return view(doc, statuses, claim || outcome ? { claim, outcome } : undefined);
+    return doc;
   }
 }
 
 /** The sweep with each variant's job, ranked. */
-export function view(doc: SweepDoc, statuses: (JobStatus | undefined)[], promotion?: SweepView['promotion']): SweepView {
+export function view(
+  doc: SweepDoc,
+  statuses: (JobStatus | undefined)[],
+  promotion?: SweepView['promotion'],
+  cancel?: SweepCancel,
+): SweepView {
   const rows = doc.variants.map((v, i) => {
     const s = statuses[i];
     return {
@@ -162,5 +215,6 @@ export function view(doc: SweepDoc, statuses: (JobStatus | undefined)[], promoti
     variants,
     ranking,
     ...(promotion ? { promotion } : {}),
+    ...(cancel ? { cancel } : {}),
   };
 }

@@ -40,7 +40,7 @@ test('routes: matching by concrete path and by resource template', () => {
   assert.equal(matchRoute('GET', '/nope'), undefined);
   assert.equal(
     describeRoutes(),
-    'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel, POST /batch-predictions, GET /models, GET /models/{id}/download, POST /models/promote, POST /models/promote/force, GET /models/history, POST /models/rollback, POST /sweeps, GET /sweeps/{id}, POST /predict',
+    'GET /, GET /summary, GET /jobs, POST /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel, POST /batch-predictions, GET /models, GET /models/{id}/download, POST /models/promote, POST /models/promote/force, GET /models/history, POST /models/rollback, POST /sweeps, GET /sweeps/{id}, POST /sweeps/{id}/cancel, POST /predict',
   );
 });
 

@@ -186,6 +186,7 @@ for (const local of [false, true]) {
             ['POST /models/promote/force', apiId],
             ['POST /sweeps', apiId],
             ['GET /sweeps/{id}', apiId],
+            ['POST /sweeps/{id}/cancel', apiId],
             ['GET /models/history', apiId],
             ['POST /models/rollback', apiId],
             ['POST /jobs/{id}/cancel', apiId],
@@ -460,6 +461,7 @@ for (const local of [false, true]) {
         'POST /models/promote/force': 'AWS_IAM',
         'POST /sweeps': 'AWS_IAM',
         'GET /sweeps/{id}': 'AWS_IAM',
+        'POST /sweeps/{id}/cancel': 'AWS_IAM',
         'GET /models/history': 'AWS_IAM',
         'POST /models/rollback': 'AWS_IAM',
         'POST /jobs/{id}/cancel': 'AWS_IAM',
@@ -483,6 +485,7 @@ for (const local of [false, true]) {
       assert.deepEqual(settings['GET /~1models~1{id}~1download'], [10, 20]);
       assert.deepEqual(settings['POST /~1sweeps'], [1, 2]);
       assert.deepEqual(settings['GET /~1sweeps~1{id}'], [10, 20]);
+      assert.deepEqual(settings['POST /~1sweeps~1{id}~1cancel'], [1, 2]);
     });
 
     it('IAM least privilege: no identity or bucket policy allows deleting objects or versions; predict reads models/ only', () => {
@@ -572,7 +575,7 @@ for (const local of [false, true]) {
       assert.match(env, new RegExp(`"Name":"BATCH_ROLE_ARN","Value":\\{"Fn::GetAtt":\\["${batchRole}","Arn"\\]`));
     });
 
-    it('sweeps/: the api role writes sweep documents only; the trainer may only create the promotion claim and outcome (If-None-Match)', () => {
+    it('sweeps/: the api role writes sweep documents and may only create the cancel record; the trainer may only create the promotion claim and outcome (If-None-Match)', () => {
       const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
       const trainerRole = s.stack.getLogicalId(s.stack.trainer.taskDefinition.taskRole.node.defaultChild as any);
       const sweepWrites = Object.values(s.template.findResources('AWS::IAM::Policy')).flatMap((p) => {
@@ -587,10 +590,26 @@ for (const local of [false, true]) {
       });
       const createOnly = { Null: { 's3:if-none-match': 'false' } };
       assert.deepEqual(sweepWrites.sort(), [
+        ['api', 'sweeps/*.cancel', createOnly],
         ['api', 'sweeps/*.json', null],
         ['trainer', 'sweeps/*.promoted', createOnly],
         ['trainer', 'sweeps/*.promotion', createOnly],
       ]);
+    });
+
+    it('sweeps-index/: only the api role writes it, and only creates entries (If-None-Match); it may list it for GET /summary', () => {
+      const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
+      const writes = Object.values(s.template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+        (p.Properties.PolicyDocument.Statement as any[])
+          .filter((st) => st.Effect === 'Allow' && [st.Action].flat().some((a: string) => /^s3:(PutObject|\*)$/.test(a)))
+          .flatMap((st) =>
+            [st.Resource]
+              .flat()
+              .filter((r) => JSON.stringify(r).includes('/sweeps-index/'))
+              .map(() => [p.Properties.Roles, st.Condition]),
+          ),
+      );
+      assert.deepEqual(writes, [[[{ Ref: apiRole }], { Null: { 's3:if-none-match': 'false' } }]]);
     });
 
     it('the served-model history: the api role may only create entries (If-None-Match), never replace one', () => {

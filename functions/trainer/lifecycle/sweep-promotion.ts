@@ -5,17 +5,19 @@
  * (shared/promotion.ts promoteIfBetter). Two trainers ending the last two jobs at once may both
  * see the sweep finished: a create-only claim (sweeps/<id>.promotion, If-None-Match: *) lets exactly
  * one of them promote; the outcome goes to a second create-only key (sweeps/<id>.promoted).
+ * A cancelled sweep (sweeps/<id>.cancel, POST /sweeps/{id}/cancel) promotes nothing: its record is
+ * read just before the claim.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { randomUUID } from 'node:crypto';
 import { modelKeys, sweepKeys } from '../../../shared/bucket-layout';
-import type { CheckpointInfo, SweepDoc, SweepPromotionClaim, SweepPromotionOutcome } from '../../../shared/documents';
+import type { CheckpointInfo, SweepCancel, SweepDoc, SweepPromotionClaim, SweepPromotionOutcome } from '../../../shared/documents';
 import { JobStore } from '../../../shared/job-store';
 import { promoteIfBetter, type PromotionPolicy } from '../../../shared/promotion';
 import type { Bucket } from '../../../shared/s3-objects';
 import { sweepWinner } from '../../../shared/sweep';
 
-export type SweepSettlement = 'no-sweep' | 'no-promotion' | 'pending' | 'claimed-elsewhere' | 'promoted' | 'not-promoted';
+export type SweepSettlement = 'no-sweep' | 'no-promotion' | 'pending' | 'cancelled' | 'claimed-elsewhere' | 'promoted' | 'not-promoted';
 
 export interface SettleOptions {
   bucket: Bucket;
@@ -42,6 +44,12 @@ export async function settleSweep({ bucket, sweepId, policy, trainerId, logger }
   if (!decision.ready) {
     logger.info('sweep not finished; nothing to promote yet', { sweepId, pending: decision.pending.length });
     return 'pending';
+  }
+  // Last thing before the claim, so a cancel filed while the jobs ran is seen by whichever trainer ends the last one.
+  const cancelled = await bucket.getJson<SweepCancel>(sweepKeys.cancel(sweepId));
+  if (cancelled) {
+    logger.info('sweep cancelled; its winner is not promoted', { sweepId, by: cancelled.requestedBy, at: cancelled.requestedAt });
+    return 'cancelled';
   }
   const claimKey = sweepKeys.promotionClaim(sweepId);
   const claim: SweepPromotionClaim = {
