@@ -14,7 +14,7 @@ import type { BatchLine, BatchSummary } from '../../shared/batch-predict';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import type { Dataset } from '../../shared/idx';
 import { Bucket } from '../../shared/s3-objects';
-import { ApiClient, ApiError } from '../../cli/api-client';
+import { ApiClient } from '../../cli/api-client';
 import { batchPredict } from '../../cli/batch-predict';
 import { EXIT } from '../../cli/exit-codes';
 import { uploadMnist } from '../../cli/upload-mnist';
@@ -22,6 +22,7 @@ import { deployStack, emulatorGap, type StackOutputs } from '../../local/emulato
 import { emulatorReady, useEmulator } from '../helpers/aws';
 import { mnistPng } from '../helpers/images';
 import { FAST_TRAINER_ENV, jobFinishedViaApi, spawnTrainer, stopTrainer, waitFor, type Trainer } from '../helpers/trainer';
+import { refusal } from '../helpers/refusal';
 
 useEmulator();
 const skip = emulatorGap('lambda');
@@ -81,17 +82,6 @@ after(async () => {
   for (const t of trainers) if (t.child.exitCode === null) t.child.kill('SIGCONT');
   await Promise.all(trainers.map((t) => stopTrainer(t, 5_000)));
 });
-
-/** The status and message of a refused call. */
-async function refusal(call: Promise<unknown>): Promise<{ status: number; message: string }> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
-    throw err;
-  }
-  assert.fail('the call was not refused');
-}
 
 test('bad batches are refused at submit with a 4xx that says why', { skip }, async () => {
   const b = outputs.BucketName;

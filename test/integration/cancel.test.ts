@@ -15,7 +15,7 @@ import { jobKeys, modelKeys } from '../../shared/bucket-layout';
 import { readLatestPointer } from '../../shared/promotion';
 import { Bucket } from '../../shared/s3-objects';
 import type { CancelRequest, JobStatus } from '../../shared/documents';
-import { ApiClient, ApiError } from '../../cli/api-client';
+import { ApiClient } from '../../cli/api-client';
 import { EXIT } from '../../cli/exit-codes';
 import { deployStack, emulatorGap, emulatorName, type StackOutputs } from '../../local/emulator';
 import { emulatorReady, useEmulator } from '../helpers/aws';
@@ -31,6 +31,7 @@ import {
   waitFor,
   type Trainer,
 } from '../helpers/trainer';
+import { refusal } from '../helpers/refusal';
 
 useEmulator();
 const skip = emulatorGap('lambda');
@@ -58,17 +59,6 @@ function trainer(name: string, env: Record<string, string> = {}): Trainer {
   const t = spawnTrainer(name, bucket, outputs.QueueUrl, { ...FAST_TRAINER_ENV, ...env });
   trainers.push(t);
   return t;
-}
-
-/** The HTTP status and message of a refused call. */
-async function refusal(call: Promise<unknown>): Promise<{ status: number; message: string }> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
-    throw err;
-  }
-  assert.fail('the call was not refused');
 }
 
 /** A small job on the uploaded set, scored on its whole (500-image) test set, so it may be served. */

@@ -17,10 +17,11 @@ import { saveCheckpoint } from '../../shared/model-store';
 import { Bucket } from '../../shared/s3-objects';
 import type { Summary } from '../../functions/api/summary';
 import { initTrainingBackend } from '../../functions/trainer/steps/training-backend';
-import { ApiClient, ApiError } from '../../cli/api-client';
+import { ApiClient } from '../../cli/api-client';
 import { deployStack, emulatorGap, emulatorName } from '../../local/emulator';
 import { emulatorReady, useEmulator } from '../helpers/aws';
 import { waitFor } from '../helpers/trainer';
+import { refusal } from '../helpers/refusal';
 
 useEmulator();
 // Everything here goes through the API's Lambda functions.
@@ -55,16 +56,6 @@ before(async () => {
     disposeModel(model);
   }
 });
-
-const refusal = async (call: Promise<unknown>) => {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
-    throw err;
-  }
-  assert.fail('no error');
-};
 
 /** The job id the predict function answers with: the model it actually serves. */
 async function predictedBy(): Promise<string> {
