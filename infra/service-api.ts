@@ -17,6 +17,13 @@ import { DEFAULT_MODEL_REFRESH_SECONDS, ENV } from '../shared/settings';
 import { pageDefines } from '../functions/api/web/build';
 
 /** Props of {@link ServiceApi}. */
+/**
+ * What the functions take from the Lambda runtime instead of bundling: the AWS SDK's service
+ * clients, which Node.js runtimes ship. Everything else, the S3 presigner included, is bundled: the
+ * runtime's copy of those is a convenience AWS does not promise.
+ */
+export const RUNTIME_SDK_MODULES = ['@aws-sdk/client-*'] as const;
+
 export interface ServiceApiProps {
   /** Bucket with the models (read by predict; read/write by the api function). */
   readonly bucket: s3.IBucket;
@@ -138,8 +145,7 @@ export class ServiceApi extends Construct {
       target: esbuildTarget(runtime),
       minify: true,
       sourceMap: false,
-      // Lambda's Node.js runtimes ship AWS SDK v3, so it stays out of the bundle on AWS.
-      externalModules: props.bundleAwsSdk ? [] : ['@aws-sdk/*'],
+      externalModules: props.bundleAwsSdk ? [] : [...RUNTIME_SDK_MODULES],
       commandHooks: {
         beforeBundling: () => [],
         beforeInstall: () => [],

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { isJobStatusKey, jobKeys, modelKeys, parseCheckpointMarker, parseFinalModelMarker } from '../../shared/bucket-layout';
 import { describeRoutes, matchRoute, ROUTES } from '../../shared/routes';
+import { RUNTIME_SDK_MODULES } from '../../infra/service-api';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -53,7 +54,7 @@ test("routes: the README's API table lists exactly the route table", () => {
   assert.deepEqual(documented.sort(), ROUTES.map((r) => `${r.method} ${r.path}`).sort());
 });
 
-test('the api function bundle carries no tfjs', async () => {
+test('the api function bundle carries no tfjs, and bundles the S3 presigner rather than trusting the runtime for it', async () => {
   const out = await build({
     entryPoints: [`${REPO_ROOT}functions/api/handler.ts`],
     bundle: true,
@@ -61,13 +62,18 @@ test('the api function bundle carries no tfjs', async () => {
     platform: 'node',
     target: 'node24',
     format: 'cjs',
-    external: ['@aws-sdk/*'],
+    external: [...RUNTIME_SDK_MODULES],
     write: false,
     metafile: true,
     logLevel: 'silent',
   });
-  const tfjs = Object.keys(out.metafile.inputs).filter((f) => f.includes('@tensorflow/'));
-  assert.deepEqual(tfjs, []);
+  const inputs = Object.keys(out.metafile.inputs);
+  assert.deepEqual(
+    inputs.filter((f) => f.includes('@tensorflow/')),
+    [],
+  );
+  assert.ok(inputs.some((f) => f.includes('@aws-sdk/s3-request-presigner/')));
+  assert.ok(!inputs.some((f) => f.includes('@aws-sdk/client-')));
 });
 
 test('configuration: defaults, and a bad or missing variable fails naming it', async () => {
