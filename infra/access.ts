@@ -25,10 +25,10 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
   api: {
     get: [`${PREFIXES.jobs}*`, `${PREFIXES.models}*`, `${PREFIXES.datasets}*`, `${PREFIXES.sweeps}*`],
     // sweeps/*.json: the sweep documents only, not the trainer's promotion claim and outcome.
-    put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest, `${PREFIXES.sweeps}*.json`],
+    put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest, `${PREFIXES.sweeps}*.json`, `${PREFIXES.sweepsIndex}*`],
     // Served-model history entries are created once and never rewritten (shared/served-model-history.ts);
-    // so are a sweep's cancel record (POST /sweeps/{id}/cancel) and its index entry.
-    create: [`${servedModelHistoryKeys.prefix}*`, `${PREFIXES.sweeps}*.cancel`, `${PREFIXES.sweepsIndex}*`],
+    // so is a sweep's cancel record (POST /sweeps/{id}/cancel): the first caller and time stay.
+    create: [`${servedModelHistoryKeys.prefix}*`, `${PREFIXES.sweeps}*.cancel`],
     // batch/: POST /batch-predictions counts the objects under an input prefix; it reads none of them.
     // sweeps-index/: GET /summary lists one entry to find the newest sweep.
     list: [PREFIXES.jobsIndex, PREFIXES.batch, PREFIXES.sweepsIndex],

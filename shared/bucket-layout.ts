@@ -18,7 +18,7 @@
  *   sweeps/<sweepId>.promotion                      create-only claim: the one trainer that promotes the sweep's winner
  *   sweeps/<sweepId>.promoted                       create-only: that promotion's outcome
  *   sweeps/<sweepId>.cancel                         create-only: the sweep's cancel (who, when); no promotion after it
- *   sweeps-index/<inverted ms timestamp>-<sweepId>  empty, created once; lists sweeps newest first (the page's newest sweep)
+ *   sweeps-index/<inverted ms timestamp>-<sweepId>  empty; lists sweeps newest first (the page's newest sweep)
  *   models/history/<inverted ms timestamp>-<changeId>.json
  *                                                   one change of the served model each, created once
  *                                                   (If-None-Match), never rewritten: lists newest first.

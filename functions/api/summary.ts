@@ -1,12 +1,15 @@
 /**
- * GET /summary: what anonymous visitors of the page may see. The served model's card and the newest
- * job's progress and curves, built field by field from allowlists, so job parameters, error text
- * and anything added to the status documents later stay private unless added here on purpose.
+ * GET /summary: what anonymous visitors of the page may see. The served model's card, the newest
+ * job's progress and curves, and the newest sweep's accuracy curves, built field by field from
+ * allowlists, so job parameters, error text and anything added to the status documents later stay
+ * private unless added here on purpose.
  */
+import { PREFIXES, sweepIndexKeys, sweepKeys } from '../../shared/bucket-layout';
 import { JobStore } from '../../shared/job-store';
 import { readLatestPointer } from '../../shared/promotion';
 import type { Bucket } from '../../shared/s3-objects';
-import type { EpochMetrics, JobState, JobStatus, ServedModelChangeReason } from '../../shared/documents';
+import type { EpochMetrics, JobState, JobStatus, ServedModelChangeReason, SweepDoc } from '../../shared/documents';
+import type { ParamsPatch } from '../../shared/sweep';
 
 /** One epoch of a curve: train and validation loss and accuracy, nothing about how it was trained. */
 export interface PublicEpoch {
@@ -49,9 +52,29 @@ export interface ModelCard {
   metrics: PublicEpoch[];
 }
 
+/** One variant of the newest sweep: what tells it apart, its state, and one accuracy per epoch. */
+export interface PublicVariant {
+  jobId: string;
+  /** Its varied numeric values ("lr 0.001, seed 2"), or "variant <n>" when a varied value is not a number. */
+  label: string;
+  status: JobState | 'MISSING';
+  /** Index i is epoch i + 1: validation accuracy, or training accuracy when the sweep has no validation split. */
+  accuracy: (number | null)[];
+}
+
+export interface PublicSweep {
+  sweepId: string;
+  createdAt: string;
+  /** Which accuracy the curves are. */
+  metric: 'valAccuracy' | 'accuracy';
+  cancelled: boolean;
+  variants: PublicVariant[];
+}
+
 export interface Summary {
   model: ModelCard | null;
   newestJob: PublicJob | null;
+  newestSweep: PublicSweep | null;
 }
 
 /** Fields that may be missing on this branch's types but are shown when a writer records them. */
@@ -83,13 +106,60 @@ export function publicJob(s: JobStatus): PublicJob {
   return out;
 }
 
+const SHORT: Partial<Record<string, string>> = { learningRate: 'lr' };
+
+/** A variant's label: only numbers are shown (a dataset prefix or any other string could be private). */
+export function variantLabel(patch: ParamsPatch, index: number): string {
+  const entries = Object.entries(patch);
+  if (!entries.length || entries.some(([, v]) => finite(v) === undefined)) return `variant ${index + 1}`;
+  return entries.map(([k, v]) => `${SHORT[k] ?? k} ${v}`).join(', ');
+}
+
+/** The newest sweep's public view, from its document and its jobs' status documents (at most SWEEP_MAX_VARIANTS). */
+export function publicSweep(doc: SweepDoc, statuses: (JobStatus | undefined)[], cancelled: boolean): PublicSweep {
+  const epochs = statuses.map((s) => (s?.metrics ?? []).map(publicEpoch));
+  const metric = epochs.some((ms) => ms.some((m) => m.valAccuracy !== undefined)) ? 'valAccuracy' : 'accuracy';
+  return {
+    sweepId: doc.sweepId,
+    createdAt: doc.createdAt,
+    metric,
+    cancelled,
+    variants: doc.variants.map((v, i) => {
+      const accuracy: (number | null)[] = [];
+      for (const m of epochs[i]) if (m.epoch >= 1 && m.epoch <= 1000) accuracy[m.epoch - 1] = finite(m[metric]) ?? null;
+      return {
+        jobId: v.jobId,
+        label: variantLabel(v.params, i),
+        status: statuses[i]?.status ?? 'MISSING',
+        accuracy: Array.from(accuracy, (a) => a ?? null),
+      };
+    }),
+  };
+}
+
+/** The newest sweep by one listing of sweeps-index/, then its document, cancel record and jobs: bounded by the sweep size cap. */
+async function readNewestSweep(bucket: Bucket, jobs: JobStore): Promise<PublicSweep | null> {
+  const { keys } = await bucket.listPage(PREFIXES.sweepsIndex, 1);
+  const sweepId = keys[0] === undefined ? undefined : sweepIndexKeys.parse(keys[0]);
+  if (!sweepId) return null;
+  const [doc, cancel] = await Promise.all([bucket.getJson<SweepDoc>(sweepKeys.doc(sweepId)), bucket.getJson(sweepKeys.cancel(sweepId))]);
+  if (!doc) return null;
+  const statuses = await Promise.all(doc.variants.map((v) => jobs.get(v.jobId)));
+  return publicSweep(doc, statuses, cancel !== undefined);
+}
+
 /**
- * Reads the pointer, the served job's status document, and the newest job (a listing bounded by
- * JobStore.newestJobId, its status and its progress): the same few S3 calls with 10 jobs or 100,000.
+ * Reads the pointer, the served job's status document, the newest job (a listing bounded by
+ * JobStore.newestJobId, its status and its progress), and the newest sweep (a listing, its two
+ * documents, one status per variant): the same few S3 calls with 10 jobs or 100,000.
  */
 export async function readSummary(bucket: Bucket): Promise<Summary> {
   const jobs = new JobStore(bucket);
-  const [pointer, newestId] = await Promise.all([readLatestPointer(bucket), jobs.newestJobId()]);
+  const [pointer, newestId, newestSweep] = await Promise.all([
+    readLatestPointer(bucket),
+    jobs.newestJobId(),
+    readNewestSweep(bucket, jobs),
+  ]);
   const [servedJob, newest] = await Promise.all([
     pointer ? jobs.get(pointer.jobId) : undefined,
     newestId ? jobs.getWithProgress(newestId) : undefined,
@@ -110,5 +180,5 @@ export async function readSummary(bucket: Bucket): Promise<Summary> {
     if (testImages !== undefined) model.testImages = testImages;
     if (servedJob?.status === 'SUCCEEDED') model.trainedAt = servedJob.updatedAt;
   }
-  return { model, newestJob: newest ? publicJob(newest) : null };
+  return { model, newestJob: newest ? publicJob(newest) : null, newestSweep };
 }

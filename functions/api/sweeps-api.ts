@@ -120,8 +120,8 @@ export class SweepsApi {
     // First the sweep, so every job it queues belongs to a recorded sweep; create-only, never overwritten.
     const written = await this.bucket.putJsonIf(sweepKeys.doc(doc.sweepId), doc, { ifNoneMatch: '*' });
     if (!written.ok) throw new Error(`sweep id ${doc.sweepId} is taken`);
-    // So GET /summary finds the newest sweep with one short LIST, however many there are.
-    await this.bucket.putBytesIf(sweepIndexKeys.entry(doc.createdAt, doc.sweepId), new Uint8Array(0), { ifNoneMatch: '*' });
+    // So GET /summary finds the newest sweep with one short LIST, however many there are (empty, like a jobs-index/ entry).
+    await this.bucket.putBytes(sweepIndexKeys.entry(doc.createdAt, doc.sweepId), new Uint8Array(0));
     // In order, so the queue hands them out in the sweep's order.
     const statuses: JobStatus[] = [];
     for (const [i, v] of variants.entries()) {

@@ -21,7 +21,7 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../shared/aws';
 import { loadDatasetFromDir, mnistDataDir } from '../../shared/dataset';
 import { take, type Dataset } from '../../shared/idx';
-import { jobKeys, modelKeys } from '../../shared/bucket-layout';
+import { jobKeys, modelKeys, sweepIndexKeys, sweepKeys } from '../../shared/bucket-layout';
 import { jobIdAt, JobStore } from '../../shared/job-store';
 import { buildLeNet5, disposeModel } from '../../shared/model';
 import { saveCheckpoint } from '../../shared/model-store';
@@ -34,7 +34,7 @@ import { imageToMnist } from '../../shared/digits/image';
 import { PAGE_CSP } from '../../functions/api/page';
 import { deployStack } from '../../local/emulator';
 import { useEmulator, emulatorReady } from '../helpers/aws';
-import type { EpochMetrics } from '../../shared/documents';
+import type { EpochMetrics, SweepDoc } from '../../shared/documents';
 
 let apiUrl: string;
 let bucket: Bucket;
@@ -42,6 +42,7 @@ let browser: Browser;
 let testSet: Dataset;
 let servedId: string;
 let runningId: string;
+let sweep: SweepDoc;
 let pngPath: string;
 let pngBytes: Buffer;
 let pngLabel: number;
@@ -126,6 +127,39 @@ before(async () => {
   });
   await jobs.putProgress(runningId, { epoch: 4, batch: 812, batches: 1688 });
 
+  // The newest sweep: three variants with their own validation curves, as a sweep's trainers leave them
+  // (created before the running job, which stays the newest job). A variant's error must never show.
+  const sweepAt = new Date(Date.now() - 60_000);
+  const choices = [
+    { learningRate: 0.001, seed: 1 },
+    { learningRate: 0.003, seed: 1 },
+    { learningRate: 0.001, seed: 2 },
+  ];
+  sweep = {
+    sweepId: `sweep-${jobIdAt(sweepAt, 'pagesw').slice(4)}`,
+    createdAt: sweepAt.toISOString(),
+    request: { grid: { learningRate: [0.001, 0.003], seed: [1, 2] }, promote: 'none' },
+    promote: 'none',
+    variants: choices.map((params, i) => ({ jobId: jobIdAt(sweepAt, `pagesw${i}`), params })),
+  };
+  await bucket.putJson(sweepKeys.doc(sweep.sweepId), sweep);
+  await bucket.putBytes(sweepIndexKeys.entry(sweep.createdAt, sweep.sweepId), new Uint8Array(0));
+  for (const [i, v] of sweep.variants.entries()) {
+    const epochs = 3 - (i === 2 ? 1 : 0);
+    await jobs.record({
+      jobId: v.jobId,
+      status: i === 2 ? 'FAILED' : 'SUCCEEDED',
+      sweepId: sweep.sweepId,
+      params: TrainingParams.parse({ ...v.params, epochs: 3 }),
+      createdAt: sweep.createdAt,
+      updatedAt: sweep.createdAt,
+      epoch: epochs,
+      totalEpochs: 3,
+      metrics: Array.from({ length: epochs }, (_x, e) => ({ ...metrics[0], epoch: e + 1, valAccuracy: 0.8 + 0.05 * e - 0.1 * i })),
+      ...(i === 2 ? { reason: 'SECRET-sweep-reason' } : {}),
+    });
+  }
+
   pngLabel = testSet.labels[0];
   pngBytes = digitPng(0);
   pngPath = join(mkdtempSync(join(tmpdir(), 'lenet-page-')), `digit-${pngLabel}.png`);
@@ -136,7 +170,8 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  for (const key of runningId ? [jobKeys.status(runningId), jobKeys.progress(runningId)] : []) {
+  const sweepKeysToDrop = sweep ? [sweepIndexKeys.entry(sweep.createdAt, sweep.sweepId)] : [];
+  for (const key of runningId ? [jobKeys.status(runningId), jobKeys.progress(runningId), ...sweepKeysToDrop] : []) {
     await bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }));
   }
 });
@@ -243,6 +278,33 @@ for (const size of [
       assert.match(await jobCard.innerText(), /need AWS credentials: npx lenet jobs/);
       assert.doesNotMatch(await page.content(), /SECRET-reason/);
       assert.equal(await jobCard.locator('svg.plot').count(), 2, 'the running job has its own curves');
+
+      // The newest sweep: one validation-accuracy curve per variant on one chart, each in its own colour,
+      // with a legend naming the variant by its numeric choices; no bigger than the model's charts.
+      const sweepCard = page.locator('#sweep-card');
+      await sweepCard.locator('svg.plot').waitFor();
+      assert.equal(await sweepCard.locator('.chart').count(), 1);
+      assert.equal(await sweepCard.locator('.chart figcaption').innerText(), 'Validation accuracy per variant');
+      assert.deepEqual(await sweepCard.locator('.legend li').allInnerTexts(), ['lr 0.001, seed 1', 'lr 0.003, seed 1', 'lr 0.001, seed 2']);
+      const lines = await sweepCard.locator('svg.plot path').evaluateAll((ps) => ps.map((p) => p.getAttribute('stroke')));
+      const keys = await sweepCard.locator('.legend path').evaluateAll((ps) => ps.map((p) => p.getAttribute('stroke')));
+      assert.equal(lines.length, 3, 'one line per variant');
+      assert.equal(new Set(lines).size, 3, `three colours: ${lines}`);
+      assert.deepEqual(keys, lines, "each legend entry in its line's colour");
+      assert.equal(await sweepCard.locator('svg.plot circle').count(), 3 + 3 + 2, 'a point per finished epoch');
+      assert.match(await sweepCard.innerText(), /2 SUCCEEDED, 1 FAILED/);
+      assert.doesNotMatch(await page.content(), /SECRET-sweep-reason/);
+      const sweepBox = (await sweepCard.locator('svg.plot').boundingBox())!;
+      const modelBox = (await modelCard.locator('svg.plot').first().boundingBox())!;
+      assert.ok(
+        sweepBox.height <= modelBox.height && sweepBox.width <= modelBox.width + 1,
+        `${JSON.stringify(sweepBox)} vs ${JSON.stringify(modelBox)}`,
+      );
+      await sweepCard.locator('svg.plot').focus();
+      assert.match(
+        await sweepCard.locator('.readout').innerText(),
+        /^Epoch 3: lr 0\.001, seed 1: 90\.00%; lr 0\.003, seed 1: 80\.00%; lr 0\.001, seed 2: n\/a$/,
+      );
 
       // Values on focus and with the arrow keys, and on hover.
       const lossChart = modelCard.locator('.chart').first();

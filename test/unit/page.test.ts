@@ -71,6 +71,7 @@ test('page: the script is one minified, self-contained block', () => {
 test('page: size budget (README "Page weight")', () => {
   const bytes = Buffer.byteLength(PAGE_HTML);
   const gzipped = gzipSync(PAGE_HTML, { level: 9 }).length;
-  assert.ok(bytes <= 20_000, `the page is ${bytes} bytes`);
-  assert.ok(gzipped <= 7_500, `the page is ${gzipped} bytes gzipped`);
+  // Raised from 20,000 and 7,500 for the fifth card, the newest sweep's chart.
+  assert.ok(bytes <= 21_000, `the page is ${bytes} bytes`);
+  assert.ok(gzipped <= 8_000, `the page is ${gzipped} bytes gzipped`);
 });

@@ -1,12 +1,12 @@
 /** GET /summary: only the public fields, and a bounded number of S3 calls. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { jobIndexKeys, jobKeys, modelKeys } from '../../shared/bucket-layout';
+import { jobIndexKeys, jobKeys, modelKeys, sweepIndexKeys, sweepKeys } from '../../shared/bucket-layout';
 import { jobIdAt, JobStore } from '../../shared/job-store';
 import type { Bucket } from '../../shared/s3-objects';
 import { PAGE_CSP, PAGE_HTML } from '../../functions/api/page';
 import { readSummary } from '../../functions/api/summary';
-import type { JobStatus, LatestModel } from '../../shared/documents';
+import type { JobStatus, LatestModel, SweepDoc } from '../../shared/documents';
 
 /** An in-memory bucket with what the summary reads (getJson, listPage), counting the calls. */
 function memoryBucket(objects: Record<string, unknown>) {
@@ -123,8 +123,9 @@ test('summary: the served model card and the newest job, with no params, errors 
   for (const leak of [SECRET, 'params', 'reason', 'promotion', 'attempts', 'modelPrefix', 'learningRate', 'backend', 'datasetPrefix']) {
     assert.ok(!text.includes(leak), `summary shows ${leak}: ${text}`);
   }
-  // The pointer, the served job, the newest job's status and progress; one listing.
-  assert.deepEqual(calls, { get: 4, list: 1 });
+  assert.equal(summary.newestSweep, null);
+  // The pointer, the served job, the newest job's status and progress; one listing each of the job and sweep indexes.
+  assert.deepEqual(calls, { get: 4, list: 2 });
 });
 
 test('summary: a failed newest job shows its status but not its error; nothing served, nothing listed', async () => {
@@ -144,9 +145,9 @@ test('summary: a failed newest job shows its status but not its error; nothing s
     totalEpochs: 2,
     metrics: [],
   });
-  // However old the newest job, one listing of the index finds it.
-  assert.equal(calls.list, 1);
-  assert.deepEqual(await readSummary(memoryBucket({}).bucket), { model: null, newestJob: null });
+  // However old the newest job, one listing of the index finds it (and one finds no sweep).
+  assert.equal(calls.list, 2);
+  assert.deepEqual(await readSummary(memoryBucket({}).bucket), { model: null, newestJob: null, newestSweep: null });
 });
 
 test('summary: when the served model last changed and how (a rollback, from which job), never who', async () => {
@@ -169,6 +170,53 @@ test('summary: when the served model last changed and how (a rollback, from whic
     fromJobId: 'job-20261128100000-bbbbbbbb',
   });
   assert.ok(!JSON.stringify(summary).includes(SECRET), 'neither the caller nor the change id is public');
+});
+
+test('summary: the newest sweep (one listing of its index), a curve per variant labelled by its numeric choices only, no errors or params', async () => {
+  const sweep = (sweepId: string, createdAt: string, variants: SweepDoc['variants']): SweepDoc => ({
+    sweepId,
+    createdAt,
+    request: { grid: {}, promote: 'best' } as SweepDoc['request'],
+    promote: 'best',
+    variants,
+  });
+  const older = sweep('sweep-20261201000000-aaaaaaaa', '2026-12-01T00:00:00.000Z', [{ jobId: 'job-old', params: { seed: 1 } }]);
+  const newest = sweep('sweep-20261202000000-bbbbbbbb', '2026-12-02T00:00:00.000Z', [
+    { jobId: 'job-a', params: { learningRate: 0.001, seed: 2 } },
+    { jobId: 'job-b', params: { learningRate: 0.003, seed: 2 } },
+    { jobId: 'job-c', params: { datasetPrefix: `datasets/${SECRET}/` } },
+    { jobId: 'job-d', params: { seed: 3 } },
+  ]);
+  const { bucket, calls } = memoryBucket({
+    [sweepKeys.doc(older.sweepId)]: older,
+    [sweepKeys.doc(newest.sweepId)]: newest,
+    [sweepIndexKeys.entry(older.createdAt, older.sweepId)]: {},
+    [sweepIndexKeys.entry(newest.createdAt, newest.sweepId)]: {},
+    [sweepKeys.cancel(newest.sweepId)]: { sweepId: newest.sweepId, requestedBy: SECRET, requestedAt: '', jobIds: [] },
+    [jobKeys.status('job-a')]: job('job-a', { sweepId: newest.sweepId }),
+    [jobKeys.status('job-b')]: job('job-b', { status: 'FAILED', metrics: [epoch(1)] }),
+    [jobKeys.status('job-c')]: job('job-c', { status: 'RUNNING', metrics: [{ ...epoch(1), valAccuracy: Number.NaN }] }),
+  });
+  const summary = await readSummary(bucket);
+  assert.deepEqual(summary.newestSweep, {
+    sweepId: newest.sweepId,
+    createdAt: newest.createdAt,
+    metric: 'valAccuracy',
+    cancelled: true,
+    variants: [
+      { jobId: 'job-a', label: 'lr 0.001, seed 2', status: 'SUCCEEDED', accuracy: [0.88, 0.88] },
+      { jobId: 'job-b', label: 'lr 0.003, seed 2', status: 'FAILED', accuracy: [0.88] },
+      // A string choice (here a dataset prefix) could be private: the variant is only numbered.
+      { jobId: 'job-c', label: 'variant 3', status: 'RUNNING', accuracy: [null] },
+      { jobId: 'job-d', label: 'seed 3', status: 'MISSING', accuracy: [] },
+    ],
+  });
+  const text = JSON.stringify(summary.newestSweep);
+  for (const leak of [SECRET, 'params', 'reason', 'promotion', 'requestedBy', 'learningRate', 'datasetPrefix']) {
+    assert.ok(!text.includes(leak), `the sweep shows ${leak}: ${text}`);
+  }
+  // No pointer, no job index: 2 listings; the pointer, the sweep and its cancel record, one status per variant.
+  assert.deepEqual(calls, { get: 1 + 2 + 4, list: 2 });
 });
 
 test('newestJobId: the first entry of the newest-first index, not the highest id', async () => {

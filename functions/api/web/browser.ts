@@ -1,14 +1,14 @@
 /**
  * The page's script, run in the browser: the drawing pad and image uploads, the prediction with
- * the 28x28 image the model saw, and the served-model and newest-job cards with their charts, from
- * the public GET /summary (polled every 5 s while the tab is visible).
+ * the 28x28 image the model saw, the served-model and newest-job cards with their charts, and the
+ * newest sweep's accuracy per variant, from the public GET /summary (polled every 5 s while the tab is visible).
  *
  * build.ts bundles and minifies it at synth time and the page inlines it, allowed by its hash in
  * the CSP. Data from the API only ever goes into textContent and attributes, never into markup.
  * The API's answers are typed by the server's own declarations (type imports, erased).
  */
 import type { Prediction } from '../../../shared/digits/predict';
-import type { ModelCard, PublicEpoch, PublicJob, Summary } from '../summary';
+import type { ModelCard, PublicEpoch, PublicJob, PublicSweep, Summary } from '../summary';
 
 /** POST /predict?preview=true with one image. */
 interface PredictAnswer extends Prediction {
@@ -221,9 +221,20 @@ function showSeen(pixels: number[] | undefined): void {
 /* ---- charts: hand-drawn SVG, redrawn to the card's width ---- */
 interface Series {
   name: string;
-  cls: 'train' | 'val';
+  cls?: 'train' | 'val';
+  /** A sweep variant's own colour (and dash, past the palette), instead of a class. */
+  color?: string;
+  dash?: boolean;
   values: (number | undefined)[];
 }
+/* Hues a golden angle apart stay distinct for any count; past eight, variants are dashed as well. */
+const hue = (i: number): string => `hsl(${Math.round(i * 137.5) % 360} 70% 40%)`;
+const look = (s: Series, line: boolean): Attrs =>
+  s.color
+    ? line
+      ? { stroke: s.color, fill: 'none', 'stroke-width': 2, ...(s.dash ? { 'stroke-dasharray': '6 4' } : {}) }
+      : { fill: s.color }
+    : { class: s.cls! };
 interface ChartSpec {
   title: string;
   yLabel: string;
@@ -305,9 +316,9 @@ function drawChart(chart: Chart): void {
     s.values.forEach((v, i) => {
       if (v !== undefined) d += `${d ? 'L' : 'M'}${x(i).toFixed(1)} ${y(v).toFixed(1)}`;
     });
-    if (d) svg.append(sv('path', { class: s.cls, d }));
+    if (d) svg.append(sv('path', { ...look(s, true), d }));
     s.values.forEach((v, i) => {
-      if (v !== undefined) svg.append(sv('circle', { class: s.cls, cx: x(i), cy: y(v), r: n > 30 ? 2.5 : 3.5 }));
+      if (v !== undefined) svg.append(sv('circle', { ...look(s, false), cx: x(i), cy: y(v), r: n > 30 ? 2.5 : 3.5 }));
     });
   }
   const readout = host.querySelector('.readout')!;
@@ -318,9 +329,9 @@ function drawChart(chart: Chart): void {
     guide.setAttribute('visibility', 'visible');
     const values = spec.series.map((s) => {
       const v = s.values[i];
-      return `${s.name.toLowerCase()} ${v === undefined ? 'n/a' : spec.format(v)}`;
+      return `${s.color ? `${s.name}:` : s.name.toLowerCase()} ${v === undefined ? 'n/a' : spec.format(v)}`;
     });
-    readout.textContent = `Epoch ${spec.epochs[i]}: ${values.join(', ')}`;
+    readout.textContent = `Epoch ${spec.epochs[i]}: ${values.join(spec.series[0]?.color ? '; ' : ', ')}`;
   }
   /* One hover band per epoch, so the values show wherever the pointer is over that epoch. */
   spec.epochs.forEach((_e, i) => {
@@ -350,7 +361,7 @@ function drawChart(chart: Chart): void {
 function legendItem(s: Series): HTMLElement {
   const li = el('li');
   const icon = sv('svg', { viewBox: '0 0 28 12', 'aria-hidden': 'true' });
-  icon.append(sv('path', { class: s.cls, d: 'M1 6H27' }), sv('circle', { class: s.cls, cx: 14, cy: 6, r: 3.5 }));
+  icon.append(sv('path', { ...look(s, true), d: 'M1 6H27' }), sv('circle', { ...look(s, false), cx: 14, cy: 6, r: 3.5 }));
   li.append(icon, s.name);
   return li;
 }
@@ -400,24 +411,78 @@ function curves(host: HTMLElement, metrics: PublicEpoch[]): void {
     tick: (v, step) => v.toFixed(decimals(step)),
     format: lossText,
   });
-  const acc = chartFigure({
-    title: 'Accuracy',
-    yLabel: 'accuracy (%)',
-    series: [
+  const acc = accuracyChart(
+    'Accuracy',
+    [
       { name: 'Train', cls: 'train', values: pick('accuracy') },
       { name: 'Validation', cls: 'val', values: pick('valAccuracy') },
     ],
+    epochs,
+  );
+  const wrap = el('div', { class: 'charts' });
+  wrap.append(loss, acc);
+  host.append(wrap);
+  resize.observe(loss);
+  resize.observe(acc);
+}
+function accuracyChart(title: string, series: Series[], epochs: number[]): HTMLElement {
+  return chartFigure({
+    title,
+    yLabel: 'accuracy (%)',
+    series,
     epochs,
     lo: (a) => Math.max(0, Math.min(...a, 1) - 0.005),
     hi: () => 1,
     tick: (v, step) => (v * 100).toFixed(decimals(step * 100)),
     format: (v) => pct(v),
   });
+}
+
+/* ---- the newest sweep: one accuracy curve per variant, on one chart ---- */
+function renderSweep(w: PublicSweep | null): void {
+  const host = $('sweep-curves');
+  const key = JSON.stringify(w);
+  if (shownMetrics.get(host) === key) return;
+  shownMetrics.set(host, key);
+  host.querySelectorAll('.chart').forEach((f) => resize.unobserve(f));
+  host.replaceChildren();
+  if (!w) {
+    $('sweep-facts').replaceChildren(el('p', { class: 'muted' }, 'No sweeps yet.'));
+    return;
+  }
+  const counts: Record<string, number> = {};
+  for (const v of w.variants) counts[v.status] = (counts[v.status] || 0) + 1;
+  $('sweep-facts').replaceChildren(
+    facts([
+      ['Sweep', idSpan(w.sweepId)],
+      [
+        'Jobs',
+        Object.entries(counts)
+          .map(([s, n]) => `${n} ${s}`)
+          .join(', '),
+      ],
+      w.cancelled ? ['Cancelled', 'nothing of it is promoted'] : null,
+    ]),
+  );
+  const n = Math.max(0, ...w.variants.map((v) => v.accuracy.length));
+  if (!n) {
+    host.append(el('p', { class: 'muted' }, 'No epoch has finished yet.'));
+    return;
+  }
+  const chart = accuracyChart(
+    w.metric === 'valAccuracy' ? 'Validation accuracy per variant' : 'Accuracy per variant',
+    w.variants.map((v, i) => ({
+      name: v.label,
+      color: hue(i),
+      dash: i >= 8,
+      values: Array.from({ length: n }, (_x, e) => v.accuracy[e] ?? undefined),
+    })),
+    Array.from({ length: n }, (_x, e) => e + 1),
+  );
   const wrap = el('div', { class: 'charts' });
-  wrap.append(loss, acc);
+  wrap.append(chart);
   host.append(wrap);
-  resize.observe(loss);
-  resize.observe(acc);
+  resize.observe(chart);
 }
 
 /* ---- served model and newest job, from the public GET /summary ---- */
@@ -508,6 +573,7 @@ async function refresh(): Promise<void> {
     const s = await api<Summary>('summary');
     renderModel(s.model);
     renderJob(s.newestJob, s.model?.jobId);
+    renderSweep(s.newestSweep);
     $('summary-error').textContent = '';
   } catch (e) {
     $('summary-error').textContent = `Could not load the model summary: ${(e as Error).message}`;

@@ -146,6 +146,11 @@ export function renderPage(script: string): Page {
     <div id="job-curves"></div>
     <p class="note">Job details (parameters, errors, the full list) need AWS credentials: <code>npx lenet jobs</code></p>
   </section>
+  <section class="card" id="sweep-card" aria-labelledby="sweep-h">
+    <h2 id="sweep-h">Newest sweep</h2>
+    <div id="sweep-facts"><p class="muted">Loading&hellip;</p></div>
+    <div id="sweep-curves"></div>
+  </section>
 </main>
 <script>${script}</script>
 </body>
