@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { sweepRequestFrom } from '../../cli/sweep';
+import { sweepLine, sweepRequestFrom } from '../../cli/sweep';
 import { UsageError } from '../../cli/exit-codes';
 import { LR_SCHEDULES } from '../../shared/schemas';
 
@@ -60,4 +60,32 @@ test('the real CLI: sweep is in --help, its options come from the job schema, an
   assert.equal(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /"x" is not a number/);
   assert.match(run('sweep', 'status', '--help').stdout, /best first/);
+});
+
+test('sweep cancel: in the help with --json; the status line says who cancelled and that nothing is promoted', () => {
+  const help = run('sweep', 'cancel', '--help').stdout.replace(/\s+/g, ' ');
+  assert.match(help, /cancel \[options\] <sweepId>/);
+  assert.match(help, /--json/);
+  const base = {
+    sweepId: 'sweep-1',
+    createdAt: '',
+    request: { grid: { seed: [1, 2] }, promote: 'best' as const },
+    promote: 'best' as const,
+    ranking: ['a', 'b'],
+    variants: (['CANCELLED', 'CANCELLED'] as const).map((status, i) => ({
+      rank: i + 1,
+      jobId: 'ab'[i],
+      params: { seed: i + 1 },
+      status,
+      epoch: 0,
+    })),
+    done: true,
+  };
+  const cancelled = {
+    ...base,
+    cancel: { sweepId: 'sweep-1', requestedBy: 'arn:aws:iam::1:user/ops', requestedAt: 'T', jobIds: ['a', 'b'] },
+  };
+  assert.equal(sweepLine(cancelled), 'sweep sweep-1: 2 CANCELLED; cancelled by arn:aws:iam::1:user/ops at T, nothing promoted');
+  // Not cancelled: the promotion is still awaited.
+  assert.equal(sweepLine(base), 'sweep sweep-1: 2 CANCELLED; promotion pending');
 });
