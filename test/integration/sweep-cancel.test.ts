@@ -18,10 +18,11 @@ import { jobKeys, modelKeys, sweepKeys } from '../../shared/bucket-layout';
 import type { CancelRequest, SweepCancel } from '../../shared/documents';
 import { Bucket } from '../../shared/s3-objects';
 import type { SweepView } from '../../functions/api/sweeps-api';
-import { ApiClient, ApiError } from '../../cli/api-client';
+import { ApiClient } from '../../cli/api-client';
 import { EXIT } from '../../cli/exit-codes';
 import { deployStack, emulatorGap, type StackOutputs } from '../../local/emulator';
 import { emulatorReady, useEmulator } from '../helpers/aws';
+import { refusal } from '../helpers/refusal';
 import {
   FAST_TRAINER_ENV,
   queueCounts,
@@ -76,16 +77,6 @@ const lenet = (...args: string[]) =>
     },
     encoding: 'utf8',
   });
-
-async function refusal(call: Promise<unknown>): Promise<{ status: number; message: string }> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
-    throw err;
-  }
-  assert.fail('the call was not refused');
-}
 
 /** Small jobs on the uploaded set, scored on its whole test set: each would be promotable. */
 const base = (epochs: number) => ({
