@@ -6,7 +6,6 @@
  * (functions/trainer/lifecycle/sweep-promotion.ts) both decide from here.
  */
 import { z } from 'zod';
-import type { EpochMetrics, JobState } from './documents';
 import { type DatasetCounts, jobProblems } from './job-limits';
 import { describeZodError, TrainingParams, type TrainingParamsInput } from './schemas';
 
@@ -160,16 +159,19 @@ function cartesian(axes: [ParamKey, unknown[]][]): ParamsPatch[] {
 
 const canonical = (p: TrainingParams) => JSON.stringify(PARAM_KEYS.map((k) => p[k]));
 
-/** What ranking and promotion read of a variant's job. */
+/**
+ * What ranking and promotion read of a variant's job: the fields of its JobStatus (shared/documents.ts,
+ * which imports this module's types, so they are restated here rather than imported).
+ */
 export interface RankInput {
   jobId: string;
-  /** The job's state; undefined when its status document is missing. */
-  status?: JobState | string;
+  /** The job's state (JobState); undefined when its status document is missing. */
+  status?: string;
   testAccuracy?: number;
   testLoss?: number;
   /** Whether testAccuracy was measured on the dataset's whole test set. */
   fullTestSet?: boolean;
-  metrics?: Pick<EpochMetrics, 'valAccuracy'>[];
+  metrics?: Array<{ valAccuracy?: number }>;
 }
 
 /** The best validation accuracy of any finished epoch so far. */
