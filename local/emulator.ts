@@ -15,7 +15,7 @@
  *   never started, stopped or restarted by these scripts.
  *
  * Both run as host processes: MiniStack in `.venv/`, LocalStack in `.venv-localstack/` (CPython >= 3.13
- * from pyenv or PATH); logs and pids in `.local/<name>.log|pid`. See docs/emulators.md.
+ * from pyenv or PATH); logs and pids in `.local/<name>.log|pid` (`.local/<name>-<port>.log|pid` on another port). See docs/emulators.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -273,8 +273,13 @@ export function emulatorGap(feature: EmulatorFeature): string | undefined {
   return undefined;
 }
 
-const logFile = () => path.join(LOCAL_DIR, `${kind().name}.log`);
-const pidFile = () => path.join(LOCAL_DIR, `${kind().name}.pid`);
+/** `.local/<name>.log|pid` on the default port, `.local/<name>-<port>.log|pid` on another: emulators on two ports never share one. */
+const localFile = (ext: 'log' | 'pid') => {
+  const port = emulatorPort(process.env.LENET_EMULATOR_PORT);
+  return path.join(LOCAL_DIR, port === 4566 ? `${kind().name}.${ext}` : `${kind().name}-${port}.${ext}`);
+};
+const logFile = () => localFile('log');
+const pidFile = () => localFile('pid');
 /** Environment that points AWS SDKs and the CDK CLI at the emulator (path-style S3). */
 export function emulatorEnv(): Record<string, string> {
   const url = emulatorUrl();

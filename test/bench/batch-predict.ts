@@ -24,9 +24,8 @@
  *   LENET_EMULATOR_PORT=4741 npx tsx test/bench/batch-predict.ts [--rounds 2] [--sample 500] [--batched-sample 2000] [--train 6000]
  *
  * Starts the emulator on LENET_EMULATOR_PORT if none answers there (and stops it at the end); use a
- * port of your own, not a shared one. Emulators started from one checkout share .local/ministack.pid,
- * so another's stop can end this one: beside others, start MiniStack by hand and pass
- * LENET_EMULATOR_URL (neither started nor stopped here). Trainers run as host processes (TFJS_BACKEND
+ * port of your own (its pid file is .local/ministack-<port>.pid), or pass LENET_EMULATOR_URL for one
+ * already running (neither started nor stopped here). Trainers run as host processes (TFJS_BACKEND
  * wasm, as in the tests). Figures and what they mean: docs/benchmarks.md, issue 23, batch prediction.
  */
 import os from 'node:os';
