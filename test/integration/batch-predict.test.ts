@@ -32,6 +32,8 @@ let api: ApiClient;
 let bucket: Bucket;
 let testSet: Dataset;
 let modelJobId: string;
+/** The served model's accuracy on the whole test set, as its trainer measured it on the raw pixels. */
+let modelAccuracy: number;
 const trainers: Trainer[] = [];
 const IMAGES = 10_000;
 
@@ -75,6 +77,7 @@ before(async () => {
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.promoted, true, done.promotion);
   modelJobId = done.jobId;
+  modelAccuracy = done.testAccuracy!;
   await stopTrainer(t, 5_000);
 });
 
@@ -156,9 +159,12 @@ test('a batch over 10,000 PNGs (and bad objects) writes a line per object; its d
     assert.equal(l.probabilities.length, 10);
     correct += Number(l.digit === testSet.labels[i]);
   }
-  // A sanity bar, not the check: /predict's preprocessing re-centres and re-scales every image, which
-  // costs this one-epoch model some accuracy on digits MNIST had already centred. The check is below.
-  assert.ok(correct >= 0.8 * IMAGES, `${correct}/${IMAGES} correct`);
+  // These PNGs are the test set itself: through /predict's preprocessing the model must score about
+  // what its trainer measured on the raw pixels (a one-epoch model: near 86%, so no fixed bar).
+  assert.ok(
+    Math.abs(correct / IMAGES - modelAccuracy) < 0.02,
+    `${correct}/${IMAGES} correct; the model's test accuracy is ${modelAccuracy}`,
+  );
 
   const summary = JSON.parse(Buffer.from((await bucket.getBytes(`${outPrefix}summary.json`))!).toString('utf8')) as BatchSummary;
   assert.equal(summary.objects, IMAGES + 3);
