@@ -27,8 +27,9 @@ export const BUCKET_ACCESS: Record<BucketRole, { get: string[]; put: string[]; l
     // sweeps/*.json: the sweep documents only, not the trainer's promotion claim and outcome.
     put: [`${PREFIXES.jobs}*`, `${PREFIXES.jobsIndex}*`, modelKeys.latest, `${PREFIXES.sweeps}*.json`, `${PREFIXES.sweepsIndex}*`],
     // Served-model history entries are created once and never rewritten (shared/served-model-history.ts);
-    // so is a sweep's cancel record (POST /sweeps/{id}/cancel): the first caller and time stay.
-    create: [`${servedModelHistoryKeys.prefix}*`, `${PREFIXES.sweeps}*.cancel`],
+    // so is a sweep's cancel record (POST /sweeps/{id}/cancel): the first caller and time stay; and the
+    // cancel takes the sweep's promotion claim, the one key it and the last trainer race for.
+    create: [`${servedModelHistoryKeys.prefix}*`, `${PREFIXES.sweeps}*.cancel`, `${PREFIXES.sweeps}*.promotion`],
     // batch/: POST /batch-predictions counts the objects under an input prefix; it reads none of them.
     // sweeps-index/: GET /summary lists one entry to find the newest sweep.
     list: [PREFIXES.jobsIndex, PREFIXES.batch, PREFIXES.sweepsIndex],

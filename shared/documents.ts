@@ -120,6 +120,11 @@ export interface SweepPromotionClaim {
   /** The variant chosen (shared/sweep.ts sweepWinner), or none with the reason. */
   winner?: string;
   reason?: string;
+  /**
+   * Set when POST /sweeps/{id}/cancel took the claim first: the sweep promotes nothing. The claim is
+   * the one key a cancel and the last trainer both create, so exactly one of them wins.
+   */
+  cancelled?: { requestedBy: string; requestedAt: string };
 }
 
 /** `sweeps/<sweepId>.cancel`: a sweep's cancel, written once by POST /sweeps/{id}/cancel; no winner is promoted after it. */

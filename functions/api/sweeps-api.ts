@@ -161,6 +161,9 @@ export class SweepsApi {
         : `has ended: all ${doc.variants.length} of its jobs have finished`;
       throw new HttpError(409, `Sweep "${doc.sweepId}" ${how}; there is nothing to cancel.`);
     }
+    // The promotion claim first: if the last trainer took it, the sweep had finished and its winner is
+    // being promoted, so there is nothing to cancel; once the cancel holds it, no trainer promotes.
+    if (doc.promote === 'best') await this.claimForCancel(doc.sweepId, record);
     // Create-only: a repeated cancel keeps the first caller and time, and still cancels what is left.
     await this.bucket.putJsonIf(sweepKeys.cancel(doc.sweepId), record, { ifNoneMatch: '*' });
     for (const jobId of open) {
@@ -168,6 +171,25 @@ export class SweepsApi {
       await cancelQueuedJob(this.bucket, request);
     }
     return this.status(doc.sweepId);
+  }
+
+  /** Takes the sweep's promotion claim for the cancel (a repeated cancel finds its own); 409 if a trainer holds it. */
+  private async claimForCancel(sweepId: string, record: SweepCancel): Promise<void> {
+    const key = sweepKeys.promotionClaim(sweepId);
+    const claim: SweepPromotionClaim = {
+      sweepId,
+      claimId: randomUUID(),
+      claimedBy: 'cancel',
+      claimedAt: record.requestedAt,
+      cancelled: { requestedBy: record.requestedBy, requestedAt: record.requestedAt },
+    };
+    if ((await this.bucket.putJsonIf(key, claim, { ifNoneMatch: '*' })).ok) return;
+    const held = await this.bucket.getJson<SweepPromotionClaim>(key);
+    if (held?.cancelled) return;
+    throw new HttpError(
+      409,
+      `Sweep "${sweepId}" has finished: trainer ${held?.claimedBy} began promoting its winner at ${held?.claimedAt}; there is nothing to cancel.`,
+    );
   }
 
   private async doc(sweepId: string): Promise<SweepDoc> {

@@ -15,7 +15,7 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { makeS3Client, makeSqsClient } from '../../shared/aws';
 import { jobKeys, modelKeys, sweepKeys } from '../../shared/bucket-layout';
-import type { CancelRequest, SweepCancel } from '../../shared/documents';
+import type { CancelRequest, SweepCancel, SweepPromotionClaim } from '../../shared/documents';
 import { Bucket } from '../../shared/s3-objects';
 import type { SweepView } from '../../functions/api/sweeps-api';
 import { ApiClient } from '../../cli/api-client';
@@ -88,9 +88,10 @@ const base = (epochs: number) => ({
   augmentShift: 0,
 });
 
-/** Nothing of the sweep was promoted: no claim, no outcome, no served model. */
+/** Nothing of the sweep was promoted: the claim is the cancel's, no outcome, no served model. */
 async function nothingPromoted(sweepId: string): Promise<void> {
-  assert.equal(await bucket.getJson(sweepKeys.promotionClaim(sweepId)), undefined, 'no promotion claim');
+  const claim = await bucket.getJson<SweepPromotionClaim>(sweepKeys.promotionClaim(sweepId));
+  assert.ok(claim?.cancelled, `the promotion claim is the cancel's: ${JSON.stringify(claim)}`);
   assert.equal(await bucket.getJson(sweepKeys.promotionOutcome(sweepId)), undefined, 'no promotion outcome');
   assert.equal(await bucket.getJson(modelKeys.latest), undefined, 'no model served');
 }

@@ -575,7 +575,7 @@ for (const local of [false, true]) {
       assert.match(env, new RegExp(`"Name":"BATCH_ROLE_ARN","Value":\\{"Fn::GetAtt":\\["${batchRole}","Arn"\\]`));
     });
 
-    it('sweeps/: the api role writes sweep documents and may only create the cancel record; the trainer may only create the promotion claim and outcome (If-None-Match)', () => {
+    it('sweeps/: the api role writes sweep documents and may only create the cancel record and (for a cancel) the promotion claim; the trainer may only create the promotion claim and outcome (If-None-Match)', () => {
       const apiRole = s.stack.getLogicalId(s.stack.api.apiFunction.role!.node.defaultChild as any);
       const trainerRole = s.stack.getLogicalId(s.stack.trainer.taskDefinition.taskRole.node.defaultChild as any);
       const sweepWrites = Object.values(s.template.findResources('AWS::IAM::Policy')).flatMap((p) => {
@@ -592,6 +592,7 @@ for (const local of [false, true]) {
       assert.deepEqual(sweepWrites.sort(), [
         ['api', 'sweeps/*.cancel', createOnly],
         ['api', 'sweeps/*.json', null],
+        ['api', 'sweeps/*.promotion', createOnly],
         ['trainer', 'sweeps/*.promoted', createOnly],
         ['trainer', 'sweeps/*.promotion', createOnly],
       ]);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { jobKeys, modelKeys, sweepKeys } from '../../shared/bucket-layout';
-import type { CancelRequest, CheckpointInfo, JobStatus, SweepDoc } from '../../shared/documents';
+import type { CancelRequest, CheckpointInfo, JobStatus, SweepDoc, SweepPromotionClaim } from '../../shared/documents';
 import { HttpError } from '../../shared/http';
 import { makeLogger } from '../../shared/log';
 import type { JobsApi } from '../../functions/api/jobs-api';
@@ -116,6 +116,18 @@ test('cancel: 409 when every job had already finished (and no record is written)
   assert.equal((await refusal(api.cancel('../jobs/a', 'x'))).statusCode, 400);
 });
 
+test('a cancel that comes after the last trainer claimed the promotion is a 409 and writes no cancel record', async () => {
+  const { bucket, api } = await setup([succeeded('a'), { jobId: 'b', status: 'RUNNING' }]);
+  // Between the cancel's read of the jobs (b running) and its claim, b ended and its trainer claimed the sweep.
+  const claim: SweepPromotionClaim = { sweepId: SWEEP, claimId: 'c1', claimedBy: 't9', claimedAt: '2026-12-03T01:00:00.000Z', winner: 'a' };
+  await bucket.putJson(sweepKeys.promotionClaim(SWEEP), claim);
+  const late = await refusal(api.cancel(SWEEP, 'ops'));
+  assert.equal(late.statusCode, 409);
+  assert.match(late.message, /trainer t9 began promoting its winner at .*nothing to cancel/);
+  assert.equal(await bucket.getJson(sweepKeys.cancel(SWEEP)), undefined);
+  assert.equal(await bucket.getJson(jobKeys.cancel('b')), undefined, 'no job was cancelled');
+});
+
 test('a cancelled sweep promotes nothing when its last job ends, and says why', async () => {
   const { bucket, api } = await setup([succeeded('a'), { jobId: 'b', status: 'RUNNING' }]);
   await api.cancel(SWEEP, 'ops');
@@ -124,13 +136,20 @@ test('a cancelled sweep promotes nothing when its last job ends, and says why', 
   const settled = await settleSweep({ bucket: bucket.asBucket(), sweepId: SWEEP, policy: { minAccuracy: 0 }, trainerId: 't1', logger });
   assert.equal(settled, 'cancelled');
   assert.equal(await bucket.getJson(modelKeys.latest), undefined);
-  assert.equal(await bucket.getJson(sweepKeys.promotionClaim(SWEEP)), undefined, 'no claim');
+  const claim = await bucket.getJson<SweepPromotionClaim>(sweepKeys.promotionClaim(SWEEP));
+  assert.equal(claim?.cancelled?.requestedBy, 'ops', 'the cancel holds the promotion claim');
   const view = await api.status(SWEEP);
   assert.equal(view.done, true);
   assert.equal(view.cancel?.requestedBy, 'ops');
-  assert.equal(view.promotion, undefined);
-  // The same sweep without the cancel record would have promoted a: the record is what stopped it.
+  assert.equal(view.promotion?.outcome, undefined, 'nothing promoted');
+  // A trainer that read no cancel record (it landed just after that read) still cannot promote: the claim is the cancel's.
   await bucket.objects.delete(sweepKeys.cancel(SWEEP));
+  assert.equal(
+    await settleSweep({ bucket: bucket.asBucket(), sweepId: SWEEP, policy: { minAccuracy: 0 }, trainerId: 't1', logger }),
+    'cancelled',
+  );
+  // Without the cancel's claim the same sweep would have promoted a: the claim is what stopped it.
+  await bucket.objects.delete(sweepKeys.promotionClaim(SWEEP));
   assert.equal(
     await settleSweep({ bucket: bucket.asBucket(), sweepId: SWEEP, policy: { minAccuracy: 0 }, trainerId: 't1', logger }),
     'promoted',

@@ -5,8 +5,8 @@
  * (shared/promotion.ts promoteIfBetter). Two trainers ending the last two jobs at once may both
  * see the sweep finished: a create-only claim (sweeps/<id>.promotion, If-None-Match: *) lets exactly
  * one of them promote; the outcome goes to a second create-only key (sweeps/<id>.promoted).
- * A cancelled sweep (sweeps/<id>.cancel, POST /sweeps/{id}/cancel) promotes nothing: its record is
- * read just before the claim.
+ * A cancelled sweep promotes nothing: POST /sweeps/{id}/cancel creates the same claim (marked
+ * cancelled) before it cancels any job, so either the cancel or one trainer holds it, never both.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { randomUUID } from 'node:crypto';
@@ -45,7 +45,7 @@ export async function settleSweep({ bucket, sweepId, policy, trainerId, logger }
     logger.info('sweep not finished; nothing to promote yet', { sweepId, pending: decision.pending.length });
     return 'pending';
   }
-  // Last thing before the claim, so a cancel filed while the jobs ran is seen by whichever trainer ends the last one.
+  // Saves a claim attempt; the claim itself is what settles a race with a cancel.
   const cancelled = await bucket.getJson<SweepCancel>(sweepKeys.cancel(sweepId));
   if (cancelled) {
     logger.info('sweep cancelled; its winner is not promoted', { sweepId, by: cancelled.requestedBy, at: cancelled.requestedAt });
@@ -63,6 +63,10 @@ export async function settleSweep({ bucket, sweepId, policy, trainerId, logger }
   if (!created.ok) {
     // A retried PUT whose first try landed reads back as ours; anything else is another trainer's claim.
     const existing = await bucket.getJson<SweepPromotionClaim>(claimKey);
+    if (existing?.cancelled) {
+      logger.info('sweep cancelled; its winner is not promoted', { sweepId, by: existing.cancelled.requestedBy });
+      return 'cancelled';
+    }
     if (existing?.claimId !== claim.claimId) {
       logger.info('another trainer promotes this sweep', { sweepId, claimedBy: existing?.claimedBy });
       return 'claimed-elsewhere';
