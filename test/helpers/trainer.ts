@@ -73,6 +73,28 @@ export function spawnTrainer(name: string, bucket: Bucket, queueUrl: string, env
   };
 }
 
+/**
+ * The trainer processes one test file starts on one stack: `start` spawns one with the fast test
+ * knobs plus `env`; `stopAll` (for `after`) thaws any a test froze (SIGSTOP seams) and stops them all.
+ */
+export class TrainerFleet {
+  private readonly trainers: Trainer[] = [];
+
+  constructor(private readonly target: () => { bucket: Bucket; queueUrl: string; env?: Record<string, string> }) {}
+
+  start(name: string, env: Record<string, string> = {}): Trainer {
+    const { bucket, queueUrl, env: base } = this.target();
+    const t = spawnTrainer(name, bucket, queueUrl, { ...FAST_TRAINER_ENV, ...base, ...env });
+    this.trainers.push(t);
+    return t;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const t of this.trainers) if (t.child.exitCode === null && t.child.signalCode === null) t.child.kill('SIGCONT');
+    await Promise.all(this.trainers.map((t) => stopTrainer(t, 5_000)));
+  }
+}
+
 /** SIGTERM, then SIGKILL if it is still up after `graceMs`. */
 export async function stopTrainer(t: Trainer | undefined, graceMs = 30_000): Promise<void> {
   if (!t || t.child.exitCode !== null || t.child.signalCode !== null) return;

@@ -21,7 +21,7 @@ import { uploadMnist } from '../../cli/upload-mnist';
 import { deployStack, emulatorGap, type StackOutputs } from '../../local/emulator';
 import { emulatorReady, useEmulator } from '../helpers/aws';
 import { mnistPng } from '../helpers/images';
-import { FAST_TRAINER_ENV, jobFinishedViaApi, spawnTrainer, stopTrainer, waitFor, type Trainer } from '../helpers/trainer';
+import { jobFinishedViaApi, stopTrainer, waitFor, TrainerFleet } from '../helpers/trainer';
 import { refusal } from '../helpers/refusal';
 
 useEmulator();
@@ -34,14 +34,8 @@ let testSet: Dataset;
 let modelJobId: string;
 /** The served model's accuracy on the whole test set, as its trainer measured it on the raw pixels. */
 let modelAccuracy: number;
-const trainers: Trainer[] = [];
+const fleet = new TrainerFleet(() => ({ bucket, queueUrl: outputs.QueueUrl, env: { BATCH_ROLE_ARN: outputs.raw.BatchRoleArn } }));
 const IMAGES = 10_000;
-
-function trainer(name: string, env: Record<string, string> = {}): Trainer {
-  const t = spawnTrainer(name, bucket, outputs.QueueUrl, { ...FAST_TRAINER_ENV, BATCH_ROLE_ARN: outputs.raw.BatchRoleArn, ...env });
-  trainers.push(t);
-  return t;
-}
 
 const png = (i: number) => mnistPng(testSet.images.subarray(i * 784, (i + 1) * 784));
 const key = (prefix: string, i: number) => `${prefix}digit-${String(i).padStart(5, '0')}.png`;
@@ -71,7 +65,7 @@ before(async () => {
   testSet = (await loadDatasetFromDir(mnistDataDir())).test;
   await uploadMnist(bucket);
   // A model worth comparing: one epoch on 6,000 images, scored on the whole test set, so it is served.
-  const t = trainer('batch-train');
+  const t = fleet.start('batch-train');
   const job = await api.submit({ epochs: 1, trainSubset: 6000 });
   const done = await waitFor('the model to train', jobFinishedViaApi(api, job.jobId), 300_000, 500);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
@@ -81,10 +75,7 @@ before(async () => {
   await stopTrainer(t, 5_000);
 });
 
-after(async () => {
-  for (const t of trainers) if (t.child.exitCode === null) t.child.kill('SIGCONT');
-  await Promise.all(trainers.map((t) => stopTrainer(t, 5_000)));
-});
+after(() => fleet.stopAll());
 
 test('bad batches are refused at submit with a 4xx that says why', { skip }, async () => {
   const b = outputs.BucketName;
@@ -118,7 +109,7 @@ test('a batch over 10,000 PNGs (and bad objects) writes a line per object; its d
     [`${inPrefix}first-as-pixels.json`, Buffer.from(pixelsJson)],
     [`${inPrefix}notes.txt`, Buffer.from('not an image: not read')],
   ]);
-  const runner = trainer('batch-run');
+  const runner = fleet.start('batch-run');
   t.after(() => stopTrainer(runner, 5_000));
   // The CLI, as a user types it.
   const cli = spawnSync(
@@ -190,7 +181,7 @@ test('a trainer killed (-9) mid-batch: another resumes at the first missing chun
   const count = 3000;
   await putAll(Array.from({ length: count }, (_, i): [string, Uint8Array] => [key(inPrefix, i), png(i)]));
   // Frozen before writing its fourth chunk, then killed: three parts written, the rest to do.
-  const first = trainer('batch-killed', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'batch-part-3' });
+  const first = fleet.start('batch-killed', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'batch-part-3' });
   const job = await batchPredict(api, {
     input: `s3://${outputs.BucketName}/${inPrefix}`,
     output: `s3://${outputs.BucketName}/${outPrefix}`,
@@ -200,7 +191,7 @@ test('a trainer killed (-9) mid-batch: another resumes at the first missing chun
   first.child.kill('SIGKILL');
   await first.exited;
 
-  const second = trainer('batch-resumer');
+  const second = fleet.start('batch-resumer');
   const done = await waitFor('the batch to end', jobFinishedViaApi(api, job.jobId), 300_000, 500);
   assert.equal(done.status, 'SUCCEEDED', done.reason);
   assert.equal(done.attempts, 2);

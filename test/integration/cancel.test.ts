@@ -20,16 +20,15 @@ import { EXIT } from '../../cli/exit-codes';
 import { deployStack, emulatorGap, emulatorName, type StackOutputs } from '../../local/emulator';
 import { emulatorReady, useEmulator } from '../helpers/aws';
 import {
-  FAST_TRAINER_ENV,
   jobFinishedViaApi,
   queueCounts,
   SMALL_MNIST,
   smallJobParams,
-  spawnTrainer,
   stopTrainer,
   uploadSmallMnist,
   waitFor,
   type Trainer,
+  TrainerFleet,
 } from '../helpers/trainer';
 import { refusal } from '../helpers/refusal';
 
@@ -39,7 +38,7 @@ const skip = emulatorGap('lambda');
 let outputs: StackOutputs;
 let api: ApiClient;
 let bucket: Bucket;
-const trainers: Trainer[] = [];
+const fleet = new TrainerFleet(() => ({ bucket, queueUrl: outputs.QueueUrl }));
 
 before(async () => {
   if (skip) return;
@@ -50,16 +49,7 @@ before(async () => {
   await uploadSmallMnist(bucket, SMALL_MNIST, 2000, 500);
 });
 
-after(async () => {
-  for (const t of trainers) if (t.child.exitCode === null) t.child.kill('SIGCONT');
-  await Promise.all(trainers.map((t) => stopTrainer(t, 5_000)));
-});
-
-function trainer(name: string, env: Record<string, string> = {}): Trainer {
-  const t = spawnTrainer(name, bucket, outputs.QueueUrl, { ...FAST_TRAINER_ENV, ...env });
-  trainers.push(t);
-  return t;
-}
+after(() => fleet.stopAll());
 
 /** A small job on the uploaded set, scored on its whole (500-image) test set, so it may be served. */
 const smallJob = (extra: { epochs: number; trainSubset: number }) => {
@@ -98,7 +88,7 @@ test('a job queued while no trainer runs is CANCELLED at once, never starts, and
   assert.equal(unknown.status, EXIT.notFound, unknown.stderr);
   assert.match(unknown.stderr, /No job "job-that-never-was"/);
 
-  const t = trainer('cancel-down');
+  const t = fleet.start('cancel-down');
   await waitFor('the queue to empty', async () => (await queueCounts(outputs.QueueUrl)).total === 0, 60_000, 500);
   const after = await api.job(job.jobId);
   assert.equal(after.status, 'CANCELLED');
@@ -111,7 +101,7 @@ test('a job queued while no trainer runs is CANCELLED at once, never starts, and
 test('a running job stops at its next batch, ends CANCELLED with who and when, keeps its epoch checkpoints, and its message is deleted', {
   skip,
 }, async () => {
-  const t = trainer('cancel-running');
+  const t = fleet.start('cancel-running');
   const job = await api.submit(smallJob({ epochs: 40, trainSubset: 2000 }));
   await waitFor('a finished epoch', async () => ((await api.job(job.jobId)).epoch ?? 0) >= 1, 120_000, 100);
   const answer = await api.cancel(job.jobId);
@@ -143,7 +133,7 @@ test('cancel racing the end: a request before the final model wins (CANCELLED, n
 }, async () => {
   const params = smallJob({ epochs: 1, trainSubset: 500 });
   // Before: frozen right after the lease check that guards the final model.
-  const before = trainer('cancel-race-before', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'final' });
+  const before = fleet.start('cancel-race-before', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'final' });
   const first = await api.submit(params);
   await waitFor('the trainer to freeze before the final model', frozen(before), 120_000, 100);
   const pending = await api.cancel(first.jobId);
@@ -157,7 +147,7 @@ test('cancel racing the end: a request before the final model wins (CANCELLED, n
   await stopTrainer(before, 5_000);
 
   // After: frozen once the final model is written, before the job is recorded SUCCEEDED.
-  const afterFinal = trainer('cancel-race-after', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'succeeded' });
+  const afterFinal = fleet.start('cancel-race-after', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'succeeded' });
   const second = await api.submit(params);
   await waitFor('the trainer to freeze after the final model', frozen(afterFinal), 120_000, 100);
   assert.equal((await api.cancel(second.jobId)).status, 'RUNNING');

@@ -23,16 +23,7 @@ import { EXIT } from '../../cli/exit-codes';
 import { deployStack, emulatorGap, type StackOutputs } from '../../local/emulator';
 import { emulatorReady, useEmulator } from '../helpers/aws';
 import { refusal } from '../helpers/refusal';
-import {
-  FAST_TRAINER_ENV,
-  queueCounts,
-  SMALL_MNIST,
-  spawnTrainer,
-  stopTrainer,
-  type Trainer,
-  uploadSmallMnist,
-  waitFor,
-} from '../helpers/trainer';
+import { queueCounts, SMALL_MNIST, stopTrainer, uploadSmallMnist, waitFor, TrainerFleet } from '../helpers/trainer';
 
 useEmulator();
 const skip = emulatorGap('lambda');
@@ -40,7 +31,7 @@ const skip = emulatorGap('lambda');
 let outputs: StackOutputs;
 let api: ApiClient;
 let bucket: Bucket;
-const trainers: Trainer[] = [];
+const fleet = new TrainerFleet(() => ({ bucket, queueUrl: outputs.QueueUrl }));
 
 before(async () => {
   if (skip) return;
@@ -55,16 +46,7 @@ before(async () => {
   await waitFor('the purged queue to be empty', async () => (await queueCounts(outputs.QueueUrl)).total === 0, 30_000);
 });
 
-after(async () => {
-  for (const t of trainers) if (t.child.exitCode === null) t.child.kill('SIGCONT');
-  await Promise.all(trainers.map((t) => stopTrainer(t, 5_000)));
-});
-
-function trainer(name: string, env: Record<string, string> = {}): Trainer {
-  const t = spawnTrainer(name, bucket, outputs.QueueUrl, { ...FAST_TRAINER_ENV, ...env });
-  trainers.push(t);
-  return t;
-}
+after(() => fleet.stopAll());
 
 const lenet = (...args: string[]) =>
   spawnSync('npx', ['lenet', ...args], {
@@ -138,7 +120,7 @@ test('a sweep cancelled while no trainer runs: every job CANCELLED at once; a tr
   assert.equal(unknown.status, EXIT.notFound, unknown.stderr);
   assert.match(unknown.stderr, /No sweep "sweep-20000101000000-00000000"/);
 
-  const t = trainer('sweep-cancel-down');
+  const t = fleet.start('sweep-cancel-down');
   await waitFor('the queue to empty', async () => (await queueCounts(outputs.QueueUrl)).total === 0, 120_000, 500);
   for (const v of sweep.variants) {
     const job = await api.job(v.jobId);
@@ -168,7 +150,7 @@ test('a sweep cancelled while no trainer runs: every job CANCELLED at once; a tr
 test('a sweep cancelled while one of its jobs trains: that job stops at its next batch and ends CANCELLED, the queued one never starts, nothing promoted', {
   skip,
 }, async () => {
-  const t = trainer('sweep-cancel-running');
+  const t = fleet.start('sweep-cancel-running');
   // One trainer: the first variant runs, the second waits on the queue.
   const sweep = await api.sweep({ grid: { seed: [1, 2] }, base: base(40), promote: 'best' });
   const [first, second] = sweep.variants.map((v) => v.jobId);
@@ -214,7 +196,7 @@ test('a sweep cancelled after its running job wrote its final model: that job en
   skip,
 }, async () => {
   // Frozen (SIGSTOP seam) once the final model is written, before the job is recorded SUCCEEDED.
-  const t = trainer('sweep-cancel-late', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'succeeded' });
+  const t = fleet.start('sweep-cancel-late', { LENET_TEST_STOP_AFTER_LEASE_CHECK: 'succeeded' });
   const sweep = await api.sweep({ grid: { seed: [1, 2] }, base: base(1), promote: 'best' });
   const [first, second] = sweep.variants.map((v) => v.jobId);
   await waitFor('the trainer to freeze after the final model', async () => procState(t.child.pid!) === 'T', 120_000, 100);

@@ -6,21 +6,10 @@ import type { JobStatus } from '../../shared/documents';
 import type { ApiClient } from '../../cli/api-client';
 import { InterruptedError } from '../../cli/exit-codes';
 import { watchJob } from '../../cli/watch-job';
-import { FakeLeaseBucket } from '../helpers/fake-lease-bucket';
-
-/** The in-memory bucket with the plain reads and writes a JobStore makes too. */
-class FakeBucket extends FakeLeaseBucket {
-  async getJson<T>(key: string): Promise<T | undefined> {
-    const o = this.objects.get(key);
-    return o && (JSON.parse(Buffer.from(o.bytes).toString('utf8')) as T);
-  }
-  async putJson(key: string, value: unknown): Promise<void> {
-    await this.putJsonIf(key, value, {});
-  }
-}
+import { MemoryBucket } from '../helpers/memory-bucket';
 
 async function queued(jobId: string) {
-  const bucket = new FakeBucket();
+  const bucket = new MemoryBucket();
   const jobs = new JobStore(bucket.asBucket());
   await jobs.put(queuedStatus(jobId, new Date().toISOString()));
   return { bucket, jobs };
